@@ -1,0 +1,30 @@
+//! Label, annotation and finalizer names, as Kuadrant's Developer Portal and Authorino use them.
+
+pub const APIPRODUCT: &str = "devportal.kuadrant.io/apiproduct";
+pub const APIPRODUCT_NAMESPACE: &str = "devportal.kuadrant.io/apiproduct-namespace";
+pub const APIKEY: &str = "devportal.kuadrant.io/apikey";
+pub const APIKEY_NAMESPACE: &str = "devportal.kuadrant.io/apikey-namespace";
+/// Authorino only reads Secrets carrying this label (its default `secretLabelSelector`).
+pub const AUTHORINO_MANAGED_BY: &str = "authorino.kuadrant.io/managed-by";
+pub const AUTHORINO_MANAGED_BY_VALUE: &str = "authorino";
+pub const PLAN_ID: &str = "secret.kuadrant.io/plan-id";
+pub const USER_ID: &str = "secret.kuadrant.io/user-id";
+pub const EXPIRES_AT: &str = "secret.kuadrant.io/expires-at";
+/// Marks an HTTPRoute as one the platform team lets owners build products on.
+pub const EXPOSE: &str = "devportal.kuadrant.io/expose";
+/// The Backstage owner of a product, as Kuadrant's Backstage plugin reads it.
+pub const BACKSTAGE_OWNER: &str = "backstage.io/owner";
+/// Holds an APIKey until the bridge has removed its enforcement Secret (which lives in another namespace, so
+/// garbage collection through ownerReferences cannot reach it).
+pub const APIKEY_FINALIZER: &str = "devportal.kuadrant.io/enforcement-secret";
+/// Field manager for everything `kubectl apiportal` writes with server-side apply.
+pub const PLUGIN_FIELD_MANAGER: &str = "kubectl-apiportal";
+/// Field manager for everything the bridge writes with server-side apply.
+pub const BRIDGE_FIELD_MANAGER: &str = "apiportal-bridge";
+/// Key inside both Secrets that holds the API key.
+pub const SECRET_KEY: &str = "api_key";
+
+/// Name of the consumer's copy of an APIKey's Secret.
+pub fn consumer_secret_name(apikey: &str) -> String {
+    format!("{apikey}-apikey-secret")
+}

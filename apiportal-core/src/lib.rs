@@ -1,0 +1,30 @@
+//! Types shared by `kubectl-apiportal` and the bridge, so the CRD YAML, the plugin and the controller can never
+//! disagree: the two CRDs, read-only views of the Gateway API and Kuadrant objects we discover, the persona RBAC,
+//! the admission policy that guards decisions, and key generation.
+
+pub mod admission;
+pub mod crds;
+pub mod keygen;
+pub mod labels;
+pub mod rbac;
+pub mod resources;
+
+pub use resources::{
+    apikey::{APIKey, APIKeySpec, APIKeyStatus, KeyPhase},
+    apiproduct::{APIProduct, APIProductSpec, APIProductStatus, ApprovalMode, PublishStatus},
+};
+
+/// The API group of apiportal's own resources (the same as Kuadrant's Developer Portal, so manifests apply
+/// unchanged).
+pub const GROUP: &str = "devportal.kuadrant.io";
+pub const VERSION: &str = "v1alpha1";
+
+/// Namespace that `kubectl apiportal install` puts the bridge in.
+pub const SYSTEM_NAMESPACE: &str = "apiportal-system";
+/// The bridge's ServiceAccount: the one writer exempt from the decision admission policy.
+pub const BRIDGE_SERVICE_ACCOUNT: &str = "apiportal-bridge";
+
+/// The full username the API server gives the bridge's ServiceAccount.
+pub fn bridge_username() -> String {
+    format!("system:serviceaccount:{SYSTEM_NAMESPACE}:{BRIDGE_SERVICE_ACCOUNT}")
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# A real local Kubernetes control plane for apiportal's tests and demo: etcd and kube-apiserver (built from
+# the Go module proxy by build-tools.sh) on 127.0.0.1 with free ports, TLS, RBAC, static tokens for each persona,
+# a kubeconfig with one context per persona, and every CRD apiportal reads or defines.
+#
+#   cluster.sh up DIR [--owner-pid PID]   start; with --owner-pid, stop by itself once PID has exited
+#   cluster.sh down DIR                   stop what `up` started in DIR and delete DIR
+#
+# After `up`, DIR/kubeconfig has contexts admin (system:masters), apiportal-admin, owner, owner2, consumer,
+# consumer2, bridge and backstage; DIR/env has KUBECONFIG and the persona tokens as shell variables.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+CACHE="${APIPORTAL_CACHE:-$HOME/.cache/apiportal}"
+BIN="$CACHE/bin"
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+stop_pid() {
+  local pidfile=$1 pid
+  [[ -f $pidfile ]] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+down() {
+  local dir=$1
+  [[ -d $dir ]] || return 0
+  stop_pid "$dir/watchdog.pid"
+  stop_pid "$dir/kube-apiserver.pid"
+  stop_pid "$dir/etcd.pid"
+  rm -rf "$dir"
+}
+
+make_certs() {
+  local d=$1/pki
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.crt" -days 30 -subj /CN=apiportal-test-ca 2>/dev/null
+  # rustls refuses a self-signed certificate used as its own CA: sign a serving leaf with the CA.
+  openssl req -newkey rsa:2048 -nodes -keyout "$d/serving.key" -out "$d/serving.csr" -subj /CN=127.0.0.1 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' > "$d/ext.cnf"
+  openssl x509 -req -in "$d/serving.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -out "$d/serving.crt" \
+    -days 30 -extfile "$d/ext.cnf" 2>/dev/null
+  openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
+}
+
+# persona username uid groups
+PERSONAS=(
+  "admin|harness-admin|system:masters"
+  "apiportal-admin|carol|apiportal:admins"
+  "owner|bob|apiportal:owners"
+  "owner2|erin|apiportal:owners"
+  "consumer|alice|apiportal:consumers"
+  "consumer2|dan|apiportal:consumers"
+  "bridge|system:serviceaccount:apiportal-system:apiportal-bridge|system:serviceaccounts,system:serviceaccounts:apiportal-system"
+  "backstage|system:serviceaccount:backstage:backstage|system:serviceaccounts,system:serviceaccounts:backstage"
+)
+
+write_tokens_and_kubeconfig() {
+  local dir=$1 server=$2
+  : > "$dir/tokens.csv"
+  : > "$dir/env"
+  {
+    echo "apiVersion: v1"; echo "kind: Config"; echo "current-context: admin"
+    echo "clusters:"; echo "- name: apiportal-local"; echo "  cluster:"
+    echo "    server: $server"; echo "    certificate-authority: $dir/pki/ca.crt"
+    echo "users:"
+  } > "$dir/kubeconfig"
+  local contexts="contexts:"
+  for entry in "${PERSONAS[@]}"; do
+    IFS='|' read -r persona user groups <<< "$entry"
+    local token; token=$(openssl rand -hex 24)
+    printf '%s,%s,%s,"%s"\n' "$token" "$user" "$user" "$groups" >> "$dir/tokens.csv"
+    local var; var="TOKEN_$(echo "$persona" | tr 'a-z-' 'A-Z_')"
+    printf '%s=%s\n' "$var" "$token" >> "$dir/env"
+    printf -- '- name: %s\n  user:\n    token: %s\n' "$persona" "$token" >> "$dir/kubeconfig"
+    contexts+=$'\n'"- name: $persona"$'\n'"  context:"$'\n'"    cluster: apiportal-local"$'\n'"    user: $persona"
+  done
+  echo "$contexts" >> "$dir/kubeconfig"
+  chmod 600 "$dir/kubeconfig" "$dir/tokens.csv" "$dir/env"
+  printf 'KUBECONFIG=%s\nAPISERVER=%s\n' "$dir/kubeconfig" "$server" >> "$dir/env"
+}
+
+install_crds() {
+  local dir=$1 kubectl=("$BIN/kubectl" --kubeconfig "$dir/kubeconfig" --context admin)
+  log "installing CRDs, RBAC and the admission policy"
+  "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f "$CACHE/crds/httproutes.yaml" \
+    -f "$HERE/crds/kuadrant/" -f "$REPO/deploy/crds/" >/dev/null
+  "${kubectl[@]}" wait --for condition=established --timeout=60s \
+    crd/httproutes.gateway.networking.k8s.io crd/authpolicies.kuadrant.io crd/planpolicies.extensions.kuadrant.io \
+    crd/apiproducts.devportal.kuadrant.io crd/apikeys.devportal.kuadrant.io >/dev/null
+  "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f "$REPO/deploy/rbac/" -f "$REPO/deploy/admission/" >/dev/null
+  # Cluster-wide halves of the persona bindings (the namespaced halves are made per namespace by whoever
+  # needs them: the tests, the demo).
+  "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: apiportal-catalog-readers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: apiportal-catalog-reader}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: "apiportal:consumers"}
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: "apiportal:owners"}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: apiportal-request-reviewers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: apiportal-request-reviewer}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: "apiportal:owners"}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: apiportal-admins}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: apiportal-admin}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: "apiportal:admins"}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: apiportal-bridge}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: apiportal-bridge}
+subjects:
+- {kind: ServiceAccount, name: apiportal-bridge, namespace: apiportal-system}
+YAML
+}
+
+up() {
+  local dir=$1 owner_pid=${2:-}
+  [[ -e $dir/kube-apiserver.pid ]] && die "a cluster is already running in $dir; stop it with: $0 down $dir"
+  "$HERE/build-tools.sh" cluster
+  command -v openssl >/dev/null || die "openssl is required (apt-get install openssl)"
+  mkdir -p "$dir/etcd-data" "$dir/logs"
+  dir=$(cd "$dir" && pwd)
+  local etcd_port peer_port api_port
+  etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
+  make_certs "$dir"
+  write_tokens_and_kubeconfig "$dir" "https://127.0.0.1:$api_port"
+
+  setsid "$BIN/etcd" --data-dir "$dir/etcd-data" --listen-client-urls "http://127.0.0.1:$etcd_port" \
+    --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "default=http://127.0.0.1:$peer_port" --log-level warn \
+    > "$dir/logs/etcd.log" 2>&1 < /dev/null &
+  echo $! > "$dir/etcd.pid"
+
+  setsid "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" --bind-address=127.0.0.1 \
+    --secure-port="$api_port" --tls-cert-file="$dir/pki/serving.crt" --tls-private-key-file="$dir/pki/serving.key" \
+    --client-ca-file="$dir/pki/ca.crt" \
+    --service-account-key-file="$dir/pki/sa.pub" --service-account-signing-key-file="$dir/pki/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc --api-audiences=https://kubernetes.default.svc \
+    --authorization-mode=RBAC --token-auth-file="$dir/tokens.csv" \
+    --service-cluster-ip-range=10.0.0.0/24 --cert-dir="$dir/pki" --shutdown-delay-duration=0s \
+    --profiling=false --v=0 \
+    > "$dir/logs/kube-apiserver.log" 2>&1 < /dev/null &
+  echo $! > "$dir/kube-apiserver.pid"
+
+  if [[ -n $owner_pid ]]; then
+    # Stops the cluster once the process that asked for it is gone, even if that process was killed.
+    setsid bash -c "while kill -0 $owner_pid 2>/dev/null; do sleep 1; done; rm -f '$dir/watchdog.pid'; exec '$0' down '$dir'" \
+      > /dev/null 2>&1 < /dev/null &
+    echo $! > "$dir/watchdog.pid"
+  fi
+
+  local token; token=$(sed -n 's/^TOKEN_ADMIN=//p' "$dir/env")
+  log "waiting for kube-apiserver on https://127.0.0.1:$api_port"
+  for i in $(seq 1 120); do
+    if curl -fsS --cacert "$dir/pki/ca.crt" -H "Authorization: Bearer $token" \
+        "https://127.0.0.1:$api_port/readyz" >/dev/null 2>&1; then break; fi
+    kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null || { tail -20 "$dir/logs/kube-apiserver.log" >&2; die "kube-apiserver exited"; }
+    [[ $i == 120 ]] && { tail -20 "$dir/logs/kube-apiserver.log" >&2; die "kube-apiserver not ready after 60s"; }
+    sleep 0.5
+  done
+  install_crds "$dir"
+  log "ready: export KUBECONFIG=$dir/kubeconfig (contexts: admin apiportal-admin owner owner2 consumer consumer2 bridge backstage)"
+}
+
+cmd=${1:-}; dir=${2:-}
+[[ -n $cmd && -n $dir ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+case "$cmd" in
+  up)
+    owner=""
+    if [[ ${3:-} == --owner-pid ]]; then owner=${4:?--owner-pid needs a PID}; fi
+    up "$dir" "$owner" ;;
+  down) down "$dir" ;;
+  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+esac

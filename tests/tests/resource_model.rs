@@ -1,0 +1,329 @@
+//! The resource model on a real kube-apiserver: the generated CRDs install, the API server enforces their
+//! validation, RBAC is really on, and the admission policy guards decisions and identities.
+
+use apiportal_core::{APIKey, APIProduct, rbac};
+use apiportal_tests::{Persona, api_error_code, api_error_message, cluster};
+use kube::{
+    Api,
+    api::{Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+
+fn product(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct", "metadata": {"name": name}, "spec": spec})
+}
+
+fn valid_product_spec() -> Value {
+    json!({"displayName": "Toys API", "targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "toys"}})
+}
+
+fn apikey(name: &str, product_ns: &str, user: &str) -> Value {
+    json!({
+        "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": name},
+        "spec": {"apiProductRef": {"name": "toys", "namespace": product_ns}, "planTier": "gold",
+                 "useCase": "testing", "requestedBy": {"userId": user, "email": "someone@example.com"}}
+    })
+}
+
+async fn create_product(api: &Api<APIProduct>, object: Value) -> Result<APIProduct, kube::Error> {
+    api.create(&PostParams::default(), &serde_json::from_value(object).expect("test objects deserialise")).await
+}
+
+async fn create_raw<K>(api: &Api<K>, object: Value) -> Result<Value, kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    // Invalid objects cannot be built from the Rust types, so they go to the API server as raw JSON.
+    let request = kube::core::Request::new(api.resource_url())
+        .create(&PostParams::default(), serde_json::to_vec(&object).unwrap())
+        .unwrap();
+    let client = cluster().client(Persona::Admin).await;
+    client.request::<Value>(request).await
+}
+
+#[tokio::test]
+async fn generated_crds_are_established_with_printer_columns() {
+    let c = cluster();
+    let ns = c.namespace("columns").await;
+    let admin = c.client(Persona::Admin).await;
+    let products: Api<APIProduct> = Api::namespaced(admin.clone(), &ns);
+    create_product(&products, product("toys", valid_product_spec())).await.expect("a valid APIProduct is accepted");
+    let keys: Api<APIKey> = Api::namespaced(admin, &ns);
+    keys.create(&PostParams::default(), &serde_json::from_value(apikey("k1", &ns, "harness-admin")).unwrap())
+        .await
+        .expect("a valid APIKey is accepted");
+
+    let out = c.kubectl(Persona::Admin).args(["get", "apip", "-n", &ns]).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "kubectl get apip failed: {}", String::from_utf8_lossy(&out.stderr));
+    let header: Vec<&str> =
+        table.lines().next().unwrap().split("   ").map(str::trim).filter(|s| !s.is_empty()).collect();
+    assert_eq!(header, ["NAME", "DISPLAY NAME", "ROUTE", "APPROVAL", "PUBLISH STATUS", "READY", "AGE"]);
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        row.contains("toys") && row.contains("Toys API") && row.contains("manual") && row.contains("Draft"),
+        "{row}"
+    );
+
+    let out = c.kubectl(Persona::Admin).args(["get", "apik", "-n", &ns]).output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "PRODUCT", "PLAN", "USER", "PHASE", "AGE"]);
+    assert!(table.lines().nth(1).unwrap().contains("gold"));
+}
+
+#[tokio::test]
+async fn defaults_are_applied_by_the_api_server() {
+    let c = cluster();
+    let ns = c.namespace("defaults").await;
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &ns);
+    let created =
+        create_product(&products, product("toys", json!({"displayName": "Toys", "targetRef": {"name": "toys"}})))
+            .await
+            .expect("targetRef group and kind default");
+    assert_eq!(created.spec.approval_mode, apiportal_core::ApprovalMode::Manual);
+    assert_eq!(created.spec.publish_status, apiportal_core::PublishStatus::Draft);
+    assert_eq!(created.spec.target_ref.kind, "HTTPRoute");
+}
+
+#[tokio::test]
+async fn invalid_products_are_rejected_with_the_api_servers_message() {
+    let c = cluster();
+    let ns = c.namespace("invalid-products").await;
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &ns);
+    let cases = [
+        (
+            "bad-approval",
+            json!({"displayName": "X", "targetRef": {"name": "r"}, "approvalMode": "sometimes"}),
+            "spec.approvalMode: Unsupported value: \"sometimes\"",
+        ),
+        ("no-target", json!({"displayName": "X"}), "spec.targetRef: Required value"),
+        (
+            "bad-publish",
+            json!({"displayName": "X", "targetRef": {"name": "r"}, "publishStatus": "Live"}),
+            "spec.publishStatus: Unsupported value: \"Live\"",
+        ),
+        ("no-display-name", json!({"targetRef": {"name": "r"}}), "spec.displayName: Required value"),
+        (
+            "long-name",
+            json!({"displayName": "x".repeat(129), "targetRef": {"name": "r"}}),
+            "spec.displayName: Too long",
+        ),
+        (
+            "too-many-tags",
+            json!({"displayName": "X", "targetRef": {"name": "r"}, "tags": (0..33).map(|i| format!("t{i}")).collect::<Vec<_>>()}),
+            "spec.tags: Too many",
+        ),
+        (
+            "not-a-route",
+            json!({"displayName": "X", "targetRef": {"group": "", "kind": "Service", "name": "r"}}),
+            "targetRef must name a gateway.networking.k8s.io HTTPRoute",
+        ),
+    ];
+    for (name, spec, expected) in cases {
+        let err = create_raw(&products, product(name, spec)).await.expect_err(name);
+        assert_eq!(api_error_code(&err), 422, "{name}: {err}");
+        let message = api_error_message(&err);
+        assert!(message.contains(expected), "{name}: expected {expected:?} in {message:?}");
+    }
+    assert!(products.list(&Default::default()).await.unwrap().items.is_empty(), "nothing invalid was stored");
+}
+
+#[tokio::test]
+async fn invalid_apikeys_are_rejected_and_the_spec_is_immutable() {
+    let c = cluster();
+    let ns = c.namespace("invalid-keys").await;
+    let admin = c.client(Persona::Admin).await;
+    let keys: Api<APIKey> = Api::namespaced(admin, &ns);
+    let mut empty_tier = apikey("empty-tier", &ns, "harness-admin");
+    empty_tier["spec"]["planTier"] = json!("");
+    let mut bad_email = apikey("bad-email", &ns, "harness-admin");
+    bad_email["spec"]["requestedBy"]["email"] = json!("not-an-address");
+    let mut long_use_case = apikey("long-use-case", &ns, "harness-admin");
+    long_use_case["spec"]["useCase"] = json!("u".repeat(1025));
+    let mut no_product = apikey("no-product", &ns, "harness-admin");
+    no_product["spec"].as_object_mut().unwrap().remove("apiProductRef");
+    for (object, expected) in [
+        (empty_tier, "spec.planTier: Invalid value: \"\": spec.planTier in body should be at least 1 chars long"),
+        (bad_email, "spec.requestedBy.email in body should match"),
+        (long_use_case, "spec.useCase: Too long"),
+        (no_product, "spec.apiProductRef: Required value"),
+    ] {
+        let err = create_raw(&keys, object.clone()).await.expect_err(expected);
+        assert!(api_error_message(&err).contains(expected), "expected {expected:?} in {:?}", api_error_message(&err));
+    }
+
+    keys.create(&PostParams::default(), &serde_json::from_value(apikey("k", &ns, "harness-admin")).unwrap())
+        .await
+        .unwrap();
+    let change = json!({"spec": {"planTier": "platinum"}});
+    let err = keys.patch("k", &PatchParams::default(), &Patch::Merge(&change)).await.expect_err("spec change");
+    assert!(api_error_message(&err).contains("spec is immutable"), "{}", api_error_message(&err));
+    assert_eq!(keys.get("k").await.unwrap().spec.plan_tier, "gold", "the stored spec is unchanged");
+}
+
+#[tokio::test]
+async fn rbac_is_on_consumers_cannot_create_products_owners_can() {
+    let c = cluster();
+    let ns = c.namespace("rbac").await;
+    c.bind(&ns, rbac::OWNER_ROLE, Persona::Owner).await;
+    c.bind(&ns, rbac::CONSUMER_ROLE, Persona::Consumer).await;
+
+    let as_consumer: Api<APIProduct> = Api::namespaced(c.client(Persona::Consumer).await, &ns);
+    let err = create_product(&as_consumer, product("toys", valid_product_spec())).await.expect_err("consumer create");
+    assert_eq!(api_error_code(&err), 403, "{err}");
+    assert!(api_error_message(&err).contains("User \"alice\" cannot create resource \"apiproducts\""));
+
+    let as_owner: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &ns);
+    create_product(&as_owner, product("toys", valid_product_spec())).await.expect("owner creates in their namespace");
+
+    let elsewhere = c.namespace("rbac-other").await;
+    let as_owner_elsewhere: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &elsewhere);
+    let err =
+        create_product(&as_owner_elsewhere, product("toys", valid_product_spec())).await.expect_err("owner elsewhere");
+    assert_eq!(api_error_code(&err), 403);
+}
+
+/// A product namespace with `bob` as owner and a consumer namespace with `alice` as consumer.
+async fn marketplace() -> (String, String) {
+    let c = cluster();
+    let shop = c.namespace("shop").await;
+    let consumer_ns = c.namespace("team-alice").await;
+    c.bind(&shop, rbac::OWNER_ROLE, Persona::Owner).await;
+    c.bind(&consumer_ns, rbac::CONSUMER_ROLE, Persona::Consumer).await;
+    let owner_products: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &shop);
+    create_product(&owner_products, product("toys", valid_product_spec())).await.unwrap();
+    (shop, consumer_ns)
+}
+
+fn decision(phase: &str, reviewer: &str) -> Value {
+    json!({"status": {"phase": phase, "reviewedBy": reviewer, "reviewedAt": "2026-11-25T12:00:00Z"}})
+}
+
+#[tokio::test]
+async fn requested_by_must_be_the_creating_user() {
+    let c = cluster();
+    let (shop, consumer_ns) = marketplace().await;
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
+    let forged: APIKey = serde_json::from_value(apikey("forged", &shop, "bob")).unwrap();
+    let err = keys.create(&PostParams::default(), &forged).await.expect_err("forged requester");
+    assert!(api_error_message(&err).contains("spec.requestedBy.userId must be the requesting user \"alice\""), "{err}");
+    let own: APIKey = serde_json::from_value(apikey("own", &shop, "alice")).unwrap();
+    keys.create(&PostParams::default(), &own).await.expect("a request in one's own name is admitted");
+}
+
+#[tokio::test]
+async fn consumers_cannot_approve_their_own_requests() {
+    let c = cluster();
+    let (shop, consumer_ns) = marketplace().await;
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
+    keys.create(&PostParams::default(), &serde_json::from_value(apikey("mine", &shop, "alice")).unwrap())
+        .await
+        .unwrap();
+    let err = keys
+        .patch_status("mine", &PatchParams::default(), &Patch::Merge(decision("Approved", "alice")))
+        .await
+        .expect_err("self-approval");
+    assert_eq!(api_error_code(&err), 403, "{err}");
+
+    // Even a consumer who holds the reviewer role cluster-wide cannot approve without `approve` on the product.
+    let reviewer_binding: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": format!("reviewer-alice-{consumer_ns}")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac::REVIEWER_ROLE},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}],
+    }))
+    .unwrap();
+    let admin = c.client(Persona::Admin).await;
+    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &reviewer_binding)
+        .await
+        .unwrap();
+    let mut last = None;
+    // RBAC changes reach the authorizer within moments; retry until the reviewer rights are visible.
+    for _ in 0..50 {
+        match keys.patch_status("mine", &PatchParams::default(), &Patch::Merge(decision("Approved", "alice"))).await {
+            Err(e) if api_error_message(&e).contains("may not decide requests for APIProduct") => {
+                last = Some(e);
+                break;
+            }
+            Err(e) => last = Some(e),
+            Ok(_) => panic!("a consumer approved their own request"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let message = api_error_message(&last.unwrap());
+    assert!(
+        message.contains(&format!("user \"alice\" may not decide requests for APIProduct {shop}/toys")),
+        "{message}"
+    );
+    let stored = Api::<APIKey>::namespaced(admin, &consumer_ns).get("mine").await.unwrap();
+    assert_eq!(stored.phase(), apiportal_core::KeyPhase::Pending);
+}
+
+#[tokio::test]
+async fn owners_decide_only_for_their_own_products_and_only_as_themselves() {
+    let c = cluster();
+    let (shop, consumer_ns) = marketplace().await;
+    let other_shop = c.namespace("other-shop").await;
+    let admin = c.client(Persona::Admin).await;
+    create_product(&Api::namespaced(admin.clone(), &other_shop), product("toys", valid_product_spec())).await.unwrap();
+    let consumer_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
+    for (name, product_ns) in [("for-bob", &shop), ("for-other", &other_shop)] {
+        consumer_keys
+            .create(&PostParams::default(), &serde_json::from_value(apikey(name, product_ns, "alice")).unwrap())
+            .await
+            .unwrap();
+    }
+    let owner_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Owner).await, &consumer_ns);
+
+    let err = owner_keys
+        .patch_status("for-other", &PatchParams::default(), &Patch::Merge(decision("Approved", "bob")))
+        .await
+        .expect_err("other product");
+    assert!(
+        api_error_message(&err).contains(&format!("may not decide requests for APIProduct {other_shop}/toys")),
+        "{err}"
+    );
+
+    let err = owner_keys
+        .patch_status("for-bob", &PatchParams::default(), &Patch::Merge(decision("Approved", "erin")))
+        .await
+        .expect_err("forged reviewer");
+    assert!(api_error_message(&err).contains("status.reviewedBy must be the deciding user \"bob\""), "{err}");
+
+    let approved = owner_keys
+        .patch_status("for-bob", &PatchParams::default(), &Patch::Merge(decision("Approved", "bob")))
+        .await
+        .expect("the owner's approval of a Pending key for their own product is admitted");
+    assert_eq!(approved.phase(), apiportal_core::KeyPhase::Approved);
+    assert_eq!(approved.status.unwrap().reviewed_by.as_deref(), Some("bob"));
+
+    let err = owner_keys
+        .patch_status("for-bob", &PatchParams::default(), &Patch::Merge(decision("Rejected", "bob")))
+        .await
+        .expect_err("second decision");
+    assert!(api_error_message(&err).contains("is Approved: a decision can only move a Pending key"), "{err}");
+    assert_eq!(owner_keys.get("for-bob").await.unwrap().phase(), apiportal_core::KeyPhase::Approved);
+}
+
+#[tokio::test]
+async fn an_approved_status_must_name_its_reviewer() {
+    let c = cluster();
+    let (shop, consumer_ns) = marketplace().await;
+    let consumer_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
+    consumer_keys
+        .create(&PostParams::default(), &serde_json::from_value(apikey("k", &shop, "alice")).unwrap())
+        .await
+        .unwrap();
+    // The bridge is exempt from the admission policy, not from the schema.
+    let bridge_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Bridge).await, &consumer_ns);
+    let err = bridge_keys
+        .patch_status("k", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Approved"}})))
+        .await
+        .expect_err("approval without a reviewer");
+    assert!(api_error_message(&err).contains("must name reviewedBy and reviewedAt"), "{err}");
+    bridge_keys
+        .patch_status("k", &PatchParams::default(), &Patch::Merge(decision("Approved", "system")))
+        .await
+        .expect("the bridge approves automatic products as `system`");
+}

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod crds;
+pub mod install;
 pub mod keygen;
 pub mod labels;
 pub mod rbac;

@@ -1,0 +1,394 @@
+//! Command-line definition. Flags follow kubectl's conventions so the plugin feels like kubectl.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubectl-apiportal",
+    bin_name = "kubectl apiportal",
+    version,
+    about = "Self-service API access on Kubernetes: browse API products, request keys, approve requests",
+    long_about = None,
+    propagate_version = true,
+    after_help = "Examples:\n  kubectl apiportal products -A\n  kubectl apiportal request shop/toys --plan gold --use-case 'stock sync' --wait\n  kubectl apiportal key show shop-toys-gold --reveal\n  kubectl apiportal requests --pending\n  kubectl apiportal approve team-alice/toys-gold"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file to use
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The name of the kubeconfig context to use
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// The namespace scope for this request
+    #[arg(short = 'n', long, global = true)]
+    pub namespace: Option<String>,
+    /// List across all namespaces
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// Don't print headers in table output
+    #[arg(long, global = true)]
+    pub no_headers: bool,
+    /// Label selector to filter on, e.g. -l team=toys
+    #[arg(short = 'l', long, global = true)]
+    pub selector: Option<String>,
+    /// Log verbosity: -v for info, -vv for debug, -vvv for trace (logs go to stderr)
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbosity: u8,
+    /// Timeout for each request to the API server, e.g. 30s
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "30s")]
+    pub request_timeout: Duration,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Wide,
+    Json,
+    Yaml,
+    Name,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DryRun {
+    #[default]
+    None,
+    Client,
+    Server,
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct DryRunArg {
+    /// Only print what would change (client) or have the API server validate it without saving (server)
+    #[arg(long, value_enum, default_value = "none", num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: DryRun,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List published API products
+    #[command(after_help = "Examples:\n  kubectl apiportal products -A\n  kubectl apiportal products -n shop -o wide")]
+    Products(ProductsArgs),
+    /// Show a product's plans, limits, authentication and docs
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal describe product toys -n shop\n  kubectl apiportal describe product shop/toys"
+    )]
+    Describe(DescribeArgs),
+    /// Request an API key for a product's plan tier
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal request shop/toys --plan gold --use-case 'nightly stock sync'\n  kubectl apiportal request toys --plan bronze --wait=2m -n team-alice"
+    )]
+    Request(RequestArgs),
+    /// List your API key requests
+    #[command(after_help = "Examples:\n  kubectl apiportal keys\n  kubectl apiportal keys -A -o wide")]
+    Keys,
+    /// Show one API key request, or reveal its key
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Revoke an API key: deletes the request and the key's Secrets
+    #[command(after_help = "Examples:\n  kubectl apiportal revoke toys-gold -n team-alice")]
+    Revoke(RevokeArgs),
+    /// Create, publish and unpublish API products (owners)
+    #[command(subcommand)]
+    Product(ProductCommand),
+    /// List requests for the products you may approve, across namespaces (owners, admins)
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal requests --pending\n  kubectl apiportal requests --product shop/toys"
+    )]
+    Requests(RequestsArgs),
+    /// Approve a pending API key request (owners, admins)
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal approve team-alice/toys-gold\n  kubectl apiportal approve team-alice/toys-gold --reason 'known partner'"
+    )]
+    Approve(DecideArgs),
+    /// Reject a pending API key request (owners, admins)
+    #[command(after_help = "Examples:\n  kubectl apiportal reject team-alice/toys-gold --reason 'use the bronze tier'")]
+    Reject(RejectArgs),
+    /// Install apiportal's CRDs, RBAC, admission policy and the bridge (platform)
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal install\n  kubectl apiportal install --dry-run -o yaml > apiportal.yaml"
+    )]
+    Install(InstallArgs),
+    /// Remove what install applied; keeps the CRDs and all products and keys unless --delete-crds
+    Uninstall(UninstallArgs),
+    /// List HTTPRoutes the platform team marked as exposable (platform, owners)
+    #[command(after_help = "Examples:\n  kubectl apiportal routes -A")]
+    Routes(RoutesArgs),
+    /// Mark an HTTPRoute as exposable, so owners can build products on it (platform)
+    #[command(after_help = "Examples:\n  kubectl apiportal expose toys -n shop")]
+    Expose(ExposeArgs),
+    /// Check the installation, each product's policies and your own rights; print how to fix each problem
+    #[command(after_help = "Examples:\n  kubectl apiportal doctor -A")]
+    Doctor,
+    /// Print the plugin's and the API server's versions
+    Version,
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  source <(kubectl-apiportal completion bash)\n  kubectl-apiportal completion zsh > \"${fpath[1]}/_kubectl-apiportal\""
+    )]
+    Completion(CompletionArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProductsArgs {
+    /// Include Draft products (owners and admins)
+    #[arg(long)]
+    pub include_drafts: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DescribeArgs {
+    #[command(subcommand)]
+    pub what: DescribeTarget,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DescribeTarget {
+    /// Describe an API product: NAME or NAMESPACE/NAME
+    Product { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    /// The product: NAME (in the request's namespace) or NAMESPACE/NAME
+    pub product: String,
+    /// The plan tier, one the product offers (see describe product)
+    #[arg(long)]
+    pub plan: String,
+    /// Why you need access; shown to the reviewer
+    #[arg(long)]
+    pub use_case: Option<String>,
+    /// Name of the APIKey to create (default PRODUCT-PLAN)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Contact email for the reviewer
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Wait until the request is decided, up to the given time (default 5m)
+    #[arg(long, value_parser = parse_duration, num_args = 0..=1, default_missing_value = "5m", require_equals = true)]
+    pub wait: Option<Duration>,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Show a request's state, limits and how to call the API; --reveal prints only the key
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal key show toys-gold\n  export TOYS_KEY=$(kubectl apiportal key show toys-gold --reveal)"
+    )]
+    Show {
+        name: String,
+        /// Print the key itself, and nothing else, to stdout
+        #[arg(long)]
+        reveal: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProductCommand {
+    /// Create an API product over an HTTPRoute in the same namespace
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal product create toys --route toys --display-name 'Toys API' --approval automatic -n shop"
+    )]
+    Create(Box<ProductCreateArgs>),
+    /// Make a product visible to consumers
+    Publish {
+        name: String,
+        #[command(flatten)]
+        dry_run: DryRunArg,
+    },
+    /// Hide a product from consumers (existing keys keep working)
+    Unpublish {
+        name: String,
+        #[command(flatten)]
+        dry_run: DryRunArg,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ProductCreateArgs {
+    pub name: String,
+    /// The HTTPRoute that serves the API, in the product's namespace
+    #[arg(long)]
+    pub route: String,
+    /// Name shown to consumers (default: NAME)
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// The API's version, e.g. v1
+    #[arg(long = "api-version")]
+    pub version: Option<String>,
+    /// Who approves requests
+    #[arg(long, value_enum, default_value = "manual")]
+    pub approval: Approval,
+    /// Publish at once instead of starting as a Draft
+    #[arg(long)]
+    pub publish: bool,
+    #[arg(long)]
+    pub openapi_url: Option<String>,
+    #[arg(long)]
+    pub docs_url: Option<String>,
+    /// Owning team (also the Backstage owner unless the product has a backstage.io/owner annotation)
+    #[arg(long)]
+    pub team: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// A tag; repeat for several
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approval {
+    Manual,
+    Automatic,
+}
+
+#[derive(Args, Debug)]
+pub struct RequestsArgs {
+    /// Only requests still waiting for a decision
+    #[arg(long)]
+    pub pending: bool,
+    /// Only requests for this product: NAME or NAMESPACE/NAME
+    #[arg(long)]
+    pub product: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DecideArgs {
+    /// The request: NAMESPACE/NAME (requests live in the consumer's namespace)
+    pub key: String,
+    /// Why; recorded in the key's status and Event
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+}
+
+#[derive(Args, Debug)]
+pub struct RejectArgs {
+    /// The request: NAMESPACE/NAME (requests live in the consumer's namespace)
+    pub key: String,
+    /// Why; shown to the consumer
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// The bridge's container image
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Namespace for the Secrets the AuthPolicy selects (consumers must not be able to write there)
+    #[arg(long, default_value = "kuadrant-system")]
+    pub enforcement_namespace: String,
+    /// Bridge replicas (one reconciles, all serve)
+    #[arg(long, default_value_t = 2)]
+    pub replicas: i32,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+}
+
+#[derive(Args, Debug)]
+pub struct UninstallArgs {
+    /// Also delete the CRDs, and with them every APIProduct and APIKey in the cluster
+    #[arg(long)]
+    pub delete_crds: bool,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+}
+
+#[derive(Args, Debug)]
+pub struct RoutesArgs {
+    /// Also list routes not marked as exposable
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExposeArgs {
+    /// The HTTPRoute's name
+    pub route: String,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Parses kubectl-style durations: `90s`, `5m`, `1h30m`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let value: u64 =
+            number.parse().map_err(|_| format!("invalid duration {text:?}: expected e.g. 30s, 5m, 1h30m"))?;
+        total += value
+            * match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                _ => return Err(format!("invalid duration {text:?}: unknown unit {c:?} (use s, m or h)")),
+            };
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!("invalid duration {text:?}: a number needs a unit (s, m or h)"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_kubectls() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("5m3").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

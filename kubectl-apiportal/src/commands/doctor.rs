@@ -1,0 +1,190 @@
+//! `doctor`: what is missing for apiportal to work, each problem with the command that fixes it.
+
+use apiportal_core::{APIProduct, SYSTEM_NAMESPACE, admission, install::BRIDGE_DEPLOYMENT, resources::conditions};
+use k8s_openapi::api::{
+    admissionregistration::v1::ValidatingAdmissionPolicy,
+    apps::v1::Deployment,
+    authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
+    coordination::v1::Lease,
+};
+use kube::{Api, ResourceExt, api::PostParams};
+
+use super::{list_scoped, scope_text};
+use crate::{error::Error, session::Session};
+
+/// The Lease the bridge replicas elect a leader with.
+pub const BRIDGE_LEASE: &str = "apiportal-bridge-leader";
+
+#[derive(Default)]
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn ok(&self, what: &str) {
+        println!("[ok]      {what}");
+    }
+    fn problem(&mut self, what: &str, fix: &str) {
+        self.problems += 1;
+        println!("[problem] {what}\n          fix: {fix}");
+    }
+    fn note(&self, what: &str) {
+        println!("[skipped] {what}");
+    }
+}
+
+pub async fn run(session: &Session) -> Result<(), Error> {
+    let mut report = Report::default();
+    match session.client.apiserver_version().await {
+        Ok(v) => report.ok(&format!("API server {} reachable (version {})", session.server, v.git_version)),
+        Err(e) => return Err(Error::from_kube(e, &session.server, "reach the API server")),
+    }
+
+    // Discovery is open to every authenticated user, so this works whatever the caller's role.
+    let wanted = [
+        ("devportal.kuadrant.io/v1alpha1", "apiproducts", "kubectl apiportal install"),
+        ("devportal.kuadrant.io/v1alpha1", "apikeys", "kubectl apiportal install"),
+        (
+            "gateway.networking.k8s.io/v1",
+            "httproutes",
+            "install Gateway API's CRDs (kubectl apply -f standard-install.yaml from the Gateway API release)",
+        ),
+        ("kuadrant.io/v1", "authpolicies", "install Kuadrant (its operator ships the AuthPolicy CRD)"),
+        ("extensions.kuadrant.io/v1alpha1", "planpolicies", "install Kuadrant with its PlanPolicy extension"),
+    ];
+    for (group_version, resource, fix) in wanted {
+        let found = session
+            .client
+            .list_api_group_resources(group_version)
+            .await
+            .is_ok_and(|list| list.resources.iter().any(|r| r.name == resource));
+        if found {
+            report.ok(&format!("CRD for {resource} ({group_version}) installed"));
+        } else {
+            report.problem(&format!("CRD for {resource} ({group_version}) is not installed"), fix);
+        }
+    }
+
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(session.client.clone());
+    match policies.get_opt(admission::POLICY_NAME).await {
+        Ok(Some(_)) => report.ok("admission policy guarding decisions installed"),
+        Ok(None) => report.problem(
+            "admission policy guarding decisions is missing: anyone with status rights could approve",
+            "kubectl apiportal install",
+        ),
+        Err(_) => report.note("admission policy: you may not read ValidatingAdmissionPolicies"),
+    }
+
+    let leases: Api<Lease> = Api::namespaced(session.client.clone(), SYSTEM_NAMESPACE);
+    let deployments: Api<Deployment> = Api::namespaced(session.client.clone(), SYSTEM_NAMESPACE);
+    match (leases.get_opt(BRIDGE_LEASE).await, deployments.get_opt(BRIDGE_DEPLOYMENT).await) {
+        (Ok(Some(lease)), _) if lease_is_fresh(&lease) => {
+            let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+            report.ok(&format!("bridge is running (leader {holder})"));
+        }
+        (_, Ok(Some(d))) if d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0) > 0 => {
+            report.ok("bridge Deployment has available replicas")
+        }
+        (Err(_), Err(_)) => report.note("bridge: you may not read its Lease or Deployment in apiportal-system"),
+        _ => report.problem(
+            "the bridge is not running: no replica holds its Lease, so no key is issued and no product is discovered",
+            &format!("kubectl apiportal install, then kubectl -n {SYSTEM_NAMESPACE} get pods; logs: kubectl -n {SYSTEM_NAMESPACE} logs deploy/{BRIDGE_DEPLOYMENT}"),
+        ),
+    }
+
+    match list_scoped::<APIProduct>(session, None, "apiproducts").await {
+        Ok(products) => {
+            for p in products {
+                check_product(&mut report, &p);
+            }
+        }
+        Err(e) => report.note(&format!("products{}: {e}", scope_text(session))),
+    }
+
+    let ns = session.namespace.clone();
+    for (verb, resource, role) in [
+        ("list", "apiproducts", "apiportal-consumer or apiportal-catalog-reader"),
+        ("create", "apikeys", "apiportal-consumer (RoleBinding in your namespace)"),
+        ("approve", "apiproducts", "apiportal-owner (RoleBinding in the product namespace)"),
+    ] {
+        let allowed = self_access(session, verb, resource, &ns).await?;
+        if allowed {
+            report.ok(&format!("you may {verb} {resource} in namespace {ns}"));
+        } else {
+            println!("[info]    you may not {verb} {resource} in namespace {ns} (granted by {role})");
+        }
+    }
+
+    if report.problems > 0 {
+        return Err(Error::Other(format!("{} problem(s) found", report.problems)));
+    }
+    Ok(())
+}
+
+fn check_product(report: &mut Report, p: &APIProduct) {
+    let id = format!("product {}/{}", p.namespace().unwrap_or_default(), p.name_any());
+    let ns = p.namespace().unwrap_or_default();
+    let route = &p.spec.target_ref.name;
+    if p.status.is_none() {
+        report.problem(
+            &format!("{id} has no status yet: the bridge has not reconciled it"),
+            "check that the bridge is running (above)",
+        );
+        return;
+    }
+    let checks = [
+        (
+            "Ready",
+            format!(
+                "check httproute {ns}/{route} exists and a Gateway accepted it: kubectl describe httproute {route} -n {ns}"
+            ),
+        ),
+        (
+            "PlanPolicyDiscovered",
+            format!(
+                "create a PlanPolicy targeting httproute {ns}/{route} (or its Gateway) with the tiers consumers may request"
+            ),
+        ),
+        (
+            "AuthPolicyDiscovered",
+            format!(
+                "create an AuthPolicy targeting httproute {ns}/{route} (or its Gateway) with an apiKey or jwt authentication rule"
+            ),
+        ),
+    ];
+    for (type_, fix) in checks {
+        match conditions::find(p.conditions(), type_) {
+            Some(c) if c.status == "True" => report.ok(&format!("{id}: {type_}")),
+            Some(c) => report.problem(&format!("{id}: {type_} is {} ({}: {})", c.status, c.reason, c.message), &fix),
+            None => report.problem(&format!("{id}: {type_} not reported yet"), &fix),
+        }
+    }
+}
+
+fn lease_is_fresh(lease: &Lease) -> bool {
+    let Some(spec) = &lease.spec else { return false };
+    let (Some(renewed), Some(duration)) = (&spec.renew_time, spec.lease_duration_seconds) else { return false };
+    jiff::Timestamp::now().as_second() - renewed.0.as_second() <= i64::from(duration) * 2
+}
+
+async fn self_access(session: &Session, verb: &str, resource: &str, namespace: &str) -> Result<bool, Error> {
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(apiportal_core::GROUP.into()),
+                resource: Some(resource.into()),
+                verb: Some(verb.into()),
+                namespace: Some(namespace.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(session.client.clone());
+    let answer = api
+        .create(&PostParams::default(), &review)
+        .await
+        .map_err(|e| Error::from_kube(e, &session.server, "check your rights"))?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}

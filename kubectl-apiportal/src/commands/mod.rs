@@ -1,0 +1,131 @@
+//! One module per command; each takes the parsed arguments and a session, computes, and hands printing to
+//! `output`.
+
+mod decide;
+mod describe;
+mod doctor;
+mod install;
+mod keys;
+mod product;
+mod products;
+mod request;
+mod requests;
+mod routes;
+
+use kube::{Api, Resource, api::ListParams};
+use serde::de::DeserializeOwned;
+
+use crate::{
+    cli::{Cli, Command, DescribeTarget, DryRun, KeyCommand, ProductCommand},
+    error::Error,
+    session::Session,
+};
+
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    let global = cli.global;
+    match cli.command {
+        Command::Version => return version(&global).await,
+        Command::Completion(args) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(args.shell, &mut command, "kubectl-apiportal", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Install(args) if args.dry_run.dry_run == DryRun::Client => {
+            return install::print_manifests(&global, &args);
+        }
+        _ => {}
+    }
+    let session = Session::connect(&global).await?;
+    match cli.command {
+        Command::Products(args) => products::list(&session, &global, &args).await,
+        Command::Describe(args) => match args.what {
+            DescribeTarget::Product { name } => describe::product(&session, &global, &name).await,
+        },
+        Command::Request(args) => request::run(&session, &global, &args).await,
+        Command::Keys => keys::list(&session, &global).await,
+        Command::Key(KeyCommand::Show { name, reveal }) => keys::show(&session, &global, &name, reveal).await,
+        Command::Revoke(args) => keys::revoke(&session, &args).await,
+        Command::Product(ProductCommand::Create(args)) => product::create(&session, &global, &args).await,
+        Command::Product(ProductCommand::Publish { name, dry_run }) => {
+            product::set_published(&session, &name, true, dry_run.dry_run).await
+        }
+        Command::Product(ProductCommand::Unpublish { name, dry_run }) => {
+            product::set_published(&session, &name, false, dry_run.dry_run).await
+        }
+        Command::Requests(args) => requests::list(&session, &global, &args).await,
+        Command::Approve(args) => decide::approve(&session, &args).await,
+        Command::Reject(args) => decide::reject(&session, &args).await,
+        Command::Install(args) => install::install(&session, &global, &args).await,
+        Command::Uninstall(args) => install::uninstall(&session, &args).await,
+        Command::Routes(args) => routes::list(&session, &global, &args).await,
+        Command::Expose(args) => routes::expose(&session, &args).await,
+        Command::Doctor => doctor::run(&session).await,
+        Command::Version | Command::Completion(_) => unreachable!("handled before connecting"),
+    }
+}
+
+async fn version(global: &crate::cli::GlobalArgs) -> Result<(), Error> {
+    println!("Client Version: v{}", env!("CARGO_PKG_VERSION"));
+    // The server's version is a courtesy: the plugin's own version prints even with no cluster.
+    if let Ok(session) = Session::connect(global).await
+        && let Ok(info) = session.client.apiserver_version().await
+    {
+        println!("Server Version: {}", info.git_version);
+    }
+    Ok(())
+}
+
+/// The API for `K` in the session's scope: every namespace with `-A`, else the session namespace.
+pub fn scoped_api<K>(session: &Session) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    if session.all_namespaces {
+        Api::all(session.client.clone())
+    } else {
+        Api::namespaced(session.client.clone(), &session.namespace)
+    }
+}
+
+/// Lists `K` in the session's scope, with the label selector, turning errors into actionable ones.
+pub async fn list_scoped<K>(session: &Session, selector: Option<&str>, what: &str) -> Result<Vec<K>, Error>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let mut params = ListParams::default();
+    if let Some(selector) = selector {
+        params = params.labels(selector);
+    }
+    let scope = scope_text(session);
+    scoped_api::<K>(session)
+        .list(&params)
+        .await
+        .map(|l| l.items)
+        .map_err(|e| Error::from_kube(e, &session.server, &format!("list {what}{scope}")))
+}
+
+/// ` in namespace "x"` or ` in any namespace`.
+pub fn scope_text(session: &Session) -> String {
+    if session.all_namespaces {
+        " in any namespace".to_owned()
+    } else {
+        format!(" in namespace {:?}", session.namespace)
+    }
+}
+
+/// `kubectl`'s past-tense line for a mutation, e.g. `apikey.devportal.kuadrant.io/toys-gold created (server dry run)`.
+pub fn report(kind: &str, name: &str, verb: &str, dry_run: DryRun) {
+    let suffix = match dry_run {
+        DryRun::None => "",
+        DryRun::Client => " (dry run)",
+        DryRun::Server => " (server dry run)",
+    };
+    println!("{kind}/{name} {verb}{suffix}");
+}
+
+pub const APIPRODUCT_KIND: &str = "apiproduct.devportal.kuadrant.io";
+pub const APIKEY_KIND: &str = "apikey.devportal.kuadrant.io";

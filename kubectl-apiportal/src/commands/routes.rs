@@ -1,0 +1,93 @@
+//! `routes` and `expose`: the HTTPRoutes the platform team lets owners build products on.
+
+use apiportal_core::{APIProduct, labels, resources::httproute::HTTPRoute};
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+};
+use serde_json::json;
+
+use super::{list_scoped, report, scope_text};
+use crate::{
+    cli::{DryRun, ExposeArgs, GlobalArgs, RoutesArgs},
+    error::Error,
+    output::{Table, age, cell, print_list},
+    session::Session,
+};
+
+const HTTPROUTE_KIND: &str = "httproute.gateway.networking.k8s.io";
+
+fn is_exposed(route: &HTTPRoute) -> bool {
+    route.labels().get(labels::EXPOSE).is_some_and(|v| v == "true")
+}
+
+pub async fn list(session: &Session, global: &GlobalArgs, args: &RoutesArgs) -> Result<(), Error> {
+    let mut routes: Vec<HTTPRoute> = list_scoped(session, global.selector.as_deref(), "httproutes").await?;
+    routes.retain(|r| args.all || is_exposed(r));
+    routes.sort_by_key(|r| (r.namespace(), r.name_any()));
+    // Which products wrap each route; owners may not be able to list products everywhere, so this is best effort.
+    let products: Vec<APIProduct> = list_scoped(session, None, "apiproducts").await.unwrap_or_default();
+    let all = session.all_namespaces;
+    print_list(
+        global.output,
+        global.no_headers,
+        &routes,
+        || {
+            let mut headers = vec!["NAME", "HOSTNAMES", "EXPOSED", "PRODUCTS", "AGE"];
+            if all {
+                headers.insert(0, "NAMESPACE");
+            }
+            let mut table = Table::new(headers).with_wide(vec!["ACCEPTED"]);
+            for r in &routes {
+                let wrapping: Vec<String> = products
+                    .iter()
+                    .filter(|p| p.namespace() == r.namespace() && p.spec.target_ref.name == r.name_any())
+                    .map(|p| p.name_any())
+                    .collect();
+                let mut row = vec![
+                    r.name_any(),
+                    cell(Some(&r.spec.hostnames.join(","))),
+                    is_exposed(r).to_string(),
+                    cell(Some(&wrapping.join(","))),
+                    age(r.metadata.creation_timestamp.as_ref()),
+                    r.is_accepted().to_string(),
+                ];
+                if all {
+                    row.insert(0, r.namespace().unwrap_or_default());
+                }
+                table.rows.push(row);
+            }
+            table
+        },
+        |r| format!("{HTTPROUTE_KIND}/{}", r.name_any()),
+        &format!(
+            "{}{}",
+            scope_text(session),
+            if args.all { "" } else { " marked exposable (use --all for every route)" }
+        ),
+    )
+}
+
+pub async fn expose(session: &Session, args: &ExposeArgs) -> Result<(), Error> {
+    let (ns, name) = session.qualify(&args.route)?;
+    let api: Api<HTTPRoute> = Api::namespaced(session.client.clone(), &ns);
+    let doing = format!("expose httproute {ns}/{name}");
+    let route = api.get_opt(&name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?.ok_or_else(|| {
+        Error::NotFound(format!("httproute {name:?} not found in namespace {ns:?}; list routes with kubectl apiportal routes --all -n {ns}"))
+    })?;
+    let dry_run = args.dry_run.dry_run;
+    if is_exposed(&route) {
+        report(HTTPROUTE_KIND, &name, "unchanged", dry_run);
+        return Ok(());
+    }
+    if dry_run != DryRun::Client {
+        let mut params = PatchParams { field_manager: Some(labels::PLUGIN_FIELD_MANAGER.into()), ..Default::default() };
+        params.dry_run = dry_run == DryRun::Server;
+        let patch = json!({"metadata": {"labels": {labels::EXPOSE: "true"}}});
+        api.patch(&name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| Error::from_kube(e, &session.server, &doing))?;
+    }
+    report(HTTPROUTE_KIND, &name, "exposed", dry_run);
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Errors as the user reads them: what failed, on which object, why, and what to run next.
+
+use std::fmt;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad flags or arguments.
+    Usage(String),
+    /// No usable kubeconfig.
+    Config(String),
+    /// The API server cannot be reached.
+    Unreachable(String),
+    /// apiportal's CRDs are not installed.
+    NotInstalled(String),
+    /// The caller lacks the rights.
+    Forbidden(String),
+    NotFound(String),
+    /// The request conflicts with the object's current state.
+    Conflict(String),
+    /// The API server rejected the object.
+    Invalid(String),
+    Other(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Usage(m)
+            | Self::Config(m)
+            | Self::Unreachable(m)
+            | Self::NotInstalled(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m)
+            | Self::Conflict(m)
+            | Self::Invalid(m)
+            | Self::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// Turns a kube error into a message that says what was being done (`doing`, e.g. "get apiproduct shop/toys")
+    /// and what to do about it.
+    pub fn from_kube(err: kube::Error, server: &str, doing: &str) -> Self {
+        match err {
+            kube::Error::Api(status) => {
+                let message = status.message.clone();
+                match status.code {
+                    401 => Self::Forbidden(format!(
+                        "cannot {doing}: the API server does not accept your credentials ({message}); log in again or check --context"
+                    )),
+                    403 => Self::Forbidden(format!(
+                        "cannot {doing}: {message}; ask your platform team for the apiportal role you need (see kubectl apiportal doctor)"
+                    )),
+                    404 if status.details.as_ref().is_none_or(|d| d.name.is_empty()) => Self::NotInstalled(format!(
+                        "cannot {doing}: the API server does not know this resource type ({message}); apiportal's CRDs are not installed: run kubectl apiportal install as a cluster admin"
+                    )),
+                    404 => Self::NotFound(format!("cannot {doing}: {message}")),
+                    409 => Self::Conflict(format!("cannot {doing}: {message}")),
+                    422 | 400 => Self::Invalid(format!("cannot {doing}: {message}")),
+                    _ => Self::Other(format!("cannot {doing}: {message} (HTTP {})", status.code)),
+                }
+            }
+            other => {
+                let text = other.to_string();
+                let lower = format!("{other:?}").to_lowercase();
+                if lower.contains("connect")
+                    || lower.contains("dns")
+                    || lower.contains("timed out")
+                    || lower.contains("timeout")
+                {
+                    Self::Unreachable(format!(
+                        "cannot {doing}: the Kubernetes API server at {server} is unreachable ({text}); check the cluster is running and your --context (kubectl cluster-info)"
+                    ))
+                } else {
+                    Self::Other(format!("cannot {doing}: {text}"))
+                }
+            }
+        }
+    }
+}

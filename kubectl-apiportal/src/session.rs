@@ -1,0 +1,73 @@
+//! The connection to the cluster as the user: kubeconfig, context, namespace and identity, the way kubectl
+//! resolves them.
+
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use kube::{
+    Api, Client, Config,
+    api::PostParams,
+    config::{KubeConfigOptions, Kubeconfig},
+};
+
+use crate::{cli::GlobalArgs, error::Error};
+
+pub struct Session {
+    pub client: Client,
+    /// `-n`, else the context's namespace, else `default`.
+    pub namespace: String,
+    pub all_namespaces: bool,
+    pub server: String,
+}
+
+impl Session {
+    pub async fn connect(global: &GlobalArgs) -> Result<Self, Error> {
+        let options = KubeConfigOptions { context: global.context.clone(), ..Default::default() };
+        let mut config = match &global.kubeconfig {
+            Some(path) => {
+                let kubeconfig = Kubeconfig::read_from(path)
+                    .map_err(|e| Error::Config(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+                Config::from_custom_kubeconfig(kubeconfig, &options).await
+            }
+            None => Config::from_kubeconfig(&options).await,
+        }
+        .map_err(|e| {
+            Error::Config(format!(
+                "{e}; pass --kubeconfig or set KUBECONFIG to a valid kubeconfig (kubectl config view)"
+            ))
+        })?;
+        config.read_timeout = Some(global.request_timeout);
+        config.connect_timeout = Some(global.request_timeout.min(std::time::Duration::from_secs(10)));
+        let namespace = global.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
+        let server = config.cluster_url.to_string();
+        let client = Client::try_from(config).map_err(|e| Error::Config(format!("cannot build a client: {e}")))?;
+        Ok(Self { client, namespace, all_namespaces: global.all_namespaces, server })
+    }
+
+    /// The user's Kubernetes username, as the API server sees it.
+    pub async fn username(&self) -> Result<String, Error> {
+        let review = SelfSubjectReview::default();
+        let api: Api<SelfSubjectReview> = Api::all(self.client.clone());
+        let answer = api
+            .create(&PostParams::default(), &review)
+            .await
+            .map_err(|e| Error::from_kube(e, &self.server, "ask the API server who you are"))?;
+        answer.status.and_then(|s| s.user_info).and_then(|u| u.username).ok_or_else(|| {
+            Error::Other("the API server did not say who you are (SelfSubjectReview answered no username)".into())
+        })
+    }
+
+    /// `NAME` in the session namespace, or `NAMESPACE/NAME`.
+    pub fn qualify(&self, reference: &str) -> Result<(String, String), Error> {
+        split_reference(reference, &self.namespace)
+    }
+}
+
+/// Splits `NAMESPACE/NAME`, or takes `NAME` in `default_namespace`.
+pub fn split_reference(reference: &str, default_namespace: &str) -> Result<(String, String), Error> {
+    match reference.split_once('/') {
+        None if !reference.is_empty() => Ok((default_namespace.to_owned(), reference.to_owned())),
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_owned(), name.to_owned()))
+        }
+        _ => Err(Error::Usage(format!("invalid reference {reference:?}: expected NAME or NAMESPACE/NAME"))),
+    }
+}

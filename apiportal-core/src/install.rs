@@ -58,7 +58,7 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
         // Leader election: only the Lease holder reconciles.
         labelled(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": LEADER_ELECTION_ROLE, "namespace": SYSTEM_NAMESPACE},
-            "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]})),
+            "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update", "patch"]}]})),
         labelled(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": {"name": LEADER_ELECTION_ROLE, "namespace": SYSTEM_NAMESPACE},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": LEADER_ELECTION_ROLE},

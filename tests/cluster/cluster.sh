@@ -7,7 +7,7 @@
 #   cluster.sh down DIR                   stop what `up` started in DIR and delete DIR
 #
 # After `up`, DIR/kubeconfig has contexts admin (system:masters), apiportal-admin, owner, owner2, consumer,
-# consumer2, bridge and backstage; DIR/env has KUBECONFIG and the persona tokens as shell variables.
+# consumer2, bridge, backstage and nobody (no rights at all); DIR/env has KUBECONFIG and the persona tokens as shell variables.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -64,6 +64,7 @@ PERSONAS=(
   "consumer2|dan|apiportal:consumers"
   "bridge|system:serviceaccount:apiportal-system:apiportal-bridge|system:serviceaccounts,system:serviceaccounts:apiportal-system"
   "backstage|system:serviceaccount:backstage:backstage|system:serviceaccounts,system:serviceaccounts:backstage"
+  "nobody|mallory|apiportal:nobody"
 )
 
 write_tokens_and_kubeconfig() {
@@ -110,6 +111,7 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: apiporta
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: "apiportal:consumers"}
 - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: "apiportal:owners"}
+- {kind: ServiceAccount, name: backstage, namespace: backstage}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -181,7 +183,7 @@ up() {
     sleep 0.5
   done
   install_crds "$dir"
-  log "ready: export KUBECONFIG=$dir/kubeconfig (contexts: admin apiportal-admin owner owner2 consumer consumer2 bridge backstage)"
+  log "ready: export KUBECONFIG=$dir/kubeconfig (contexts: admin apiportal-admin owner owner2 consumer consumer2 bridge backstage nobody)"
 }
 
 cmd=${1:-}; dir=${2:-}

@@ -33,6 +33,8 @@ pub enum Persona {
     Bridge,
     /// Backstage's ServiceAccount, reading the catalog through the bridge.
     Backstage,
+    /// Authenticated, with no rights at all.
+    Nobody,
 }
 
 impl Persona {
@@ -47,6 +49,7 @@ impl Persona {
             Self::Consumer2 => "consumer2",
             Self::Bridge => "bridge",
             Self::Backstage => "backstage",
+            Self::Nobody => "nobody",
         }
     }
 
@@ -61,6 +64,7 @@ impl Persona {
             Self::Consumer2 => "dan".into(),
             Self::Bridge => apiportal_core::bridge_username(),
             Self::Backstage => "system:serviceaccount:backstage:backstage".into(),
+            Self::Nobody => "mallory".into(),
         }
     }
 

@@ -1,0 +1,14 @@
+//! Logs via tracing: human-readable by default, JSON with `--log-format json`; `RUST_LOG` filters.
+
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+use crate::args::LogFormat;
+
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube_lease_manager=warn"));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Json => registry.with(fmt::layer().json().flatten_event(true)).init(),
+        LogFormat::Human => registry.with(fmt::layer().compact()).init(),
+    }
+}

@@ -25,7 +25,11 @@ import {
 const realBridgeUrl = process.env.APIPORTAL_BRIDGE_URL;
 const realBridgeToken = process.env.APIPORTAL_BRIDGE_TOKEN;
 
-if (realBridgeUrl && realBridgeToken) {
+if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
+  test('APIPORTAL_BRIDGE_URL and APIPORTAL_BRIDGE_TOKEN come together', () => {
+    assert.fail('set both APIPORTAL_BRIDGE_URL and APIPORTAL_BRIDGE_TOKEN for the real bridge, or neither for the fake one');
+  });
+} else if (realBridgeUrl && realBridgeToken) {
   describe('Backstage catalog against the real apiportal bridge', { timeout: 120_000 }, () => {
     let backstage: RunningCatalogBackend | undefined;
     after(async () => backstage?.stop());

@@ -113,10 +113,18 @@ impl Caches {
         let ready = Arc::new(AtomicBool::new(false));
         let (p, k, flag) = (products.clone(), keys.clone(), ready.clone());
         tokio::spawn(async move {
-            if p.wait_until_ready().await.is_ok() && k.wait_until_ready().await.is_ok() {
-                flag.store(true, Ordering::Release);
-                tracing::info!("watch caches synced");
+            // kube-runtime's readiness signal wakes only the last task that awaited it (the controllers also
+            // await it), so poll it with a short timeout: each poll registers this task again.
+            loop {
+                let both = async { p.wait_until_ready().await.is_ok() && k.wait_until_ready().await.is_ok() };
+                match tokio::time::timeout(std::time::Duration::from_millis(200), both).await {
+                    Ok(true) => break,
+                    Ok(false) => return,
+                    Err(_) => continue,
+                }
             }
+            flag.store(true, Ordering::Release);
+            tracing::info!("watch caches synced");
         });
         (Self { products, keys, routes, auth_policies, plan_policies, ready }, subscriptions)
     }

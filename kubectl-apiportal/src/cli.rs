@@ -237,8 +237,8 @@ pub struct ProductCreateArgs {
     #[arg(long)]
     pub description: Option<String>,
     /// The API's version, e.g. v1
-    #[arg(long = "api-version")]
-    pub version: Option<String>,
+    #[arg(long)]
+    pub api_version: Option<String>,
     /// Who approves requests
     #[arg(long, value_enum, default_value = "manual")]
     pub approval: Approval,

@@ -17,6 +17,8 @@ use kube::{
 };
 use rand::RngExt;
 
+pub mod stage;
+
 /// Who a test acts as. Each is a static-token user of the test cluster with the groups the platform team would
 /// give them; see `cluster/cluster.sh`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -171,6 +173,161 @@ impl Cluster {
             .create(&PostParams::default(), &binding)
             .await
             .expect("create RoleBinding");
+    }
+}
+
+/// A binary this workspace built (`cargo build --workspace --bins`), next to the running test binary.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let dir = exe.parent().and_then(Path::parent).expect("test binaries live in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// The output of a finished command, with stdout and stderr as text.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+/// Runs a command to completion.
+pub fn run(mut command: Command) -> Output {
+    let out = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Cluster {
+    /// The real `kubectl-apiportal` binary, as `persona`.
+    pub fn plugin(&self, persona: Persona) -> Command {
+        let mut cmd = Command::new(workspace_bin("kubectl-apiportal"));
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).arg("--context").arg(persona.context());
+        cmd
+    }
+
+    /// Runs the plugin as `persona` with `args`.
+    pub fn apiportal(&self, persona: Persona, args: &[&str]) -> Output {
+        let mut cmd = self.plugin(persona);
+        cmd.args(args);
+        run(cmd)
+    }
+
+    /// `kubectl apiportal install` as the cluster admin, once per cluster.
+    pub fn ensure_installed(&self) {
+        static INSTALLED: OnceLock<()> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            let out = self.apiportal(Persona::Admin, &["install", "--image", "apiportal-bridge:test"]);
+            assert!(out.success(), "install failed: {}", out.stderr);
+        });
+    }
+}
+
+/// A bridge process run by a test, stopped when dropped (and in any case when the test binary exits).
+pub struct Bridge {
+    pub url: String,
+    pub log: PathBuf,
+    wrapper: std::process::Child,
+}
+
+impl Bridge {
+    /// Starts the real bridge binary as its ServiceAccount on a free port.
+    pub fn start(cluster: &Cluster, extra: &[&str]) -> Self {
+        cluster.ensure_installed();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = cluster.dir.join(format!("bridge-{port}.log"));
+        let wrapper = Command::new(repo_root().join("tests/cluster/run-owned.sh"))
+            .arg(std::process::id().to_string())
+            .arg(&log)
+            .arg(workspace_bin("apiportal-bridge"))
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .arg("--context")
+            .arg("bridge")
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg("--lease-duration=4")
+            .args(extra)
+            .spawn()
+            .expect("start the bridge");
+        let bridge = Self { url: format!("http://127.0.0.1:{port}"), log, wrapper };
+        bridge.wait_ready();
+        bridge
+    }
+
+    fn wait_ready(&self) {
+        for _ in 0..200 {
+            let out = run({
+                let mut c = Command::new("curl");
+                c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("{}/readyz", self.url)]);
+                c
+            });
+            if out.stdout == "200" {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the bridge did not become ready; its log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    }
+
+    /// The bridge process's PID (not the wrapper's).
+    pub fn pid(&self) -> i32 {
+        let pidfile = format!("{}.pid", self.log.display());
+        std::fs::read_to_string(pidfile).expect("run-owned.sh wrote the pid").trim().parse().expect("a pid")
+    }
+
+    /// kill -9: a crash, with no chance to release the Lease or finish anything.
+    pub fn kill9(&mut self) {
+        let _ = Command::new("kill").args(["-9", &self.pid().to_string()]).status();
+        let _ = self.wrapper.wait();
+    }
+
+    /// Everything the bridge logged.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let _ = self.wrapper.wait();
+    }
+}
+
+/// The test binary's shared bridge (tests that do not stop or restart it share one, as replicas share a Lease).
+pub fn shared_bridge() -> &'static Bridge {
+    static BRIDGE: OnceLock<Bridge> = OnceLock::new();
+    BRIDGE.get_or_init(|| Bridge::start(cluster(), &[]))
+}
+
+/// Waits until `check` returns Some, polling for up to `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out after {seconds}s waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

@@ -18,6 +18,7 @@ use super::{authpolicy::AuthScheme, conditions::conditions_schema, plan::PlanLim
     category = "apiportal",
     namespaced,
     status = "APIKeyStatus",
+    derive = "PartialEq",
     doc = "A consumer's request for an API key to one plan tier of an APIProduct.",
     printcolumn(name = "Product", type_ = "string", json_path = ".spec.apiProductRef.name"),
     printcolumn(name = "Plan", type_ = "string", json_path = ".spec.planTier"),

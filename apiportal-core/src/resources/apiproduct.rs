@@ -17,6 +17,7 @@ use super::{authpolicy::AuthScheme, conditions::conditions_schema, plan::PlanLim
     category = "apiportal",
     namespaced,
     status = "APIProductStatus",
+    derive = "PartialEq",
     doc = "An API offered to consumers: a catalog entry over an HTTPRoute, with how access is approved.",
     printcolumn(name = "Display Name", type_ = "string", json_path = ".spec.displayName"),
     printcolumn(name = "Route", type_ = "string", json_path = ".spec.targetRef.name"),

@@ -29,6 +29,8 @@ export interface BridgeClientOptions {
   timeoutMs?: number;
   /** For tests: a `fetch` to use instead of the global one. */
   fetch?: typeof fetch;
+  /** Aborts every request, e.g. when the scheduled task times out or the backend stops. */
+  signal?: AbortSignal;
 }
 
 /** A failed read: the bridge is down, slow, refused the request or answered something that is not the contract. */
@@ -135,7 +137,8 @@ async function get(
   const doFetch = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   // One signal for the headers and the body, so a bridge that stalls mid-body also times out.
-  const signal = AbortSignal.timeout(timeoutMs);
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
   let response: Response;
   let body: string;
   try {
@@ -147,9 +150,10 @@ async function get(
     });
     body = await response.text();
   } catch (e) {
-    throw new ApiportalReadError(`apiportal bridge GET ${url} failed: ${describeFetchError(e, timeoutMs)}`, {
-      cause: e,
-    });
+    const reason = options.signal?.aborted
+      ? 'the refresh was cancelled (task timeout or shutdown)'
+      : describeFetchError(e, timeoutMs);
+    throw new ApiportalReadError(`apiportal bridge GET ${url} failed: ${reason}`, { cause: e });
   }
   if (response.status === 304) {
     return { response, body };

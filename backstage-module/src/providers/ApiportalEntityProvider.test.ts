@@ -263,6 +263,19 @@ describe('ApiportalEntityProvider', () => {
     assert.deepEqual(conn.names(), ['a--published']);
   });
 
+  test('a run cancelled by the scheduler (task timeout, shutdown) applies nothing', async () => {
+    bridge.mode = 'slow';
+    bridge.slowMs = 5_000;
+    const controller = new AbortController();
+    const pending = provider.refresh(controller.signal);
+    setTimeout(() => controller.abort(), 50);
+    const result = await pending;
+    assert.equal(result.status, 'failed');
+    assert.match(warnings()[0], /cancelled/);
+    assert.equal(connection.mutations.length, 0);
+    bridge.mode = 'ok';
+  });
+
   test('concurrent refreshes share one run', async () => {
     const [a, b] = await Promise.all([provider.refresh(), provider.refresh()]);
     assert.equal(a, b);

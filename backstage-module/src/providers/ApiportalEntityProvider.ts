@@ -95,8 +95,8 @@ export class ApiportalEntityProvider implements EntityProvider {
     if (this.taskRunner) {
       await this.taskRunner.run({
         id: `${this.getProviderName()}:refresh`,
-        fn: async () => {
-          await this.refresh();
+        fn: async abortSignal => {
+          await this.refresh(abortSignal);
         },
       });
     }
@@ -105,18 +105,20 @@ export class ApiportalEntityProvider implements EntityProvider {
   /**
    * Reads the bridge once and, when the list changed, applies it as a full mutation. Concurrent calls share one
    * run. Failures are logged and returned, never thrown, so the scheduled task cannot take the backend down.
+   * `signal` (the scheduled task's) cancels the run's requests; a cancelled run applies nothing.
    */
-  refresh(): Promise<RefreshResult> {
+  refresh(signal?: AbortSignal): Promise<RefreshResult> {
     if (!this.running) {
-      this.running = this.refreshOnce().finally(() => {
+      this.running = this.refreshOnce(signal).finally(() => {
         this.running = undefined;
       });
     }
     return this.running;
   }
 
-  private async refreshOnce(): Promise<RefreshResult> {
+  private async refreshOnce(signal?: AbortSignal): Promise<RefreshResult> {
     const connection = this.connection;
+    const client: BridgeClientOptions = { ...this.client, signal };
     if (!connection) {
       const error = new Error('ApiportalEntityProvider is not connected to the catalog yet');
       this.logger.warn(error.message);
@@ -124,7 +126,7 @@ export class ApiportalEntityProvider implements EntityProvider {
     }
     try {
       const revalidate = this.lastEtag && Date.now() - this.lastAppliedAt < FULL_RESYNC_INTERVAL_MS;
-      const list = await readProducts(this.client, { etag: revalidate ? this.lastEtag : undefined });
+      const list = await readProducts(client, { etag: revalidate ? this.lastEtag : undefined });
       if (list.notModified) {
         this.logger.debug('apiportal products unchanged (304), keeping the catalog as it is');
         return { status: 'unchanged' };
@@ -136,7 +138,10 @@ export class ApiportalEntityProvider implements EntityProvider {
         this.logger.debug(`skipping ${skipped} apiportal product(s) that are not Published`);
       }
 
-      const { definitions, complete } = await this.fetchDefinitions(published);
+      const { definitions, complete } = await this.fetchDefinitions(client, published);
+      if (signal?.aborted) {
+        throw new Error('the refresh was cancelled (task timeout or shutdown) before it could be applied');
+      }
       const entities = published.map(product =>
         productToEntity(product, this.config, definitions.get(product.uid)),
       );
@@ -173,6 +178,7 @@ export class ApiportalEntityProvider implements EntityProvider {
    * unchanged. A document that cannot be read falls back to the last one seen for the product, else to the stub.
    */
   private async fetchDefinitions(
+    client: BridgeClientOptions,
     products: Product[],
   ): Promise<{ definitions: Map<string, string>; complete: boolean }> {
     const definitions = new Map<string, string>();
@@ -194,7 +200,7 @@ export class ApiportalEntityProvider implements EntityProvider {
       while (next < toFetch.length) {
         const product = toFetch[next++];
         try {
-          const definition = await readOpenApi(this.client, product.namespace, product.name);
+          const definition = await readOpenApi(client, product.namespace, product.name);
           if (definition === undefined) {
             this.logger.warn(
               `apiportal product ${product.namespace}/${product.name} says it has an OpenAPI document but the bridge has none (404); using a stub definition`,

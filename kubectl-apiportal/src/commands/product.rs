@@ -48,7 +48,7 @@ pub async fn create(session: &Session, global: &GlobalArgs, args: &ProductCreate
     let spec = APIProductSpec {
         display_name: args.display_name.clone().unwrap_or_else(|| args.name.clone()),
         description: args.description.clone(),
-        version: args.version.clone(),
+        version: args.api_version.clone(),
         tags: args.tags.clone(),
         target_ref: RouteTargetRef::http_route(&args.route),
         approval_mode: match args.approval {

@@ -1,0 +1,138 @@
+//! A marketplace for a test: an owner namespace with an HTTPRoute, its AuthPolicy and PlanPolicy (with the
+//! statuses a gateway controller and Kuadrant would write, since neither runs here), and a consumer namespace,
+//! with the personas bound as a platform team would bind them.
+
+use apiportal_core::rbac;
+use kube::{
+    Api,
+    api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+
+use crate::{Cluster, Persona};
+
+pub struct Stage {
+    /// The owner's namespace (bob owns it).
+    pub shop: String,
+    /// The consumer's namespace (alice's).
+    pub team: String,
+}
+
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+pub fn httproute_resource() -> ApiResource {
+    resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
+}
+pub fn authpolicy_resource() -> ApiResource {
+    resource("kuadrant.io", "v1", "AuthPolicy", "authpolicies")
+}
+pub fn planpolicy_resource() -> ApiResource {
+    resource("extensions.kuadrant.io", "v1alpha1", "PlanPolicy", "planpolicies")
+}
+
+/// Conditions a controller reports as all true.
+pub fn true_conditions(types: &[&str]) -> Value {
+    Value::Array(
+        types
+            .iter()
+            .map(|t| json!({"type": t, "status": "True", "reason": t, "message": "ok", "lastTransitionTime": "2026-11-25T00:00:00Z"}))
+            .collect(),
+    )
+}
+
+impl Stage {
+    pub async fn new(cluster: &Cluster) -> Self {
+        cluster.ensure_installed();
+        let shop = cluster.namespace("shop").await;
+        let team = cluster.namespace("team").await;
+        cluster.bind(&shop, rbac::OWNER_ROLE, Persona::Owner).await;
+        cluster.bind(&team, rbac::CONSUMER_ROLE, Persona::Consumer).await;
+        let stage = Self { shop, team };
+        stage.route(cluster, "toys", &["toys.example.com"]).await;
+        stage.api_key_policy(cluster, "toys").await;
+        stage
+            .plans(
+                cluster,
+                "toys",
+                json!([{"tier": "gold", "limits": {"daily": 100}}, {"tier": "bronze", "limits": {"daily": 10}}]),
+            )
+            .await;
+        stage
+    }
+
+    async fn create(&self, cluster: &Cluster, ar: &ApiResource, object: Value) -> DynamicObject {
+        let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(Persona::Admin).await, &self.shop, ar);
+        let object: DynamicObject = serde_json::from_value(object).expect("a valid object");
+        api.create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("create {:?}: {e}", object.metadata.name))
+    }
+
+    /// Sets an object's status as its controller would.
+    pub async fn set_status(&self, cluster: &Cluster, ar: &ApiResource, name: &str, status: Value) {
+        let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(Persona::Admin).await, &self.shop, ar);
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+            .await
+            .expect("patch status");
+    }
+
+    /// An HTTPRoute accepted by its gateway.
+    pub async fn route(&self, cluster: &Cluster, name: &str, hostnames: &[&str]) {
+        let ar = httproute_resource();
+        self.create(
+            cluster,
+            &ar,
+            json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "metadata": {"name": name, "labels": {"devportal.kuadrant.io/expose": "true"}},
+                "spec": {"parentRefs": [{"name": "external", "namespace": "gateway-system"}], "hostnames": hostnames,
+                         "rules": [{"backendRefs": [{"name": name, "port": 8080}]}]}
+            }),
+        )
+        .await;
+        let parent = json!({"parentRef": {"name": "external", "namespace": "gateway-system"}, "controllerName": "example.com/gateway", "conditions": true_conditions(&["Accepted"])});
+        self.set_status(cluster, &ar, name, json!({"parents": [parent]})).await;
+    }
+
+    /// An enforced API-key AuthPolicy on the route: keys in Secrets labelled app=<route>, sent as `APIKEY <key>`.
+    pub async fn api_key_policy(&self, cluster: &Cluster, route: &str) {
+        let ar = authpolicy_resource();
+        let name = format!("{route}-keys");
+        self.create(
+            cluster,
+            &ar,
+            json!({
+                "apiVersion": "kuadrant.io/v1", "kind": "AuthPolicy", "metadata": {"name": name},
+                "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route},
+                         "rules": {"authentication": {"api-key": {
+                             "apiKey": {"selector": {"matchLabels": {"app": route}}, "allNamespaces": false},
+                             "credentials": {"authorizationHeader": {"prefix": "APIKEY"}}}}}}
+            }),
+        )
+        .await;
+        self.set_status(cluster, &ar, &name, json!({"conditions": true_conditions(&["Accepted", "Enforced"])})).await;
+    }
+
+    /// A PlanPolicy on the route with the given plans (`[{tier, limits}]`); predicates as Kuadrant documents.
+    pub async fn plans(&self, cluster: &Cluster, route: &str, plans: Value) {
+        let ar = planpolicy_resource();
+        let plans: Vec<Value> = plans
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let tier = p["tier"].as_str().unwrap();
+                json!({"tier": tier, "limits": p["limits"], "predicate": format!("has(auth.identity) && auth.identity.metadata.annotations[\"secret.kuadrant.io/plan-id\"] == \"{tier}\"")})
+            })
+            .collect();
+        let name = format!("{route}-plans");
+        let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(Persona::Admin).await, &self.shop, &ar);
+        let object = json!({"apiVersion": "extensions.kuadrant.io/v1alpha1", "kind": "PlanPolicy", "metadata": {"name": name},
+            "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route}, "plans": plans}});
+        api.patch(&name, &PatchParams::apply("test-platform").force(), &Patch::Apply(&object))
+            .await
+            .expect("apply PlanPolicy");
+    }
+}

@@ -1,0 +1,271 @@
+//! `kubectl apiportal` end to end: the real plugin binary, each persona with its own token, against the real
+//! API server with the real bridge reconciling.
+
+use apiportal_core::{APIKey, APIProduct, KeyPhase};
+use apiportal_tests::{Persona, cluster, eventually, shared_bridge, stage::Stage};
+use kube::Api;
+
+/// The owner creates and publishes a product over the stage's route; waits until the bridge found its plans.
+async fn published_product(stage: &Stage, name: &str, approval: &str) {
+    let c = cluster();
+    let out = c.apiportal(
+        Persona::Owner,
+        &[
+            "-n",
+            &stage.shop,
+            "product",
+            "create",
+            name,
+            "--route",
+            "toys",
+            "--display-name",
+            "Toys API",
+            "--approval",
+            approval,
+            "--team",
+            "toys-team",
+        ],
+    );
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), format!("apiproduct.devportal.kuadrant.io/{name} created"));
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "publish", name]);
+    assert!(out.success(), "{}", out.stderr);
+    let api: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
+    eventually(20, "the bridge to discover the plans", || async {
+        api.get(name).await.ok().filter(|p| p.plans().len() == 2)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn consumer_browses_requests_and_reveals_a_key_for_an_automatic_product() {
+    let c = cluster();
+    shared_bridge();
+    let stage = Stage::new(c).await;
+    published_product(&stage, "toys", "automatic").await;
+
+    let out = c.apiportal(Persona::Consumer, &["products", "-A"]);
+    assert!(out.success(), "{}", out.stderr);
+    let header: Vec<&str> =
+        out.stdout.lines().next().unwrap().split("   ").map(str::trim).filter(|s| !s.is_empty()).collect();
+    assert_eq!(header, ["NAMESPACE", "NAME", "DISPLAY NAME", "VERSION", "APPROVAL", "PLANS", "AGE"]);
+    let row = out.stdout.lines().find(|l| l.starts_with(&stage.shop)).expect("the published product is listed");
+    assert!(row.contains("Toys API") && row.contains("automatic") && row.contains("gold,bronze"), "{row}");
+
+    let out = c.apiportal(Persona::Consumer, &["describe", "product", &format!("{}/toys", stage.shop)]);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("gold     100/day"), "{}", out.stdout);
+    assert!(out.stdout.contains("curl -H 'Authorization: APIKEY $API_KEY' https://"), "{}", out.stdout);
+
+    let product = format!("{}/toys", stage.shop);
+    let out = c.apiportal(
+        Persona::Consumer,
+        &["-n", &stage.team, "request", &product, "--plan", "platinum", "--use-case", "x"],
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("has no plan tier \"platinum\"; it offers: gold, bronze"), "{}", out.stderr);
+
+    let out = c.apiportal(
+        Persona::Consumer,
+        &["-n", &stage.team, "request", &product, "--plan", "gold", "--use-case", "stock sync", "--wait=30s"],
+    );
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("approved"), "{}", out.stderr);
+
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold", "--reveal"]);
+    assert!(out.success(), "{}", out.stderr);
+    let key = out.stdout.trim_end_matches('\n');
+    assert_eq!(out.stdout.lines().count(), 1, "--reveal prints only the key");
+    assert_eq!(key.len(), 43);
+    assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold"]);
+    assert!(
+        out.success() && out.stdout.contains("Approved") && !out.stdout.contains(key),
+        "show without --reveal never prints the key"
+    );
+
+    // Idempotent: the same request again changes nothing.
+    let out = c.apiportal(
+        Persona::Consumer,
+        &["-n", &stage.team, "request", &product, "--plan", "gold", "--use-case", "stock sync"],
+    );
+    assert!(out.success());
+    assert_eq!(out.stdout.trim(), "apikey.devportal.kuadrant.io/toys-gold unchanged");
+
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "revoke", "toys-gold"]);
+    assert!(out.success(), "{}", out.stderr);
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "revoke", "toys-gold"]);
+    assert!(out.success() && out.stderr.contains("nothing to revoke"), "revoking twice is a no-op: {}", out.stderr);
+}
+
+#[tokio::test]
+async fn owner_approves_and_rejects_and_consumers_cannot_approve_themselves() {
+    let c = cluster();
+    shared_bridge();
+    let stage = Stage::new(c).await;
+    published_product(&stage, "partner", "manual").await;
+    let product = format!("{}/partner", stage.shop);
+    for plan in ["gold", "bronze"] {
+        let out = c.apiportal(
+            Persona::Consumer,
+            &["-n", &stage.team, "request", &product, "--plan", plan, "--use-case", "partner"],
+        );
+        assert!(out.success(), "{}", out.stderr);
+    }
+    let gold = format!("{}/partner-gold", stage.team);
+    let bronze = format!("{}/partner-bronze", stage.team);
+
+    let out = c.apiportal(Persona::Consumer, &["approve", &gold]);
+    assert_eq!(out.code, 1, "a consumer cannot approve their own request");
+    assert!(out.stderr.contains("may not decide requests for apiproduct"), "{}", out.stderr);
+
+    let out = c.apiportal(Persona::Owner, &["requests", "--pending"]);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("partner-gold") && out.stdout.contains("partner-bronze"), "{}", out.stdout);
+    let out = c.apiportal(Persona::Owner2, &["requests", "--pending"]);
+    assert!(
+        !out.stdout.contains(&stage.team),
+        "another owner does not see requests for bob's products: {}",
+        out.stdout
+    );
+
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    assert_eq!(
+        keys.get("partner-gold").await.unwrap().phase(),
+        KeyPhase::Pending,
+        "a manual request waits for an owner"
+    );
+
+    let out = c.apiportal(Persona::Owner, &["approve", &gold, "--reason", "known partner"]);
+    assert!(out.success(), "{}", out.stderr);
+    let out = c.apiportal(Persona::Owner, &["approve", &gold]);
+    assert!(out.success() && out.stdout.contains("unchanged"), "approving twice is a no-op: {out:?}");
+    let out = c.apiportal(Persona::Owner, &["reject", &gold, "--reason", "changed my mind"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("is already Approved by bob"), "{}", out.stderr);
+
+    let out = c.apiportal(Persona::Owner, &["reject", &bronze, "--reason", "use gold"]);
+    assert!(out.success(), "{}", out.stderr);
+    let approved = eventually(20, "the key to be issued", || async {
+        keys.get("partner-gold").await.ok().filter(|k| k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()))
+    })
+    .await;
+    assert_eq!(approved.status.unwrap().reviewed_by.as_deref(), Some("bob"));
+    let rejected = keys.get("partner-bronze").await.unwrap();
+    assert_eq!(rejected.phase(), KeyPhase::Rejected);
+    assert_eq!(rejected.status.unwrap().reason.as_deref(), Some("use gold"));
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "partner-bronze", "--reveal"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.is_empty() && out.stderr.contains("is Rejected"), "{out:?}");
+}
+
+#[tokio::test]
+async fn drafts_and_missing_routes_are_refused_with_the_next_step() {
+    let c = cluster();
+    let stage = Stage::new(c).await;
+    let out =
+        c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "ghost", "--route", "no-such-route"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("httproute \"no-such-route\" not found") && out.stderr.contains("kubectl apiportal routes"),
+        "{}",
+        out.stderr
+    );
+
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "draft", "--route", "toys"]);
+    assert!(out.success(), "{}", out.stderr);
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "draft", "--route", "toys"]);
+    assert!(out.success() && out.stdout.contains("unchanged"), "creating twice is a no-op: {out:?}");
+    let out = c.apiportal(
+        Persona::Consumer,
+        &["-n", &stage.team, "request", &format!("{}/draft", stage.shop), "--plan", "gold"],
+    );
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("is a Draft") && out.stderr.contains("product publish draft"), "{}", out.stderr);
+
+    let out = c.apiportal(
+        Persona::Consumer,
+        &["-n", &stage.team, "request", &format!("{}/nothing", stage.shop), "--plan", "gold"],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("product \"nothing\" not found") && out.stderr.contains("kubectl apiportal products -A"),
+        "{}",
+        out.stderr
+    );
+
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.shop, "product", "create", "mine", "--route", "toys"]);
+    assert_eq!(out.code, 1, "consumers cannot create products");
+    assert!(out.stderr.contains("forbidden") || out.stderr.contains("cannot"), "{}", out.stderr);
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    assert!(keys.list(&Default::default()).await.unwrap().items.is_empty(), "refused requests created nothing");
+}
+
+#[tokio::test]
+async fn server_dry_run_changes_nothing_and_json_round_trips() {
+    let c = cluster();
+    let stage = Stage::new(c).await;
+    let out = c.apiportal(
+        Persona::Owner,
+        &["-n", &stage.shop, "product", "create", "dry", "--route", "toys", "--dry-run=server"],
+    );
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("(server dry run)"));
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
+    assert!(products.get_opt("dry").await.unwrap().is_none(), "--dry-run=server stored nothing");
+
+    let out = c.apiportal(
+        Persona::Owner,
+        &["-n", &stage.shop, "product", "create", "real", "--route", "toys", "--tag", "retail", "--publish"],
+    );
+    assert!(out.success(), "{}", out.stderr);
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "unpublish", "real", "--dry-run=server"]);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(products.get("real").await.unwrap().is_published(), "dry-run unpublish changed nothing");
+
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "products", "-o", "json"]);
+    assert!(out.success(), "{}", out.stderr);
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).expect("-o json is JSON");
+    assert_eq!(list["kind"], "List");
+    let listed: APIProduct = serde_json::from_value(list["items"][0].clone()).expect("items are APIProducts");
+    assert_eq!(listed, products.get("real").await.unwrap(), "the JSON is the stored object");
+
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "describe", "product", "real", "-o", "yaml"]);
+    let parsed: APIProduct = serde_saphyr::from_str(&out.stdout).expect("-o yaml is YAML");
+    assert_eq!(parsed.spec.tags, ["retail"]);
+
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "products", "-o", "name"]);
+    assert_eq!(out.stdout.trim(), "apiproduct.devportal.kuadrant.io/real");
+}
+
+#[tokio::test]
+async fn install_twice_changes_nothing_and_dry_run_prints_the_manifests() {
+    let c = cluster();
+    c.ensure_installed();
+    let out = c.apiportal(Persona::Admin, &["install", "--image", "apiportal-bridge:test"]);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.lines().all(|l| l.ends_with(" unchanged")), "a second install changes nothing:\n{}", out.stdout);
+
+    let out = c.apiportal(Persona::Admin, &["install", "--dry-run", "-o", "yaml"]);
+    assert!(out.success());
+    for kind in ["CustomResourceDefinition", "ClusterRole", "ValidatingAdmissionPolicy", "Deployment", "Service"] {
+        assert!(out.stdout.contains(&format!("kind: {kind}")), "missing {kind}");
+    }
+}
+
+#[test]
+fn an_unreachable_cluster_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("apiportal-unreachable-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters:\n- name: gone\n  cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}\nusers:\n- name: u\n  user: {{token: x}}\ncontexts:\n- name: gone\n  context: {{cluster: gone, user: u}}\n"
+    )).unwrap();
+    let mut cmd = std::process::Command::new(apiportal_tests::workspace_bin("kubectl-apiportal"));
+    cmd.arg("--kubeconfig").arg(&kubeconfig).args(["products", "--request-timeout=5s"]);
+    let out = apiportal_tests::run(cmd);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("unreachable") && out.stderr.contains("kubectl cluster-info"), "{}", out.stderr);
+}

@@ -243,6 +243,7 @@ pub struct Bridge {
     pub url: String,
     pub log: PathBuf,
     wrapper: std::process::Child,
+    killed: bool,
 }
 
 impl Bridge {
@@ -264,7 +265,7 @@ impl Bridge {
             .args(extra)
             .spawn()
             .expect("start the bridge");
-        let bridge = Self { url: format!("http://127.0.0.1:{port}"), log, wrapper };
+        let bridge = Self { url: format!("http://127.0.0.1:{port}"), log, wrapper, killed: false };
         bridge.wait_ready();
         bridge
     }
@@ -294,6 +295,7 @@ impl Bridge {
     pub fn kill9(&mut self) {
         let _ = Command::new("kill").args(["-9", &self.pid().to_string()]).status();
         let _ = self.wrapper.wait();
+        self.killed = true;
     }
 
     /// Everything the bridge logged.
@@ -304,6 +306,9 @@ impl Bridge {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
+        if self.killed {
+            return;
+        }
         let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
         let _ = self.wrapper.wait();
     }

@@ -195,6 +195,17 @@ async fn route(view: &View, req: &Request<Incoming>, endpoints: Endpoints) -> (&
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return ("other", error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the view is read-only: use GET"));
     }
+    // An empty answer before the first full list would read as "no products" and empty a catalog.
+    if !view.caches.is_ready() {
+        return (
+            "unavailable",
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "the bridge's watch caches are still syncing; retry shortly",
+            ),
+        );
+    }
     let user = match view.auth.authenticate(bearer_token(req)).await {
         Ok(user) => user,
         Err(AuthError::Unauthenticated(m)) => {

@@ -1,0 +1,63 @@
+//! The Backstage module inside a real Backstage backend (started by the module's own node test) reading the
+//! real bridge on the real API server: a product the owner publishes with the plugin appears in Backstage's
+//! catalog, and disappears when unpublished.
+
+use std::process::Command;
+
+use apiportal_core::APIProduct;
+use apiportal_tests::{Persona, cluster, eventually, repo_root, run, shared_bridge, stage::Stage, workspace_bin};
+use kube::Api;
+
+#[tokio::test]
+async fn published_products_appear_in_a_real_backstage_catalog_and_leave_when_unpublished() {
+    let module = repo_root().join("backstage-module");
+    assert!(
+        module.join("node_modules").exists(),
+        "backstage-module/node_modules is missing: run backstage-module/test.sh first (scripts/test does)"
+    );
+    let c = cluster();
+    let bridge = shared_bridge();
+    let stage = Stage::new(c).await;
+    let out = c.apiportal(
+        Persona::Owner,
+        &[
+            "-n",
+            &stage.shop,
+            "product",
+            "create",
+            "toys",
+            "--route",
+            "toys",
+            "--display-name",
+            "Toys API",
+            "--team",
+            "toys-team",
+            "--publish",
+        ],
+    );
+    assert!(out.success(), "{}", out.stderr);
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
+    eventually(20, "discovery", || async { products.get("toys").await.ok().filter(|p| !p.plans().is_empty()) }).await;
+
+    let unpublish = format!(
+        "{} --kubeconfig {} --context owner -n {} product unpublish toys",
+        workspace_bin("kubectl-apiportal").display(),
+        c.kubeconfig.display(),
+        stage.shop
+    );
+    let mut node = Command::new("npm");
+    node.current_dir(&module)
+        .args(["run", "--silent", "test:e2e"])
+        .env("APIPORTAL_BRIDGE_URL", &bridge.url)
+        .env("APIPORTAL_BRIDGE_TOKEN", c.token(Persona::Backstage))
+        .env("APIPORTAL_E2E_REMOVE_PRODUCT", format!("{}/toys", stage.shop))
+        .env("APIPORTAL_E2E_REMOVE_CMD", unpublish);
+    let out = run(node);
+    assert!(out.success(), "the Backstage end-to-end test failed:\n{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("# pass 2") && out.stdout.contains("# skipped 0"),
+        "both real-bridge tests ran:\n{}",
+        out.stdout
+    );
+    assert!(!products.get("toys").await.unwrap().is_published(), "the removal really went through the plugin");
+}

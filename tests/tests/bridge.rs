@@ -1,0 +1,263 @@
+//! The bridge end to end: the real binary against the real API server, driven by the real plugin.
+
+use std::{collections::BTreeMap, process::Command};
+
+use apiportal_core::{APIKey, APIProduct, KeyPhase};
+use apiportal_tests::{
+    Persona, cluster, eventually, run, shared_bridge,
+    stage::{Stage, authpolicy_resource, true_conditions},
+};
+use k8s_openapi::api::{core::v1::Secret, events::v1::Event};
+use kube::{
+    Api,
+    api::{DeleteParams, DynamicObject, ListParams, PostParams},
+};
+use serde_json::json;
+
+async fn product(stage: &Stage, name: &str, approval: &str) -> Api<APIProduct> {
+    let c = cluster();
+    let out = c.apiportal(
+        Persona::Owner,
+        &["-n", &stage.shop, "product", "create", name, "--route", "toys", "--approval", approval, "--publish"],
+    );
+    assert!(out.success(), "{}", out.stderr);
+    let api: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
+    eventually(20, "plans to be discovered", || async { api.get(name).await.ok().filter(|p| !p.plans().is_empty()) })
+        .await;
+    api
+}
+
+fn request(stage: &Stage, product: &str, plan: &str) {
+    let out = cluster().apiportal(
+        Persona::Consumer,
+        &["-n", &stage.team, "request", &format!("{}/{product}", stage.shop), "--plan", plan, "--use-case", "tests"],
+    );
+    assert!(out.success(), "{}", out.stderr);
+}
+
+async fn enforcement_secrets(key_ns: &str, key: &str) -> Vec<Secret> {
+    let secrets: Api<Secret> = Api::namespaced(cluster().client(Persona::Admin).await, "kuadrant-system");
+    let selector = format!("devportal.kuadrant.io/apikey-namespace={key_ns},devportal.kuadrant.io/apikey={key}");
+    secrets.list(&ListParams::default().labels(&selector)).await.unwrap().items
+}
+
+fn value(secret: &Secret) -> String {
+    String::from_utf8(secret.data.as_ref().unwrap()["api_key"].0.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn an_automatic_request_gets_one_key_in_two_matching_secrets_with_the_policy_labels() {
+    let c = cluster();
+    shared_bridge();
+    let stage = Stage::new(c).await;
+    product(&stage, "toys", "automatic").await;
+    request(&stage, "toys", "gold");
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    let key = eventually(20, "approval with a Secret", || async {
+        keys.get("toys-gold").await.ok().filter(|k| k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()))
+    })
+    .await;
+    let status = key.status.clone().unwrap();
+    assert_eq!(key.phase(), KeyPhase::Approved);
+    assert_eq!(status.reviewed_by.as_deref(), Some("system"));
+    assert_eq!(status.api_hostname.as_deref(), Some("toys.example.com"));
+    assert_eq!(status.limits.unwrap().daily, Some(100));
+
+    let consumer_copy = Api::<Secret>::namespaced(c.client(Persona::Consumer).await, &stage.team)
+        .get("toys-gold-apikey-secret")
+        .await
+        .expect("the consumer reads their copy with their own rights");
+    assert_eq!(consumer_copy.metadata.owner_references.as_ref().unwrap()[0].name, "toys-gold");
+    let enforcement = enforcement_secrets(&stage.team, "toys-gold").await;
+    assert_eq!(enforcement.len(), 1, "exactly one enforcement Secret");
+    let e = &enforcement[0];
+    let labels = e.metadata.labels.clone().unwrap();
+    let expected = BTreeMap::from([
+        ("app", "toys"),
+        ("authorino.kuadrant.io/managed-by", "authorino"),
+        ("devportal.kuadrant.io/apiproduct", "toys"),
+        ("devportal.kuadrant.io/apiproduct-namespace", stage.shop.as_str()),
+        ("devportal.kuadrant.io/apikey", "toys-gold"),
+        ("devportal.kuadrant.io/apikey-namespace", stage.team.as_str()),
+    ]);
+    for (k, v) in expected {
+        assert_eq!(labels.get(k).map(String::as_str), Some(v), "label {k}");
+    }
+    let annotations = e.metadata.annotations.clone().unwrap();
+    assert_eq!(annotations["secret.kuadrant.io/plan-id"], "gold");
+    assert_eq!(annotations["secret.kuadrant.io/user-id"], "alice");
+    let key_value = value(e);
+    assert_eq!(key_value, value(&consumer_copy), "both copies hold the same key");
+    assert_eq!(key_value.len(), 43);
+    assert!(
+        key_value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "base64url without padding"
+    );
+
+    // Revocation: deleting the APIKey removes both copies (the finalizer holds it until they are gone).
+    keys.delete("toys-gold", &DeleteParams::default()).await.unwrap();
+    eventually(20, "the APIKey and its Secrets to be gone", || async {
+        let gone = keys.get_opt("toys-gold").await.unwrap().is_none()
+            && enforcement_secrets(&stage.team, "toys-gold").await.is_empty();
+        gone.then_some(())
+    })
+    .await;
+    let consumer_secrets: Api<Secret> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    assert!(consumer_secrets.get_opt("toys-gold-apikey-secret").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn product_status_follows_its_policies_and_reads_oidc_from_the_issuer() {
+    let c = cluster();
+    shared_bridge();
+    let stage = Stage::new(c).await;
+    let products = product(&stage, "toys", "manual").await;
+    let p = products.get("toys").await.unwrap();
+    let tiers: Vec<&str> = p.plans().iter().map(|t| t.tier.as_str()).collect();
+    assert_eq!(tiers, ["gold", "bronze"]);
+    let scheme = p.status.as_ref().unwrap().discovered_auth_scheme.clone().unwrap();
+    let rule = scheme.api_key_rule().unwrap().1;
+    assert_eq!(
+        rule.credentials.as_ref().unwrap().authorization_header.as_ref().unwrap().prefix.as_deref(),
+        Some("APIKEY")
+    );
+
+    stage.plans(c, "toys", json!([{"tier": "gold", "limits": {"daily": 100}}, {"tier": "platinum", "limits": {"daily": 1000, "custom": [{"limit": 5, "window": "10s"}]}}])).await;
+    let p = eventually(20, "the new tier", || async {
+        products.get("toys").await.ok().filter(|p| p.plan("platinum").is_some())
+    })
+    .await;
+    assert!(p.plan("bronze").is_none(), "a removed tier disappears");
+    assert_eq!(p.plan("platinum").unwrap().limits.custom[0].window, "10s");
+
+    // An OIDC issuer served by the test: the bridge reads its discovery document.
+    let issuer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer_url = format!("http://127.0.0.1:{}/realms/shop", issuer.local_addr().unwrap().port());
+    let document =
+        json!({"issuer": issuer_url, "token_endpoint": format!("{issuer_url}/protocol/openid-connect/token")})
+            .to_string();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = issuer.accept().await {
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let body = if request.starts_with("GET /realms/shop/.well-known/openid-configuration ") {
+                document.clone()
+            } else {
+                String::new()
+            };
+            let status = if body.is_empty() { "404 Not Found" } else { "200 OK" };
+            let reply = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    let ar = authpolicy_resource();
+    let policies: Api<DynamicObject> = Api::namespaced_with(c.client(Persona::Admin).await, &stage.shop, &ar);
+    policies.delete("toys-keys", &DeleteParams::default()).await.unwrap();
+    let jwt: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kuadrant.io/v1", "kind": "AuthPolicy", "metadata": {"name": "toys-jwt"},
+        "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "toys"},
+                 "rules": {"authentication": {"sso": {"jwt": {"issuerUrl": issuer_url}}}}}
+    }))
+    .unwrap();
+    policies.create(&PostParams::default(), &jwt).await.unwrap();
+    stage.set_status(c, &ar, "toys-jwt", json!({"conditions": true_conditions(&["Accepted", "Enforced"])})).await;
+    let p = eventually(20, "the token endpoint", || async {
+        products.get("toys").await.ok().filter(|p| p.status.as_ref().is_some_and(|s| s.oidc_discovery.is_some()))
+    })
+    .await;
+    let status = p.status.unwrap();
+    assert_eq!(
+        status.oidc_discovery.unwrap().token_endpoint.unwrap(),
+        format!("{issuer_url}/protocol/openid-connect/token")
+    );
+    assert!(apiportal_core::resources::conditions::is_true(&status.conditions, "OIDCDiscovered"));
+    let out = c.apiportal(Persona::Consumer, &["describe", "product", &format!("{}/toys", stage.shop)]);
+    assert!(
+        out.stdout.contains("OpenID Connect") && out.stdout.contains("protocol/openid-connect/token"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// `curl -i` against the bridge, returning (status, headers and body text).
+fn curl(url: &str, headers: &[String]) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-i", url]);
+    for h in headers {
+        cmd.arg("-H").arg(h);
+    }
+    let out = run(cmd);
+    let code = out.stdout.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, out.stdout)
+}
+
+#[tokio::test]
+async fn the_view_authenticates_authorises_caches_and_never_shows_a_key() {
+    let c = cluster();
+    let bridge = shared_bridge();
+    let stage = Stage::new(c).await;
+    product(&stage, "toys", "automatic").await;
+    request(&stage, "toys", "gold");
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    eventually(20, "the key", || async {
+        keys.get("toys-gold").await.ok().filter(|k| k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()))
+    })
+    .await;
+    let key_value = value(&enforcement_secrets(&stage.team, "toys-gold").await[0]);
+
+    let products = format!("{}/api/v1/products", bridge.url);
+    let (code, body) = curl(&products, &[]);
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("\"code\":\"Unauthorized\""));
+    let (code, body) = curl(&products, &[format!("Authorization: Bearer {}", c.token(Persona::Nobody))]);
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = curl(&products, &["Authorization: Bearer not-a-token".into()]);
+    assert_eq!(code, 401, "{body}");
+
+    let backstage = format!("Authorization: Bearer {}", c.token(Persona::Backstage));
+    let (code, body) = curl(&products, std::slice::from_ref(&backstage));
+    assert_eq!(code, 200, "{body}");
+    let etag = body.lines().find_map(|l| l.strip_prefix("etag: ")).expect("an ETag").trim().to_owned();
+    let json_body = body.split("\r\n\r\n").nth(1).unwrap();
+    let list: serde_json::Value = serde_json::from_str(json_body).unwrap();
+    let mine: Vec<&serde_json::Value> =
+        list["items"].as_array().unwrap().iter().filter(|p| p["namespace"] == stage.shop.as_str()).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["plans"][0]["tier"], "gold");
+    let (code, _) = curl(&products, &[backstage.clone(), format!("If-None-Match: {etag}")]);
+    assert_eq!(code, 304, "an unchanged catalog costs a 304");
+
+    let keys_url = format!("{}/api/v1/keys?product={}/toys", bridge.url, stage.shop);
+    let (code, body) = curl(&keys_url, &[format!("Authorization: Bearer {}", c.token(Persona::ApiportalAdmin))]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"phase\":\"Approved\""));
+    let (code, body) = curl(
+        &format!("{}/api/v1/keys?phase=Bogus", bridge.url),
+        &[format!("Authorization: Bearer {}", c.token(Persona::ApiportalAdmin))],
+    );
+    assert_eq!(code, 400, "{body}");
+
+    // The key value appears nowhere: not in responses, the bridge's log, nor the Events.
+    for url in [&products, &keys_url, &format!("{}/metrics", bridge.url)] {
+        let (_, body) = curl(url, &[format!("Authorization: Bearer {}", c.token(Persona::Admin))]);
+        assert!(!body.contains(&key_value), "{url} leaks the key");
+    }
+    assert!(!bridge.logs().contains(&key_value), "the bridge's log leaks the key");
+    let events: Api<Event> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    let events = events.list(&ListParams::default()).await.unwrap().items;
+    assert!(events.iter().any(|e| e.reason.as_deref() == Some("KeyIssued")), "the decision is audited");
+    for e in &events {
+        assert!(!e.note.clone().unwrap_or_default().contains(&key_value), "an Event leaks the key");
+    }
+    let describe = run({
+        let mut cmd = c.kubectl(Persona::Admin);
+        cmd.args(["describe", "apikey", "toys-gold", "-n", &stage.team]);
+        cmd
+    });
+    assert!(!describe.stdout.contains(&key_value), "kubectl describe leaks the key");
+}

@@ -1,0 +1,153 @@
+//! The bridge under faults: killed mid-burst and restarted, and two replicas sharing a Lease. Every request
+//! must end Approved with exactly one key in exactly two matching Secrets, and nothing else.
+
+use std::collections::HashSet;
+
+use apiportal_core::{APIKey, APIProduct, KeyPhase};
+use apiportal_tests::{Bridge, Persona, cluster, eventually, run, stage::Stage};
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api,
+    api::{ListParams, PostParams},
+};
+use serde_json::json;
+
+/// The tests here each run their own bridges, which would contend for one Lease if run at once.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn automatic_product(stage: &Stage) {
+    let c = cluster();
+    let out = c.apiportal(
+        Persona::Owner,
+        &["-n", &stage.shop, "product", "create", "toys", "--route", "toys", "--approval", "automatic", "--publish"],
+    );
+    assert!(out.success(), "{}", out.stderr);
+}
+
+async fn create_requests(stage: &Stage, prefix: &str, count: usize) {
+    let keys: Api<APIKey> = Api::namespaced(cluster().client(Persona::Consumer).await, &stage.team);
+    stream::iter(0..count)
+        .for_each_concurrent(16, |i| {
+            let keys = keys.clone();
+            let shop = stage.shop.clone();
+            async move {
+                let key: APIKey = serde_json::from_value(json!({
+                    "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": format!("{prefix}-{i:03}")},
+                    "spec": {"apiProductRef": {"name": "toys", "namespace": shop}, "planTier": "gold", "requestedBy": {"userId": "alice"}}
+                }))
+                .unwrap();
+                keys.create(&PostParams::default(), &key).await.expect("create request");
+            }
+        })
+        .await;
+}
+
+fn issued(keys: &[APIKey]) -> usize {
+    keys.iter()
+        .filter(|k| k.phase() == KeyPhase::Approved && k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()))
+        .count()
+}
+
+/// Exactly one consumer copy and one enforcement copy per key, equal to each other, all keys distinct.
+async fn assert_one_key_per_request(stage: &Stage, expected: usize) {
+    let c = cluster();
+    let admin = c.client(Persona::Admin).await;
+    let by_team = ListParams::default().labels(&format!("devportal.kuadrant.io/apikey-namespace={}", stage.team));
+    let consumer: Vec<Secret> =
+        Api::<Secret>::namespaced(admin.clone(), &stage.team).list(&by_team).await.unwrap().items;
+    let enforcement: Vec<Secret> =
+        Api::<Secret>::namespaced(admin, "kuadrant-system").list(&by_team).await.unwrap().items;
+    assert_eq!(consumer.len(), expected, "one consumer Secret per approved key");
+    assert_eq!(enforcement.len(), expected, "one enforcement Secret per approved key");
+    let value = |s: &Secret| String::from_utf8(s.data.as_ref().unwrap()["api_key"].0.clone()).unwrap();
+    let key_of = |s: &Secret| s.metadata.labels.as_ref().unwrap()["devportal.kuadrant.io/apikey"].clone();
+    let mut values = HashSet::new();
+    for e in &enforcement {
+        let twin = consumer
+            .iter()
+            .find(|c| key_of(c) == key_of(e))
+            .unwrap_or_else(|| panic!("no consumer copy for {}", key_of(e)));
+        assert_eq!(value(e), value(twin), "both copies of {} hold the same key", key_of(e));
+        assert!(values.insert(value(e)), "every key is different");
+    }
+}
+
+#[tokio::test]
+async fn a_bridge_killed_mid_burst_converges_with_one_key_per_request() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    let stage = Stage::new(c).await;
+    let mut bridge = Bridge::start(c, &[]);
+    automatic_product(&stage).await;
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
+    eventually(20, "discovery", || async { products.get("toys").await.ok().filter(|p| !p.plans().is_empty()) }).await;
+
+    const REQUESTS: usize = 200;
+    create_requests(&stage, "burst", REQUESTS).await;
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    let done_before_kill = eventually(60, "some keys to be issued", || async {
+        let n = issued(&keys.list(&Default::default()).await.unwrap().items);
+        (n >= 20).then_some(n)
+    })
+    .await;
+    bridge.kill9();
+    let after_kill = issued(&keys.list(&Default::default()).await.unwrap().items);
+    eprintln!("killed the bridge with {done_before_kill}..{after_kill} of {REQUESTS} keys issued");
+    assert!(after_kill < REQUESTS, "the kill must land mid-burst to test anything");
+
+    let restarted = Bridge::start(c, &[]);
+    eventually(180, "every request to be approved with its Secrets", || async {
+        (issued(&keys.list(&Default::default()).await.unwrap().items) == REQUESTS).then_some(())
+    })
+    .await;
+    assert_one_key_per_request(&stage, REQUESTS).await;
+    assert!(!restarted.logs().contains("panicked"), "no panic after the restart");
+}
+
+/// The value of a Prometheus gauge on a bridge.
+fn gauge(bridge: &Bridge, name: &str) -> Option<i64> {
+    let out = run({
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-s", &format!("{}/metrics", bridge.url)]);
+        cmd
+    });
+    out.stdout.lines().find_map(|l| l.strip_prefix(&format!("{name} ")).and_then(|v| v.trim().parse().ok()))
+}
+
+#[tokio::test]
+async fn two_replicas_one_leader_and_the_other_takes_over_after_a_crash() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    let stage = Stage::new(c).await;
+    let first = Bridge::start(c, &[]);
+    let second = Bridge::start(c, &[]);
+    let leaders = eventually(30, "a leader", || async {
+        let l = [gauge(&first, "apiportal_bridge_leader"), gauge(&second, "apiportal_bridge_leader")];
+        (l.iter().flatten().sum::<i64>() == 1).then_some(l)
+    })
+    .await;
+    assert_eq!(leaders.iter().flatten().sum::<i64>(), 1, "exactly one replica reconciles");
+    automatic_product(&stage).await;
+    create_requests(&stage, "before", 10).await;
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    eventually(60, "the leader to issue keys", || async {
+        (issued(&keys.list(&Default::default()).await.unwrap().items) == 10).then_some(())
+    })
+    .await;
+
+    // Crash whichever replica leads; the other must take over once the Lease expires.
+    let (mut leader, follower) = if leaders[0] == Some(1) { (first, second) } else { (second, first) };
+    leader.kill9();
+    create_requests(&stage, "after", 10).await;
+    eventually(60, "the follower to take over", || async {
+        (gauge(&follower, "apiportal_bridge_leader") == Some(1)).then_some(())
+    })
+    .await;
+    eventually(60, "keys requested after the crash", || async {
+        (issued(&keys.list(&Default::default()).await.unwrap().items) == 20).then_some(())
+    })
+    .await;
+    assert_one_key_per_request(&stage, 20).await;
+    drop(follower);
+}

@@ -55,6 +55,29 @@ impl Session {
         })
     }
 
+    /// Like `Error::from_kube`, but a refusal on a cluster without apiportal's CRDs says so: before install,
+    /// users are refused by RBAC (the roles do not exist yet) before they could learn the resource is missing.
+    pub async fn explain(&self, err: kube::Error, doing: &str) -> Error {
+        if let kube::Error::Api(status) = &err
+            && matches!(status.code, 403 | 404)
+            && !self.crds_installed().await
+        {
+            return Error::NotInstalled(format!(
+                "cannot {doing}: apiportal's CRDs are not installed: run kubectl apiportal install as a cluster admin"
+            ));
+        }
+        Error::from_kube(err, &self.server, doing)
+    }
+
+    /// Whether the API server serves apiportal's resources (discovery is open to every user).
+    pub async fn crds_installed(&self) -> bool {
+        let group_version = format!("{}/{}", apiportal_core::GROUP, apiportal_core::VERSION);
+        self.client
+            .list_api_group_resources(&group_version)
+            .await
+            .is_ok_and(|l| l.resources.iter().any(|r| r.name == "apiproducts"))
+    }
+
     /// `NAME` in the session namespace, or `NAMESPACE/NAME`.
     pub fn qualify(&self, reference: &str) -> Result<(String, String), Error> {
         split_reference(reference, &self.namespace)

@@ -96,11 +96,16 @@ install_crds() {
   local dir=$1 kubectl=("$BIN/kubectl" --kubeconfig "$dir/kubeconfig" --context admin)
   log "installing CRDs, RBAC and the admission policy"
   "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f "$CACHE/crds/httproutes.yaml" \
-    -f "$HERE/crds/kuadrant/" -f "$REPO/deploy/crds/" >/dev/null
+    -f "$HERE/crds/kuadrant/" >/dev/null
   "${kubectl[@]}" wait --for condition=established --timeout=60s \
-    crd/httproutes.gateway.networking.k8s.io crd/authpolicies.kuadrant.io crd/planpolicies.extensions.kuadrant.io \
-    crd/apiproducts.devportal.kuadrant.io crd/apikeys.devportal.kuadrant.io >/dev/null
-  "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f "$REPO/deploy/rbac/" -f "$REPO/deploy/admission/" >/dev/null
+    crd/httproutes.gateway.networking.k8s.io crd/authpolicies.kuadrant.io crd/planpolicies.extensions.kuadrant.io >/dev/null
+  # APIPORTAL_BARE_CLUSTER=1 leaves apiportal itself out, as on a cluster where nobody ran install yet.
+  if [[ ${APIPORTAL_BARE_CLUSTER:-0} != 1 ]]; then
+    "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f "$REPO/deploy/crds/" >/dev/null
+    "${kubectl[@]}" wait --for condition=established --timeout=60s \
+      crd/apiproducts.devportal.kuadrant.io crd/apikeys.devportal.kuadrant.io >/dev/null
+    "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f "$REPO/deploy/rbac/" -f "$REPO/deploy/admission/" >/dev/null
+  fi
   # Cluster-wide halves of the persona bindings (the namespaced halves are made per namespace by whoever
   # needs them: the tests, the demo).
   "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f - >/dev/null <<YAML

@@ -103,6 +103,17 @@ pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| Cluster::start().unwrap_or_else(|e| panic!("cannot start the test cluster: {e}")))
 }
 
+/// A cluster where apiportal is not installed: the Gateway API and Kuadrant CRDs only.
+pub fn bare_cluster() -> &'static Cluster {
+    static BARE: OnceLock<Cluster> = OnceLock::new();
+    BARE.get_or_init(|| {
+        // SAFETY: set before the cluster script is spawned and never changed after; only this test binary
+        // reads it, through the child's environment.
+        unsafe { std::env::set_var("APIPORTAL_BARE_CLUSTER", "1") };
+        Cluster::start().unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"))
+    })
+}
+
 impl Cluster {
     fn start() -> Result<Self, String> {
         let dir =

@@ -41,7 +41,7 @@ pub async fn get_product(session: &Session, ns: &str, name: &str) -> Result<APIP
         Ok(None) => Err(Error::NotFound(format!(
             "product {name:?} not found in namespace {ns:?}; list them with kubectl apiportal products -A"
         ))),
-        Err(e) => Err(Error::from_kube(e, &session.server, &format!("get apiproduct {ns}/{name}"))),
+        Err(e) => Err(session.explain(e, &format!("get apiproduct {ns}/{name}")).await),
     }
 }
 

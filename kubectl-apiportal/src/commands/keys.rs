@@ -62,7 +62,7 @@ pub async fn get_key(session: &Session, ns: &str, name: &str) -> Result<APIKey, 
         Ok(None) => Err(Error::NotFound(format!(
             "apikey {name:?} not found in namespace {ns:?}; list them with kubectl apiportal keys -n {ns}"
         ))),
-        Err(e) => Err(Error::from_kube(e, &session.server, &format!("get apikey {ns}/{name}"))),
+        Err(e) => Err(session.explain(e, &format!("get apikey {ns}/{name}")).await),
     }
 }
 

@@ -101,11 +101,10 @@ where
         params = params.labels(selector);
     }
     let scope = scope_text(session);
-    scoped_api::<K>(session)
-        .list(&params)
-        .await
-        .map(|l| l.items)
-        .map_err(|e| Error::from_kube(e, &session.server, &format!("list {what}{scope}")))
+    match scoped_api::<K>(session).list(&params).await {
+        Ok(list) => Ok(list.items),
+        Err(e) => Err(session.explain(e, &format!("list {what}{scope}")).await),
+    }
 }
 
 /// ` in namespace "x"` or ` in any namespace`.

@@ -1,0 +1,80 @@
+//! The platform engineer's side of the plugin on a cluster where apiportal is not installed yet: clear errors
+//! before install, install itself, doctor, routes, expose, completion.
+
+use apiportal_tests::{Persona, bare_cluster, stage::Stage};
+
+#[tokio::test]
+async fn before_install_errors_say_to_install_then_install_doctor_routes_and_expose_work() {
+    let c = bare_cluster();
+    let out = c.apiportal(Persona::Consumer, &["products", "-A"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("apiportal's CRDs are not installed: run kubectl apiportal install"), "{}", out.stderr);
+
+    let out = c.apiportal(Persona::Admin, &["doctor"]);
+    assert_eq!(out.code, 1, "doctor fails while something is missing");
+    assert!(
+        out.stdout.contains("[problem] CRD for apiproducts") && out.stdout.contains("fix: kubectl apiportal install"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("[ok]      CRD for httproutes"), "{}", out.stdout);
+
+    let out = c.apiportal(Persona::Consumer, &["install"]);
+    assert_eq!(out.code, 1, "a consumer cannot install");
+    assert!(out.stderr.contains("forbidden") || out.stderr.contains("cannot"), "{}", out.stderr);
+
+    let out = c.apiportal(Persona::Admin, &["install", "--dry-run=server"]);
+    assert!(out.success(), "{}", out.stderr);
+    let out = c.apiportal(Persona::Consumer, &["products", "-A"]);
+    assert_eq!(out.code, 1, "a server dry run installed nothing");
+
+    c.ensure_installed();
+    let out = c.apiportal(Persona::Consumer, &["products", "-A"]);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("No resources found"), "{}", out.stderr);
+
+    let stage = Stage::new(c).await;
+    let out = c.apiportal(Persona::Admin, &["doctor", "-n", &stage.shop]);
+    assert!(out.stdout.contains("[ok]      CRD for apiproducts"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("the bridge is not running"),
+        "no bridge runs here, and doctor says so: {}",
+        out.stdout
+    );
+
+    let out = c.apiportal(Persona::Owner, &["routes", "-n", &stage.shop]);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("toys") && out.stdout.contains("toys.example.com"), "{}", out.stdout);
+
+    let out = c.apiportal(Persona::Admin, &["-n", &stage.shop, "product", "create", "x", "--route", "toys"]);
+    assert!(out.success(), "{}", out.stderr);
+    let out = c.apiportal(Persona::Admin, &["-n", &stage.shop, "routes", "--all", "-o", "wide"]);
+    assert!(
+        out.stdout.lines().any(|l| l.contains("toys") && l.contains(" x ")),
+        "the route lists the product over it: {}",
+        out.stdout
+    );
+
+    let out = c.apiportal(Persona::Admin, &["expose", "toys", "-n", &stage.shop]);
+    assert!(out.success() && out.stdout.contains("unchanged"), "already exposed: {out:?}");
+    let out = c.apiportal(Persona::Admin, &["expose", "nope", "-n", &stage.shop]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("httproute \"nope\" not found"), "{}", out.stderr);
+}
+
+#[test]
+fn completion_and_version_need_no_cluster() {
+    let out = apiportal_tests::run({
+        let mut cmd = std::process::Command::new(apiportal_tests::workspace_bin("kubectl-apiportal"));
+        cmd.args(["completion", "bash"]);
+        cmd
+    });
+    assert!(out.success() && out.stdout.contains("kubectl-apiportal"), "{}", out.stderr);
+    let out = apiportal_tests::run({
+        let mut cmd = std::process::Command::new(apiportal_tests::workspace_bin("kubectl-apiportal"));
+        cmd.args(["version", "--kubeconfig", "/nonexistent"]);
+        cmd
+    });
+    assert!(out.success());
+    assert!(out.stdout.starts_with("Client Version: v0.1.0"), "{}", out.stdout);
+}

@@ -131,7 +131,7 @@ pub fn bridge() -> ClusterRole {
             rule(&[KUADRANT], &["authpolicies"], READ),
             rule(&[KUADRANT_EXT], &["planpolicies"], READ),
             // Keys are created in consumers' namespaces and the enforcement namespace; never updated.
-            rule(&[""], &["secrets"], &["get", "list", "watch", "create", "delete"]),
+            rule(&[""], &["secrets"], &["get", "create", "delete"]),
             rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
             rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"]),
             rule(&["authorization.k8s.io"], &["subjectaccessreviews"], &["create"]),

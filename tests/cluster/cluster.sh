@@ -5,6 +5,7 @@
 #
 #   cluster.sh up DIR [--owner-pid PID]   start; with --owner-pid, stop by itself once PID has exited
 #   cluster.sh down DIR                   stop what `up` started in DIR and delete DIR
+#   cluster.sh restart-apiserver DIR [S]  stop kube-apiserver for S seconds (default 3), then start it again
 #
 # After `up`, DIR/kubeconfig has contexts admin (system:masters), apiportal-admin, owner, owner2, consumer,
 # consumer2, bridge, backstage and nobody (no rights at all); DIR/env has KUBECONFIG and the persona tokens as shell variables.
@@ -141,6 +142,34 @@ subjects:
 YAML
 }
 
+start_apiserver() {
+  local dir=$1
+  setsid bash "$dir/kube-apiserver.cmd" >> "$dir/logs/kube-apiserver.log" 2>&1 < /dev/null &
+  echo $! > "$dir/kube-apiserver.pid"
+}
+
+wait_ready() {
+  local dir=$1 token server
+  token=$(sed -n 's/^TOKEN_ADMIN=//p' "$dir/env")
+  server=$(sed -n 's/^APISERVER=//p' "$dir/env")
+  log "waiting for kube-apiserver on $server"
+  for i in $(seq 1 120); do
+    if curl -fsS --cacert "$dir/pki/ca.crt" -H "Authorization: Bearer $token" "$server/readyz" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null || { tail -20 "$dir/logs/kube-apiserver.log" >&2; die "kube-apiserver exited"; }
+    [[ $i == 120 ]] && { tail -20 "$dir/logs/kube-apiserver.log" >&2; die "kube-apiserver not ready after 60s"; }
+    sleep 0.5
+  done
+}
+
+# Stops kube-apiserver (etcd and its data stay), waits, and starts it again on the same port.
+restart_apiserver() {
+  local dir=$1 down_seconds=${2:-3}
+  stop_pid "$dir/kube-apiserver.pid"
+  sleep "$down_seconds"
+  start_apiserver "$dir"
+  wait_ready "$dir"
+}
+
 up() {
   local dir=$1 owner_pid=${2:-}
   [[ -e $dir/kube-apiserver.pid ]] && die "a cluster is already running in $dir; stop it with: $0 down $dir"
@@ -160,16 +189,18 @@ up() {
     > "$dir/logs/etcd.log" 2>&1 < /dev/null &
   echo $! > "$dir/etcd.pid"
 
-  setsid "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" --bind-address=127.0.0.1 \
-    --secure-port="$api_port" --tls-cert-file="$dir/pki/serving.crt" --tls-private-key-file="$dir/pki/serving.key" \
-    --client-ca-file="$dir/pki/ca.crt" \
-    --service-account-key-file="$dir/pki/sa.pub" --service-account-signing-key-file="$dir/pki/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc --api-audiences=https://kubernetes.default.svc \
-    --authorization-mode=RBAC --token-auth-file="$dir/tokens.csv" \
-    --service-cluster-ip-range=10.0.0.0/24 --cert-dir="$dir/pki" --shutdown-delay-duration=0s \
-    --profiling=false --v=0 \
-    > "$dir/logs/kube-apiserver.log" 2>&1 < /dev/null &
-  echo $! > "$dir/kube-apiserver.pid"
+  # Kept so `restart-apiserver` can start it again exactly as before (same port, same etcd).
+  cat > "$dir/kube-apiserver.cmd" <<CMD
+exec "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" --bind-address=127.0.0.1 \\
+  --secure-port="$api_port" --tls-cert-file="$dir/pki/serving.crt" --tls-private-key-file="$dir/pki/serving.key" \\
+  --client-ca-file="$dir/pki/ca.crt" \\
+  --service-account-key-file="$dir/pki/sa.pub" --service-account-signing-key-file="$dir/pki/sa.key" \\
+  --service-account-issuer=https://kubernetes.default.svc --api-audiences=https://kubernetes.default.svc \\
+  --authorization-mode=RBAC --token-auth-file="$dir/tokens.csv" \\
+  --service-cluster-ip-range=10.0.0.0/24 --cert-dir="$dir/pki" --shutdown-delay-duration=0s \\
+  --profiling=false --v=0
+CMD
+  start_apiserver "$dir"
 
   if [[ -n $owner_pid ]]; then
     # Stops the cluster once the process that asked for it is gone, even if that process was killed.
@@ -178,26 +209,19 @@ up() {
     echo $! > "$dir/watchdog.pid"
   fi
 
-  local token; token=$(sed -n 's/^TOKEN_ADMIN=//p' "$dir/env")
-  log "waiting for kube-apiserver on https://127.0.0.1:$api_port"
-  for i in $(seq 1 120); do
-    if curl -fsS --cacert "$dir/pki/ca.crt" -H "Authorization: Bearer $token" \
-        "https://127.0.0.1:$api_port/readyz" >/dev/null 2>&1; then break; fi
-    kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null || { tail -20 "$dir/logs/kube-apiserver.log" >&2; die "kube-apiserver exited"; }
-    [[ $i == 120 ]] && { tail -20 "$dir/logs/kube-apiserver.log" >&2; die "kube-apiserver not ready after 60s"; }
-    sleep 0.5
-  done
+  wait_ready "$dir"
   install_crds "$dir"
   log "ready: export KUBECONFIG=$dir/kubeconfig (contexts: admin apiportal-admin owner owner2 consumer consumer2 bridge backstage nobody)"
 }
 
 cmd=${1:-}; dir=${2:-}
-[[ -n $cmd && -n $dir ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[[ -n $cmd && -n $dir ]] || { sed -n '2,13p' "$0" >&2; exit 2; }
 case "$cmd" in
   up)
     owner=""
     if [[ ${3:-} == --owner-pid ]]; then owner=${4:?--owner-pid needs a PID}; fi
     up "$dir" "$owner" ;;
   down) down "$dir" ;;
-  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+  restart-apiserver) restart_apiserver "$dir" "${3:-3}" ;;
+  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
 esac

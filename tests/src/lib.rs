@@ -136,6 +136,16 @@ impl Cluster {
         Ok(Self { kubeconfig: dir.join("kubeconfig"), server: env["APISERVER"].clone(), dir, env })
     }
 
+    /// Stops kube-apiserver for `down_seconds` (etcd keeps the data) and starts it again on the same port.
+    pub fn restart_apiserver(&self, down_seconds: u32) {
+        let out = run({
+            let mut cmd = Command::new(repo_root().join("tests/cluster/cluster.sh"));
+            cmd.arg("restart-apiserver").arg(&self.dir).arg(down_seconds.to_string());
+            cmd
+        });
+        assert!(out.success(), "restarting kube-apiserver failed: {}", out.stderr);
+    }
+
     /// The bearer token of a persona (for HTTP clients other than kube).
     pub fn token(&self, persona: Persona) -> &str {
         &self.env[&persona.token_var()]

@@ -1,0 +1,351 @@
+//! apiportal's benchmarks, each side by side with its baseline in one run on the real API server. They print
+//! figures and assert nothing about time (these machines are shared and noisy: read the ratios).
+//!
+//!   1. view: GET /api/v1/products on the bridge vs a LIST of the same products from the API server, same client
+//!   2. approval: create-to-Approved-with-Secret for automatic requests vs creating as many Secrets directly
+//!   3. cli: `kubectl apiportal products -o json` vs `kubectl get apiproducts -o json`
+//!   4. memory: bridge RSS with many products and keys in its cache
+//!
+//! Sizes: APIPORTAL_BENCH_PRODUCTS (default "1000,10000"), APIPORTAL_BENCH_APPROVALS (1000),
+//! APIPORTAL_BENCH_KEYS (50000). Run with tests/bench.sh (builds release binaries first).
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use apiportal_core::APIProduct;
+use apiportal_tests::{Bridge, Persona, cluster, eventually, run, stage::Stage};
+use futures::{StreamExt, stream};
+use k8s_openapi::api::{coordination::v1::Lease, core::v1::Secret};
+use kube::{
+    Api, Client, Config,
+    api::{ListParams, PostParams},
+};
+use serde_json::json;
+
+fn env_list(name: &str, default: &str) -> Vec<usize> {
+    std::env::var(name).unwrap_or_else(|_| default.into()).split(',').filter_map(|s| s.trim().parse().ok()).collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+struct Figures {
+    p50: Duration,
+    p99: Duration,
+    rps: f64,
+}
+
+/// Sequential latency over `samples` calls, then throughput with 8 concurrent callers for `seconds`.
+async fn measure<F, Fut>(samples: usize, seconds: u64, call: F) -> Figures
+where
+    F: Fn() -> Fut + Clone,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut latencies = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let start = Instant::now();
+        call().await;
+        latencies.push(start.elapsed());
+    }
+    latencies.sort();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let counts = futures::future::join_all((0..8).map(|_| {
+        let call = call.clone();
+        async move {
+            let mut n = 0usize;
+            while Instant::now() < deadline {
+                call().await;
+                n += 1;
+            }
+            n
+        }
+    }))
+    .await;
+    Figures {
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+        rps: counts.iter().sum::<usize>() as f64 / seconds as f64,
+    }
+}
+
+/// A kube client whose base URL is the bridge, with Backstage's token: the same HTTP stack as the baseline.
+async fn bridge_client(bridge: &Bridge) -> Client {
+    let c = cluster();
+    let mut config = Config::new(bridge.url.parse().unwrap());
+    config.auth_info.token = Some(c.token(Persona::Backstage).to_owned().into());
+    Client::try_from(config).unwrap()
+}
+
+async fn create_products(ns: &str, count: usize) {
+    let api: Api<APIProduct> = Api::namespaced(cluster().client(Persona::Admin).await, ns);
+    stream::iter(0..count)
+        .for_each_concurrent(32, |i| {
+            let api = api.clone();
+            async move {
+                let p = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
+                    "metadata": {"name": format!("p-{i:05}")}, "spec": {"displayName": format!("Product {i}"), "targetRef": {"name": "toys"},
+                    "publishStatus": "Published", "tags": ["bench"], "description": "A product for the benchmark."}}))
+                .unwrap();
+                api.create(&PostParams::default(), &p).await.unwrap();
+            }
+        })
+        .await;
+}
+
+async fn view_benchmark(bridge: &Bridge, sizes: &[usize]) {
+    let c = cluster();
+    let admin = c.client(Persona::Admin).await;
+    let via_bridge = bridge_client(bridge).await;
+    println!("\n## 1. View: GET /api/v1/products on the bridge vs LIST apiproducts on the API server (same client)");
+    println!(
+        "| products | bridge p50 | bridge p99 | bridge req/s | API LIST p50 | API LIST p99 | API LIST req/s | req/s ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for &size in sizes {
+        let ns = c.namespace("bench-view").await;
+        create_products(&ns, size).await;
+        let path = format!("/api/v1/products?namespace={ns}");
+        eventually(300, "the bridge to cache every product", || {
+            let (client, path) = (via_bridge.clone(), path.clone());
+            async move {
+                let text = client.request_text(http_get(&path)).await.ok()?;
+                let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+                (v["items"].as_array()?.len() == size).then_some(())
+            }
+        })
+        .await;
+        let samples = if size >= 10_000 { 40 } else { 200 };
+        let bridge_figures = measure(samples, 5, || {
+            let (client, path) = (via_bridge.clone(), path.clone());
+            async move {
+                client.request_text(http_get(&path)).await.unwrap();
+            }
+        })
+        .await;
+        let api: Api<APIProduct> = Api::namespaced(admin.clone(), &ns);
+        let list_figures = measure(samples, 5, || {
+            let api = api.clone();
+            async move {
+                api.list(&ListParams::default()).await.unwrap();
+            }
+        })
+        .await;
+        println!(
+            "| {size} | {} | {} | {:.0} | {} | {} | {:.0} | {:.1}x |",
+            ms(bridge_figures.p50),
+            ms(bridge_figures.p99),
+            bridge_figures.rps,
+            ms(list_figures.p50),
+            ms(list_figures.p99),
+            list_figures.rps,
+            bridge_figures.rps / list_figures.rps
+        );
+    }
+}
+
+fn http_get(path: &str) -> http::Request<Vec<u8>> {
+    http::Request::get(path).body(Vec::new()).unwrap()
+}
+
+async fn approval_benchmark(count: usize) {
+    let c = cluster();
+    let _bridge = Bridge::start(c, &[]);
+    let stage = Stage::new(c).await;
+    let out = c.apiportal(
+        Persona::Owner,
+        &["-n", &stage.shop, "product", "create", "toys", "--route", "toys", "--approval", "automatic", "--publish"],
+    );
+    assert!(out.success(), "{}", out.stderr);
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
+    eventually(30, "discovery", || async { products.get("toys").await.ok().filter(|p| !p.plans().is_empty()) }).await;
+
+    let consumer: Api<apiportal_core::APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &stage.team);
+    let admin_keys: Api<apiportal_core::APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    let started = Instant::now();
+    let created_at = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let watcher = {
+        let (keys, created_at) = (admin_keys.clone(), created_at.clone());
+        tokio::spawn(async move {
+            let mut done = std::collections::HashMap::new();
+            while done.len() < count {
+                for k in keys.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default() {
+                    let name = k.metadata.name.clone().unwrap();
+                    if k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()) && !done.contains_key(&name) {
+                        done.insert(name, Instant::now());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let created = created_at.lock().unwrap();
+            let mut latencies: Vec<Duration> = done.iter().map(|(n, at)| at.duration_since(created[n])).collect();
+            latencies.sort();
+            latencies
+        })
+    };
+    stream::iter(0..count)
+        .for_each_concurrent(16, |i| {
+            let (consumer, shop, created_at) = (consumer.clone(), stage.shop.clone(), created_at.clone());
+            async move {
+                let name = format!("k-{i:05}");
+                let key = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": name},
+                    "spec": {"apiProductRef": {"name": "toys", "namespace": shop}, "planTier": "gold", "requestedBy": {"userId": "alice"}}}))
+                .unwrap();
+                let t = Instant::now();
+                consumer.create(&PostParams::default(), &key).await.unwrap();
+                created_at.lock().unwrap().insert(name, t);
+            }
+        })
+        .await;
+    let latencies = watcher.await.unwrap();
+    let total = started.elapsed();
+
+    let secrets: Api<Secret> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    let baseline_start = Instant::now();
+    stream::iter(0..count)
+        .for_each_concurrent(16, |i| {
+            let secrets = secrets.clone();
+            async move {
+                let s = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("direct-{i:05}")}, "stringData": {"api_key": "x"}})).unwrap();
+                secrets.create(&PostParams::default(), &s).await.unwrap();
+            }
+        })
+        .await;
+    let baseline = baseline_start.elapsed();
+    println!(
+        "\n## 2. Approval: {count} automatic requests, create to Approved-with-Secret (the bridge writes 2 Secrets and 2 status updates per key)"
+    );
+    println!(
+        "| requests | p50 latency | p99 latency | total | keys/s | baseline: {count} Secrets created directly | Secrets/s | throughput ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {count} | {} | {} | {:.1} s | {:.0} | {:.1} s | {:.0} | {:.2}x |",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        total.as_secs_f64(),
+        count as f64 / total.as_secs_f64(),
+        baseline.as_secs_f64(),
+        count as f64 / baseline.as_secs_f64(),
+        (count as f64 / total.as_secs_f64()) / (count as f64 / baseline.as_secs_f64())
+    );
+}
+
+fn cli_benchmark(ns: &str) {
+    let c = cluster();
+    let time = |mut make: Box<dyn FnMut() -> Command>| {
+        let mut runs = Vec::new();
+        for _ in 0..10 {
+            let start = Instant::now();
+            let out = run(make());
+            assert!(out.success(), "{}", out.stderr);
+            runs.push(start.elapsed());
+        }
+        runs.sort();
+        percentile(&runs, 0.5)
+    };
+    let ours = time(Box::new(|| {
+        let mut cmd = c.plugin(Persona::Admin);
+        cmd.args(["products", "-o", "json", "-n", ns]);
+        cmd
+    }));
+    let kubectl = time(Box::new(|| {
+        let mut cmd = c.kubectl(Persona::Admin);
+        cmd.args(["get", "apiproducts", "-o", "json", "-n", ns]);
+        cmd
+    }));
+    println!("\n## 3. CLI: median wall time of 10 runs, same namespace, same cluster");
+    println!("| kubectl apiportal products -o json | kubectl get apiproducts -o json | ratio |");
+    println!("|---|---|---|");
+    println!("| {} | {} | {:.2}x |", ms(ours), ms(kubectl), ours.as_secs_f64() / kubectl.as_secs_f64());
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A Lease held far into the future by someone else: a bridge started with `--lease-name=bench-held` is a
+/// follower that serves the view from its cache and never reconciles, so measurements see no status writes.
+async fn hold_bench_lease() {
+    let c = cluster();
+    let leases: Api<Lease> = Api::namespaced(c.client(Persona::Admin).await, apiportal_core::SYSTEM_NAMESPACE);
+    let lease = serde_json::from_value(json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "bench-held"},
+        "spec": {"holderIdentity": "someone-else", "leaseDurationSeconds": 86400, "renewTime": jiff::Timestamp::now().to_string(),
+                 "acquireTime": jiff::Timestamp::now().to_string()}}))
+    .unwrap();
+    let _ = leases.create(&PostParams::default(), &lease).await;
+}
+
+async fn memory_benchmark(products: usize, keys: usize) {
+    let c = cluster();
+    let ns = c.namespace("bench-mem").await;
+    let bridge = Bridge::start(c, &["--lease-name=bench-held", &format!("--namespace={ns}")]);
+    let idle = rss_kib(bridge.pid());
+    create_products(&ns, products).await;
+    let api: Api<apiportal_core::APIKey> = Api::namespaced(c.client(Persona::Admin).await, &ns);
+    stream::iter(0..keys)
+        .for_each_concurrent(32, |i| {
+            let (api, ns) = (api.clone(), ns.clone());
+            async move {
+                let key = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": format!("k-{i:05}")},
+                    "spec": {"apiProductRef": {"name": format!("p-{:05}", i % products.max(1)), "namespace": ns}, "planTier": "gold",
+                             "useCase": "benchmark", "requestedBy": {"userId": "harness-admin", "email": "bench@example.com"}}}))
+                .unwrap();
+                api.create(&PostParams::default(), &key).await.unwrap();
+            }
+        })
+        .await;
+    // Both gauges are set from the cache on every replica, leader or not.
+    let metrics = format!("{}/metrics", bridge.url);
+    eventually(600, "the bridge to cache every product and key", || async {
+        let out = run({
+            let mut cmd = Command::new("curl");
+            cmd.args(["-s", &metrics]);
+            cmd
+        });
+        let full = out.stdout.contains(&format!("apiportal_bridge_apiproducts {products}\n"))
+            && out.stdout.contains(&format!("apiportal_bridge_apikeys_pending {keys}\n"));
+        full.then_some(())
+    })
+    .await;
+    let loaded = rss_kib(bridge.pid());
+    println!("\n## 4. Bridge memory (RSS), a replica serving the view from its watch cache");
+    println!("| products | keys | RSS idle | RSS loaded | per object |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {products} | {keys} | {:.1} MiB | {:.1} MiB | {:.2} KiB |",
+        idle as f64 / 1024.0,
+        loaded as f64 / 1024.0,
+        (loaded.saturating_sub(idle)) as f64 / (products + keys).max(1) as f64
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let c = cluster();
+    c.ensure_installed();
+    hold_bench_lease().await;
+    let bridge = Bridge::start(c, &["--lease-name=bench-held"]);
+    let sizes = env_list("APIPORTAL_BENCH_PRODUCTS", "1000,10000");
+    view_benchmark(&bridge, &sizes).await;
+    let cli_ns = c.namespace("bench-cli").await;
+    create_products(&cli_ns, sizes.first().copied().unwrap_or(1000)).await;
+    cli_benchmark(&cli_ns);
+    drop(bridge);
+    approval_benchmark(env_list("APIPORTAL_BENCH_APPROVALS", "1000")[0]).await;
+    memory_benchmark(*sizes.last().unwrap_or(&10_000), env_list("APIPORTAL_BENCH_KEYS", "50000")[0]).await;
+}

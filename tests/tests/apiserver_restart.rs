@@ -1,0 +1,76 @@
+//! The API server goes away in the middle of a burst of automatic requests and comes back: the bridge
+//! reconnects by itself, and every request still ends Approved with exactly one key in two matching Secrets.
+
+use apiportal_core::{APIKey, APIProduct, KeyPhase};
+use apiportal_tests::{Persona, cluster, eventually, shared_bridge, stage::Stage};
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api,
+    api::{ListParams, PostParams},
+};
+use serde_json::json;
+
+#[tokio::test]
+async fn the_bridge_rides_out_an_api_server_restart_mid_burst() {
+    let c = cluster();
+    let bridge = shared_bridge();
+    let stage = Stage::new(c).await;
+    let out = c.apiportal(
+        Persona::Owner,
+        &["-n", &stage.shop, "product", "create", "toys", "--route", "toys", "--approval", "automatic", "--publish"],
+    );
+    assert!(out.success(), "{}", out.stderr);
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
+    eventually(20, "discovery", || async { products.get("toys").await.ok().filter(|p| !p.plans().is_empty()) }).await;
+
+    const REQUESTS: usize = 200;
+    let consumer: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &stage.team);
+    stream::iter(0..REQUESTS)
+        .for_each_concurrent(16, |i| {
+            let (consumer, shop) = (consumer.clone(), stage.shop.clone());
+            async move {
+                let key = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": format!("k-{i:03}")},
+                    "spec": {"apiProductRef": {"name": "toys", "namespace": shop}, "planTier": "gold", "requestedBy": {"userId": "alice"}}}))
+                .unwrap();
+                consumer.create(&PostParams::default(), &key).await.unwrap();
+            }
+        })
+        .await;
+    let issued = |keys: Vec<APIKey>| {
+        keys.iter()
+            .filter(|k| k.phase() == KeyPhase::Approved && k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()))
+            .count()
+    };
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    let before = eventually(60, "the burst to be under way", || async {
+        let n = issued(keys.list(&Default::default()).await.ok()?.items);
+        (n >= 10).then_some(n)
+    })
+    .await;
+    assert!(before < REQUESTS, "the restart must land mid-burst to test anything");
+    c.restart_apiserver(3);
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    eprintln!("kube-apiserver was down for 3 s with {before} of {REQUESTS} keys issued");
+    eventually(180, "every request to be approved with its Secrets after the restart", || async {
+        (issued(keys.list(&Default::default()).await.ok()?.items) == REQUESTS).then_some(())
+    })
+    .await;
+    let admin = c.client(Persona::Admin).await;
+    let by_team = ListParams::default().labels(&format!("devportal.kuadrant.io/apikey-namespace={}", stage.team));
+    let consumer_copies = Api::<Secret>::namespaced(admin.clone(), &stage.team).list(&by_team).await.unwrap().items;
+    let enforcement_copies = Api::<Secret>::namespaced(admin, "kuadrant-system").list(&by_team).await.unwrap().items;
+    assert_eq!(
+        (consumer_copies.len(), enforcement_copies.len()),
+        (REQUESTS, REQUESTS),
+        "one Secret of each kind per request"
+    );
+    let logs = bridge.logs();
+    assert!(!logs.contains("panicked"), "the bridge did not panic");
+    let ready = apiportal_tests::run({
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("{}/readyz", bridge.url)]);
+        cmd
+    });
+    assert_eq!(ready.stdout, "200", "the same bridge process is still serving");
+}

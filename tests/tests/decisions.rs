@@ -1,0 +1,63 @@
+//! Two reviewers deciding the same request at the same moment: exactly one decision wins, the other reviewer
+//! is told what happened, and nothing is lost or mixed.
+
+use apiportal_core::{APIKey, KeyPhase, rbac};
+use apiportal_tests::{Persona, cluster, stage::Stage};
+use kube::{Api, api::PostParams};
+use serde_json::json;
+
+#[tokio::test]
+async fn racing_approve_and_reject_one_wins_the_loser_is_told() {
+    let c = cluster();
+    let stage = Stage::new(c).await;
+    // Products and keys only: no bridge is needed to decide.
+    let products: Api<apiportal_core::APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &stage.shop);
+    let product = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
+        "metadata": {"name": "toys"}, "spec": {"displayName": "Toys", "targetRef": {"name": "toys"}, "publishStatus": "Published"}}))
+    .unwrap();
+    products.create(&PostParams::default(), &product).await.unwrap();
+    c.bind(&stage.shop, rbac::OWNER_ROLE, Persona::Owner2).await;
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &stage.team);
+    let admin_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+
+    const ROUNDS: usize = 12;
+    let mut approvals_won = 0;
+    for round in 0..ROUNDS {
+        let name = format!("race-{round}");
+        let key = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": name},
+            "spec": {"apiProductRef": {"name": "toys", "namespace": stage.shop}, "planTier": "gold", "requestedBy": {"userId": "alice"}}}))
+        .unwrap();
+        keys.create(&PostParams::default(), &key).await.unwrap();
+        let reference = format!("{}/{name}", stage.team);
+        let (approve, reject) = std::thread::scope(|s| {
+            let a = s.spawn(|| c.apiportal(Persona::Owner, &["approve", &reference, "--reason", "fine"]));
+            let r = s.spawn(|| c.apiportal(Persona::Owner2, &["reject", &reference, "--reason", "not fine"]));
+            (a.join().unwrap(), r.join().unwrap())
+        });
+        assert!(
+            approve.success() != reject.success(),
+            "round {round}: exactly one decision wins: {approve:?} {reject:?}"
+        );
+        let loser = if approve.success() { &reject } else { &approve };
+        assert!(
+            loser.stderr.contains("changed while you were deciding") || loser.stderr.contains("is already"),
+            "round {round}: the losing reviewer is told the outcome: {}",
+            loser.stderr
+        );
+        let stored = admin_keys.get(&name).await.unwrap();
+        let status = stored.status.clone().unwrap();
+        if approve.success() {
+            approvals_won += 1;
+            assert_eq!(
+                (stored.phase(), status.reviewed_by.as_deref(), status.reason.as_deref()),
+                (KeyPhase::Approved, Some("bob"), Some("fine"))
+            );
+        } else {
+            assert_eq!(
+                (stored.phase(), status.reviewed_by.as_deref(), status.reason.as_deref()),
+                (KeyPhase::Rejected, Some("erin"), Some("not fine"))
+            );
+        }
+    }
+    eprintln!("racing decisions: approve won {approvals_won} of {ROUNDS} rounds, reject {}", ROUNDS - approvals_won);
+}

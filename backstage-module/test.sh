@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs (from package-lock.json, only when needed), type-checks and tests the Backstage module:
-# unit tests plus an end-to-end test inside a real Backstage backend.
+# Installs (from package-lock.json, only when needed), type-checks, lints (ESLint) and tests (Jest) the Backstage
+# module: unit tests plus an end-to-end test inside a real Backstage backend.
 #   APIPORTAL_BRIDGE_URL / APIPORTAL_BRIDGE_TOKEN: run the end-to-end test against that real bridge
 #   instead of the built-in fake one (see README.md).
 set -euo pipefail
@@ -35,6 +35,9 @@ fi
 
 echo "==> typecheck (backstage-module)"
 npm run --silent typecheck
+
+echo "==> lint (backstage-module)"
+npm run --silent lint
 
 echo "==> tests (backstage-module)"
 npm test

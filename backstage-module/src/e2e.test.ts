@@ -9,9 +9,7 @@
  * - Without them, a local fake bridge serving the contract stands in, and the test proves that products appear,
  *   that a bridge failure keeps the catalog, and that a product removed from the list disappears.
  */
-import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
-import { after, describe, test } from 'node:test';
 import { readProducts } from './apiportal/read';
 import { entityName } from './apiportal/transform';
 import { makeProduct, startFakeBridge, type FakeBridge } from './testing/fakeBridge';
@@ -26,56 +24,65 @@ const realBridgeUrl = process.env.APIPORTAL_BRIDGE_URL;
 const realBridgeToken = process.env.APIPORTAL_BRIDGE_TOKEN;
 
 if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
-  test('APIPORTAL_BRIDGE_URL and APIPORTAL_BRIDGE_TOKEN come together', () => {
-    assert.fail('set both APIPORTAL_BRIDGE_URL and APIPORTAL_BRIDGE_TOKEN for the real bridge, or neither for the fake one');
+  // eslint-disable-next-line jest/expect-expect -- fails with a message that says what to set
+  it('APIPORTAL_BRIDGE_URL and APIPORTAL_BRIDGE_TOKEN come together', () => {
+    throw new Error(
+      'set both APIPORTAL_BRIDGE_URL and APIPORTAL_BRIDGE_TOKEN for the real bridge, or neither for the fake one',
+    );
   });
 } else if (realBridgeUrl && realBridgeToken) {
-  describe('Backstage catalog against the real apiportal bridge', { timeout: 120_000 }, () => {
+  describe('Backstage catalog against the real apiportal bridge', () => {
     let backstage: RunningCatalogBackend | undefined;
-    after(async () => backstage?.stop());
+    afterAll(async () => backstage?.stop(), 60_000);
 
-    test('every product the bridge lists becomes an API entity', async () => {
+    it('every product the bridge lists becomes an API entity', async () => {
       const list = await readProducts({ baseUrl: realBridgeUrl, token: realBridgeToken });
-      assert.equal(list.notModified, false);
+      expect(list.notModified).toBe(false);
       const published = list.notModified ? [] : list.products.filter(p => p.publishStatus === 'Published');
-      assert.ok(published.length > 0, `the bridge at ${realBridgeUrl} lists no published product`);
+      // The bridge at APIPORTAL_BRIDGE_URL lists at least one published product.
+      expect(published.length).toBeGreaterThan(0);
 
       backstage = await startCatalogBackend({ bridgeUrl: realBridgeUrl, token: realBridgeToken });
       const url = backstage.url;
       for (const product of published) {
         const entity = await waitForEntity(url, entityName(product.namespace, product.name), true);
-        assert.equal(entity.metadata.annotations?.['apiportal.dev/product-uid'], product.uid);
-        assert.equal(entity.metadata.title, product.displayName ?? undefined);
+        expect(entity.metadata.annotations?.['apiportal.dev/product-uid']).toBe(product.uid);
+        expect(entity.metadata.title).toBe(product.displayName ?? undefined);
       }
-    });
+    }, 120_000);
 
     const removeProduct = process.env.APIPORTAL_E2E_REMOVE_PRODUCT;
     const removeCmd = process.env.APIPORTAL_E2E_REMOVE_CMD;
-    test(
-      'a product removed from the bridge leaves the catalog',
-      { skip: !(removeProduct && removeCmd) && 'set APIPORTAL_E2E_REMOVE_PRODUCT and APIPORTAL_E2E_REMOVE_CMD' },
-      async () => {
-        assert.ok(backstage, 'the previous test started Backstage');
-        const [ns, name] = removeProduct!.split('/');
-        const entity = entityName(ns, name);
-        await waitForEntity(backstage.url, entity, true);
-        execSync(removeCmd!, { stdio: 'inherit', shell: '/bin/sh' });
-        await waitForEntity(backstage.url, entity, false);
-      },
-    );
+    // Runs only with APIPORTAL_E2E_REMOVE_PRODUCT and APIPORTAL_E2E_REMOVE_CMD set; reported as skipped otherwise.
+    (removeProduct && removeCmd ? it : it.skip)('a product removed from the bridge leaves the catalog', async () => {
+      if (!backstage) throw new Error('the previous test did not start Backstage');
+      const url = backstage.url;
+      const [ns, name] = removeProduct!.split('/');
+      const entity = entityName(ns, name);
+      await waitForEntity(url, entity, true);
+      execSync(removeCmd!, { stdio: 'inherit', shell: '/bin/sh' });
+      await waitForEntity(url, entity, false);
+    }, 120_000);
   });
 } else {
-  describe('Backstage catalog against a local fake bridge', { timeout: 60_000 }, () => {
+  describe('Backstage catalog against a local fake bridge', () => {
     let bridge: FakeBridge | undefined;
     let backstage: RunningCatalogBackend | undefined;
-    after(async () => {
+    afterAll(async () => {
       await backstage?.stop();
       await bridge?.close();
-    });
+    }, 60_000);
+
+    /** The bridge and Backstage that the first test started. */
+    function started() {
+      expect(bridge).toBeDefined();
+      expect(backstage).toBeDefined();
+      return { bridge: bridge!, backstage: backstage! };
+    }
 
     const openapi = JSON.stringify({ openapi: '3.0.3', info: { title: 'Toys', version: 'v1' }, paths: { '/toys': {} } });
 
-    test('published products appear as API entities, drafts do not', async () => {
+    it('published products appear as API entities, drafts do not', async () => {
       bridge = await startFakeBridge({
         products: [
           makeProduct({
@@ -99,54 +106,52 @@ if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
       backstage = await startCatalogBackend({ bridgeUrl: bridge.url, token: bridge.token });
 
       const toys = await waitForEntity(backstage.url, 'shop--toys', true);
-      assert.equal(toys.kind, 'API');
-      assert.equal(toys.metadata.title, 'Toys API');
-      assert.equal(toys.spec?.owner, 'group:default/toys-team');
-      assert.equal(toys.spec?.definition, openapi);
-      assert.equal(toys.metadata.annotations?.['apiportal.dev/product-namespace'], 'shop');
-      assert.equal(
-        toys.metadata.annotations?.['backstage.io/managed-by-location'],
+      expect(toys.kind).toBe('API');
+      expect(toys.metadata.title).toBe('Toys API');
+      expect(toys.spec?.owner).toBe('group:default/toys-team');
+      expect(toys.spec?.definition).toBe(openapi);
+      expect(toys.metadata.annotations?.['apiportal.dev/product-namespace']).toBe('shop');
+      expect(toys.metadata.annotations?.['backstage.io/managed-by-location']).toBe(
         `apiportal:${bridge.url}/api/v1/products/shop/toys`,
       );
       // The catalog resolved the owner into a relation.
-      assert.ok(
-        toys.relations?.some(r => r.type === 'ownedBy' && r.targetRef === 'group:default/toys-team'),
-        `relations: ${JSON.stringify(toys.relations)}`,
+      expect(toys.relations).toContainEqual(
+        expect.objectContaining({ type: 'ownedBy', targetRef: 'group:default/toys-team' }),
       );
 
       const games = await waitForEntity(backstage.url, 'games--toys', true);
-      assert.equal(games.spec?.owner, 'games-team');
-      assert.match(String(games.spec?.definition), /"openapi": "3\.0\.3"/);
+      expect(games.spec?.owner).toBe('games-team');
+      expect(String(games.spec?.definition)).toMatch(/"openapi": "3\.0\.3"/);
 
       const names = (await getApiEntities(backstage.url)).map(e => e.metadata.name).sort();
-      assert.deepEqual(names, ['games--toys', 'shop--toys']);
-      assert.ok(
-        bridge.requests.every(r => r.authorization === `Bearer ${bridge!.token}`),
-        'every request carried the bearer token',
-      );
-    });
+      expect(names).toStrictEqual(['games--toys', 'shop--toys']);
+      // Every request carried the bearer token.
+      const token = `Bearer ${bridge.token}`;
+      expect(bridge.requests.filter(r => r.authorization !== token)).toStrictEqual([]);
+    }, 60_000);
 
-    test('a failing bridge keeps the catalog as it was', async () => {
-      assert.ok(bridge && backstage);
+    it('a failing bridge keeps the catalog as it was', async () => {
+      const { bridge, backstage } = started();
       const before = bridge.requests.length;
       bridge.mode = 'error';
       // Let at least two scheduled runs hit the failing bridge.
       const deadline = Date.now() + 15_000;
       while (bridge.requests.filter((r, i) => i >= before && r.path === '/api/v1/products').length < 2) {
-        assert.ok(Date.now() < deadline, 'the provider kept polling the bridge');
+        // The provider kept polling the bridge.
+        expect(Date.now()).toBeLessThan(deadline);
         await new Promise(r => setTimeout(r, 100));
       }
       const names = (await getApiEntities(backstage.url)).map(e => e.metadata.name).sort();
-      assert.deepEqual(names, ['games--toys', 'shop--toys']);
+      expect(names).toStrictEqual(['games--toys', 'shop--toys']);
       bridge.mode = 'ok';
-    });
+    }, 60_000);
 
-    test('a product removed from the bridge disappears after the next refresh', async () => {
-      assert.ok(bridge && backstage);
+    it('a product removed from the bridge disappears after the next refresh', async () => {
+      const { bridge, backstage } = started();
       bridge.products = bridge.products.filter(p => p.namespace !== 'games');
       await waitForEntity(backstage.url, 'games--toys', false, { timeoutMs: 15_000 });
       const names = (await getApiEntities(backstage.url)).map(e => e.metadata.name);
-      assert.deepEqual(names, ['shop--toys']);
-    });
+      expect(names).toStrictEqual(['shop--toys']);
+    }, 60_000);
   });
 }

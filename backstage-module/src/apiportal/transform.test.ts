@@ -1,5 +1,3 @@
-import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
 import {
   apiEntityV1alpha1Validator,
   DefaultNamespaceEntityPolicy,
@@ -41,9 +39,10 @@ async function assertCatalogAccepts(entity: Entity) {
     new NoForeignRootFieldsEntityPolicy(),
     new FieldFormatEntityPolicy(),
   ]);
-  const checked = await policy.enforce(entity);
-  assert.ok(checked, 'the entity policies accept the entity');
-  assert.equal(await apiEntityV1alpha1Validator.check(entity), true, 'a valid API entity');
+  // The entity policies accept the entity...
+  expect(await policy.enforce(entity)).toBeTruthy();
+  // ...and it is a valid API entity.
+  expect(await apiEntityV1alpha1Validator.check(entity)).toBe(true);
 }
 
 const toys = makeProduct({
@@ -82,16 +81,16 @@ const toys = makeProduct({
 });
 
 describe('productToEntity', () => {
-  test('maps a full product to an API entity the catalog accepts', async () => {
+  it('maps a full product to an API entity the catalog accepts', async () => {
     const entity = productToEntity(toys, options, '{"openapi":"3.0.3"}');
-    assert.equal(entity.apiVersion, 'backstage.io/v1alpha1');
-    assert.equal(entity.kind, 'API');
-    assert.equal(entity.metadata.name, 'shop--toys');
-    assert.equal(entity.metadata.namespace, 'default');
-    assert.equal(entity.metadata.title, 'Toys API');
-    assert.equal(entity.metadata.description, 'Browse and order toys.');
-    assert.deepEqual(entity.metadata.tags, ['retail', 'toys-games', 'apiportal']);
-    assert.deepEqual(entity.spec, {
+    expect(entity.apiVersion).toBe('backstage.io/v1alpha1');
+    expect(entity.kind).toBe('API');
+    expect(entity.metadata.name).toBe('shop--toys');
+    expect(entity.metadata.namespace).toBe('default');
+    expect(entity.metadata.title).toBe('Toys API');
+    expect(entity.metadata.description).toBe('Browse and order toys.');
+    expect(entity.metadata.tags).toStrictEqual(['retail', 'toys-games', 'apiportal']);
+    expect(entity.spec).toStrictEqual({
       type: 'openapi',
       lifecycle: 'experimental',
       owner: 'group:default/toys-team',
@@ -99,7 +98,7 @@ describe('productToEntity', () => {
       system: 'storefront',
     });
     const location = 'apiportal:http://bridge.apiportal-system.svc:8080/api/v1/products/shop/toys';
-    assert.deepEqual(entity.metadata.annotations, {
+    expect(entity.metadata.annotations).toStrictEqual({
       'backstage.io/managed-by-location': location,
       'backstage.io/managed-by-origin-location': location,
       'apiportal.dev/product-namespace': 'shop',
@@ -117,7 +116,7 @@ describe('productToEntity', () => {
     await assertCatalogAccepts(entity);
   });
 
-  test('a bare product still maps to a valid entity (stub definition, default owner and lifecycle)', async () => {
+  it('a bare product still maps to a valid entity (stub definition, default owner and lifecycle)', async () => {
     const bare = makeProduct({
       namespace: 'n',
       name: 'bare',
@@ -131,27 +130,27 @@ describe('productToEntity', () => {
       openapi: null,
     });
     const entity = productToEntity(bare, { ...options, defaultOwner: 'group:default/platform', lifecycle: 'beta' });
-    assert.equal(entity.metadata.title, undefined);
-    assert.equal(entity.metadata.links, undefined);
-    assert.deepEqual(entity.metadata.tags, ['apiportal']);
-    assert.equal(entity.spec.owner, 'group:default/platform');
-    assert.equal(entity.spec.lifecycle, 'beta');
-    assert.equal(entity.spec.system, undefined);
-    assert.equal(entity.metadata.annotations?.['apiportal.dev/auth-scheme'], 'none');
-    assert.equal(entity.metadata.annotations?.['apiportal.dev/plans'], '[]');
-    assert.equal(entity.metadata.annotations?.['backstage.io/source-location'], undefined);
+    expect(entity.metadata.title).toBeUndefined();
+    expect(entity.metadata.links).toBeUndefined();
+    expect(entity.metadata.tags).toStrictEqual(['apiportal']);
+    expect(entity.spec.owner).toBe('group:default/platform');
+    expect(entity.spec.lifecycle).toBe('beta');
+    expect(entity.spec.system).toBeUndefined();
+    expect(entity.metadata.annotations?.['apiportal.dev/auth-scheme']).toBe('none');
+    expect(entity.metadata.annotations?.['apiportal.dev/plans']).toBe('[]');
+    expect(entity.metadata.annotations?.['backstage.io/source-location']).toBeUndefined();
     const stub = JSON.parse(entity.spec.definition);
-    assert.deepEqual(stub, { openapi: '3.0.3', info: { title: 'bare', version: '0.0.0' }, paths: {} });
+    expect(stub).toStrictEqual({ openapi: '3.0.3', info: { title: 'bare', version: '0.0.0' }, paths: {} });
     await assertCatalogAccepts(entity);
   });
 
-  test('location key names the bridge', () => {
-    assert.equal(locationKey('http://bridge:8080/'), 'apiportal:http://bridge:8080');
+  it('location key names the bridge', () => {
+    expect(locationKey('http://bridge:8080/')).toBe('apiportal:http://bridge:8080');
   });
 });
 
 describe('owner', () => {
-  test('backstage.io/owner annotation, then contact team, then the configured default, then unknown', () => {
+  it('backstage.io/owner annotation, then contact team, then the configured default, then unknown', () => {
     const team = { team: 'toys-team', email: null, slack: null, url: null };
     const annotated = makeProduct({
       namespace: 'a',
@@ -159,10 +158,10 @@ describe('owner', () => {
       annotations: { 'backstage.io/owner': 'user:default/alice' },
       contact: team,
     });
-    assert.equal(ownerOf(annotated, 'platform'), 'user:default/alice');
-    assert.equal(ownerOf(makeProduct({ namespace: 'a', name: 'b', contact: team }), 'platform'), 'toys-team');
-    assert.equal(ownerOf(makeProduct({ namespace: 'a', name: 'b' }), 'platform'), 'platform');
-    assert.equal(ownerOf(makeProduct({ namespace: 'a', name: 'b', contact: null }), ''), 'unknown');
+    expect(ownerOf(annotated, 'platform')).toBe('user:default/alice');
+    expect(ownerOf(makeProduct({ namespace: 'a', name: 'b', contact: team }), 'platform')).toBe('toys-team');
+    expect(ownerOf(makeProduct({ namespace: 'a', name: 'b' }), 'platform')).toBe('platform');
+    expect(ownerOf(makeProduct({ namespace: 'a', name: 'b', contact: null }), '')).toBe('unknown');
     // Blank values do not count.
     const blank = makeProduct({
       namespace: 'a',
@@ -170,106 +169,106 @@ describe('owner', () => {
       annotations: { 'backstage.io/owner': '  ' },
       contact: { team: ' ', email: null, slack: null, url: null },
     });
-    assert.equal(ownerOf(blank, 'platform'), 'platform');
+    expect(ownerOf(blank, 'platform')).toBe('platform');
   });
 });
 
 describe('entityName', () => {
-  test('namespace--name when it fits', () => {
-    assert.equal(entityName('shop', 'toys'), 'shop--toys');
-    assert.equal(entityName('shop', 'toys.v1'), 'shop--toys.v1');
+  it('namespace--name when it fits', () => {
+    expect(entityName('shop', 'toys')).toBe('shop--toys');
+    expect(entityName('shop', 'toys.v1')).toBe('shop--toys.v1');
   });
 
-  test('equal names in two namespaces never collide', () => {
-    assert.notEqual(entityName('shop', 'toys'), entityName('games', 'toys'));
+  it('equal names in two namespaces never collide', () => {
+    expect(entityName('shop', 'toys')).not.toBe(entityName('games', 'toys'));
   });
 
-  test('a namespace with its own -- cannot make two products share a name', () => {
+  it('a namespace with its own -- cannot make two products share a name', () => {
     const a = entityName('a--b', 'c');
     const b = entityName('a', 'b--c');
-    assert.equal(b, 'a--b--c');
-    assert.notEqual(a, b);
-    assert.match(a, /^a--b--c_[0-9a-f]{10}$/);
+    expect(b).toBe('a--b--c');
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^a--b--c_[0-9a-f]{10}$/);
   });
 
-  test('long names are truncated to 63 characters with a hash that keeps them apart', () => {
+  it('long names are truncated to 63 characters with a hash that keeps them apart', () => {
     const ns = 'team-with-a-rather-long-namespace-name';
     const one = entityName(ns, 'an-equally-long-product-name-number-one');
     const two = entityName(ns, 'an-equally-long-product-name-number-two');
-    assert.equal(one.length, 63);
-    assert.equal(two.length, 63);
-    assert.notEqual(one, two);
-    assert.ok(one.startsWith('team-with-a-rather-long-namespace-name--an-equal'));
-    assert.ok(validators.isValidEntityName(one));
+    expect(one).toHaveLength(63);
+    expect(two).toHaveLength(63);
+    expect(one).not.toBe(two);
+    expect(one.startsWith('team-with-a-rather-long-namespace-name--an-equal')).toBe(true);
+    expect(validators.isValidEntityName(one)).toBe(true);
     // Stable across runs.
-    assert.equal(one, entityName(ns, 'an-equally-long-product-name-number-one'));
+    expect(one).toBe(entityName(ns, 'an-equally-long-product-name-number-one'));
     // 63 fits exactly.
     const exact = entityName('n'.repeat(30), 'p'.repeat(31));
-    assert.equal(exact, `${'n'.repeat(30)}--${'p'.repeat(31)}`);
-    assert.match(entityName('n'.repeat(30), 'p'.repeat(32)), /_[0-9a-f]{10}$/);
+    expect(exact).toBe(`${'n'.repeat(30)}--${'p'.repeat(31)}`);
+    expect(entityName('n'.repeat(30), 'p'.repeat(32))).toMatch(/_[0-9a-f]{10}$/);
   });
 
-  test('characters Backstage does not allow are replaced', () => {
-    for (const [ns, name] of [
+  it('characters Backstage does not allow are replaced', () => {
+    const invalid = [
       ['Shop', 'Toys API'],
       ['-x-', '..y..'],
       ['ü', 'ö'],
       ['', ''],
       ['a', 'b_c'],
-    ]) {
-      const n = entityName(ns, name);
-      assert.ok(validators.isValidEntityName(n), `${JSON.stringify([ns, name])} -> ${n}`);
-    }
-    assert.match(entityName('Shop', 'Toys API'), /^shop--toys-api_[0-9a-f]{10}$/);
-    assert.match(entityName('ü', 'ö'), /^apiportal_[0-9a-f]{10}$/);
+    ]
+      .map(([ns, name]) => ({ product: [ns, name], name: entityName(ns, name) }))
+      .filter(mapped => !validators.isValidEntityName(mapped.name));
+    expect(invalid).toStrictEqual([]);
+    expect(entityName('Shop', 'Toys API')).toMatch(/^shop--toys-api_[0-9a-f]{10}$/);
+    expect(entityName('ü', 'ö')).toMatch(/^apiportal_[0-9a-f]{10}$/);
   });
 
-  test('many products: every name valid and distinct', () => {
+  it('many products: every name valid and distinct', () => {
     const seen = new Map<string, string>();
     const namespaces = ['a', 'a-', 'a--b', 'a-b', 'b', 'x'.repeat(63), 'shop', 'team-a--b'];
     const names = ['b', 'b--c', '-b', 'c', 'a.b', 'a--b--c', 'y'.repeat(253), 'y'.repeat(252) + 'z', 'toys'];
+    const invalid: string[] = [];
+    const collisions: string[] = [];
     for (const ns of namespaces) {
       for (const name of names) {
         const n = entityName(ns, name);
-        assert.ok(validators.isValidEntityName(n), `${ns}/${name} -> ${n}`);
+        if (!validators.isValidEntityName(n)) invalid.push(`${ns}/${name} -> ${n}`);
         const key = n.toLowerCase(); // the catalog compares names case-insensitively
-        assert.equal(seen.get(key), undefined, `${ns}/${name} and ${seen.get(key)} both map to ${n}`);
+        if (seen.get(key) !== undefined) collisions.push(`${ns}/${name} and ${seen.get(key)} both map to ${n}`);
         seen.set(key, `${ns}/${name}`);
       }
     }
+    expect(invalid).toStrictEqual([]);
+    expect(collisions).toStrictEqual([]);
   });
 });
 
 describe('tags', () => {
-  test('sanitised to Backstage tag rules, deduplicated, plus apiportal', () => {
-    assert.equal(sanitizeTag('Retail'), 'retail');
-    assert.equal(sanitizeTag('Toys & Games'), 'toys-games');
-    assert.equal(sanitizeTag('c++'), 'c++');
-    assert.equal(sanitizeTag('foo_bar.baz'), 'foo-bar-baz');
-    assert.equal(sanitizeTag('--edge--'), 'edge');
-    assert.equal(sanitizeTag('ns:tag'), 'ns:tag');
-    assert.equal(sanitizeTag('!!!'), undefined);
+  it('sanitised to Backstage tag rules, deduplicated, plus apiportal', () => {
+    expect(sanitizeTag('Retail')).toBe('retail');
+    expect(sanitizeTag('Toys & Games')).toBe('toys-games');
+    expect(sanitizeTag('c++')).toBe('c++');
+    expect(sanitizeTag('foo_bar.baz')).toBe('foo-bar-baz');
+    expect(sanitizeTag('--edge--')).toBe('edge');
+    expect(sanitizeTag('ns:tag')).toBe('ns:tag');
+    expect(sanitizeTag('!!!')).toBeUndefined();
     const long = sanitizeTag(`${'a'.repeat(62)}-bbb`)!;
-    assert.equal(long, 'a'.repeat(62));
-    assert.deepEqual(entityTags(['B', 'b', '', 'apiportal', 'x y']), ['b', 'apiportal', 'x-y']);
-    for (const tag of entityTags(['Hello World', 'a'.repeat(100), 'ÄÖÜ-ok', '#1', '+1', 'a:b'])) {
-      assert.ok(validators.isValidTag(tag), tag);
-    }
+    expect(long).toBe('a'.repeat(62));
+    expect(entityTags(['B', 'b', '', 'apiportal', 'x y'])).toStrictEqual(['b', 'apiportal', 'x-y']);
+    const tags = entityTags(['Hello World', 'a'.repeat(100), 'ÄÖÜ-ok', '#1', '+1', 'a:b']);
+    expect(tags.filter(tag => !validators.isValidTag(tag))).toStrictEqual([]);
   });
 });
 
 describe('links', () => {
-  test('documentation, OpenAPI, Swagger UI, repository and contact when they are http(s) URLs', () => {
+  it('documentation, OpenAPI, Swagger UI, repository and contact when they are http(s) URLs', () => {
     const links = entityLinks(toys);
-    assert.deepEqual(
-      links.map(l => [l.title, l.url]),
-      [
-        ['Documentation', 'https://docs.example.com/toys'],
-        ['OpenAPI specification', 'https://toys.example.com/openapi.json'],
-        ['Swagger UI', 'https://toys.example.com/docs'],
-        ['Source repository', 'https://git.example.com/shop/toys'],
-      ],
-    );
+    expect(links.map(l => [l.title, l.url])).toStrictEqual([
+      ['Documentation', 'https://docs.example.com/toys'],
+      ['OpenAPI specification', 'https://toys.example.com/openapi.json'],
+      ['Swagger UI', 'https://toys.example.com/docs'],
+      ['Source repository', 'https://git.example.com/shop/toys'],
+    ]);
     const other = makeProduct({
       namespace: 'a',
       name: 'b',
@@ -282,65 +281,64 @@ describe('links', () => {
       },
       contact: { team: null, email: null, slack: null, url: 'https://example.com/contact' },
     });
-    assert.deepEqual(
-      entityLinks(other).map(l => l.url),
-      ['https://git.example.com/a/b', 'https://example.com/contact'],
-    );
-    assert.equal(
-      productToEntity(other, options).metadata.annotations?.['backstage.io/source-location'],
+    expect(entityLinks(other).map(l => l.url)).toStrictEqual([
+      'https://git.example.com/a/b',
+      'https://example.com/contact',
+    ]);
+    expect(productToEntity(other, options).metadata.annotations?.['backstage.io/source-location']).toBe(
       'url:https://git.example.com/a/b',
     );
   });
 });
 
 describe('lifecycle and system', () => {
-  test('lifecycle label, then configured lifecycle, then production', () => {
-    assert.equal(lifecycleOf(makeProduct({ namespace: 'a', name: 'b', labels: { lifecycle: 'beta' } }), 'x'), 'beta');
-    assert.equal(lifecycleOf(makeProduct({ namespace: 'a', name: 'b' }), 'experimental'), 'experimental');
-    assert.equal(lifecycleOf(makeProduct({ namespace: 'a', name: 'b' }), ''), 'production');
+  it('lifecycle label, then configured lifecycle, then production', () => {
+    expect(lifecycleOf(makeProduct({ namespace: 'a', name: 'b', labels: { lifecycle: 'beta' } }), 'x')).toBe('beta');
+    expect(lifecycleOf(makeProduct({ namespace: 'a', name: 'b' }), 'experimental')).toBe('experimental');
+    expect(lifecycleOf(makeProduct({ namespace: 'a', name: 'b' }), '')).toBe('production');
   });
 
-  test('system annotation, then system label, else none', () => {
+  it('system annotation, then system label, else none', () => {
     const both = makeProduct({
       namespace: 'a',
       name: 'b',
       annotations: { 'backstage.io/system': 'payments' },
       labels: { system: 'other' },
     });
-    assert.equal(systemOf(both), 'payments');
-    assert.equal(systemOf(makeProduct({ namespace: 'a', name: 'b', labels: { system: 'other' } })), 'other');
-    assert.equal(systemOf(makeProduct({ namespace: 'a', name: 'b' })), undefined);
+    expect(systemOf(both)).toBe('payments');
+    expect(systemOf(makeProduct({ namespace: 'a', name: 'b', labels: { system: 'other' } }))).toBe('other');
+    expect(systemOf(makeProduct({ namespace: 'a', name: 'b' }))).toBeUndefined();
   });
 });
 
 describe('auth scheme', () => {
-  test('api-key, oidc (JWT rule or discovered OIDC) or none', () => {
-    assert.equal(authSchemeOf(toys), 'api-key');
+  it('api-key, oidc (JWT rule or discovered OIDC) or none', () => {
+    expect(authSchemeOf(toys)).toBe('api-key');
     const jwt = makeProduct({
       namespace: 'a',
       name: 'b',
       authScheme: { authentication: { sso: { jwt: { issuerUrl: 'https://idp.example.com/realms/x' } } } },
       oidc: { issuerUrl: 'https://idp.example.com/realms/x', tokenEndpoint: 'https://idp.example.com/token' },
     });
-    assert.equal(authSchemeOf(jwt), 'oidc');
+    expect(authSchemeOf(jwt)).toBe('oidc');
     const entity = productToEntity(jwt, options);
-    assert.equal(entity.metadata.annotations?.['apiportal.dev/oidc-token-endpoint'], 'https://idp.example.com/token');
-    assert.equal(authSchemeOf(makeProduct({ namespace: 'a', name: 'b', authScheme: { authentication: {} } })), 'none');
-    assert.equal(authSchemeOf(makeProduct({ namespace: 'a', name: 'b', authScheme: null })), 'none');
+    expect(entity.metadata.annotations?.['apiportal.dev/oidc-token-endpoint']).toBe('https://idp.example.com/token');
+    expect(authSchemeOf(makeProduct({ namespace: 'a', name: 'b', authScheme: { authentication: {} } }))).toBe('none');
+    expect(authSchemeOf(makeProduct({ namespace: 'a', name: 'b', authScheme: null }))).toBe('none');
   });
 });
 
 describe('definition', () => {
-  test('the fetched document when there is one, else a valid OpenAPI 3.0 stub', () => {
-    assert.equal(productToEntity(toys, options, 'openapi: 3.1.0\n').spec.definition, 'openapi: 3.1.0\n');
+  it('the fetched document when there is one, else a valid OpenAPI 3.0 stub', () => {
+    expect(productToEntity(toys, options, 'openapi: 3.1.0\n').spec.definition).toBe('openapi: 3.1.0\n');
     const stub = JSON.parse(stubDefinition(toys));
-    assert.deepEqual(stub, {
+    expect(stub).toStrictEqual({
       openapi: '3.0.3',
       info: { title: 'Toys API', version: 'v1', description: 'Browse and order toys.' },
       // The wildcard hostname is no server URL.
       servers: [{ url: 'https://toys.example.com' }],
       paths: {},
     });
-    assert.equal(productToEntity(toys, options).spec.definition, stubDefinition(toys));
+    expect(productToEntity(toys, options).spec.definition).toBe(stubDefinition(toys));
   });
 });

@@ -1,5 +1,3 @@
-import assert from 'node:assert/strict';
-import { test } from 'node:test';
 import {
   coreServices,
   createServiceFactory,
@@ -33,11 +31,11 @@ function recordingScheduler() {
   return { scheduled, factory };
 }
 
-test('the package exports the module as default', () => {
-  assert.equal(moduleFromIndex, catalogModuleApiportalEntityProvider);
+it('the package exports the module as default', () => {
+  expect(moduleFromIndex).toBe(catalogModuleApiportalEntityProvider);
 });
 
-test('registers the apiportal provider with the catalog, on the configured schedule', async () => {
+it('registers the apiportal provider with the catalog, on the configured schedule', async () => {
   const providers: EntityProvider[] = [];
   const scheduler = recordingScheduler();
   const backend = await startTestBackend({
@@ -61,17 +59,17 @@ test('registers the apiportal provider with the catalog, on the configured sched
     ],
   });
   try {
-    assert.equal(providers.length, 1);
-    assert.equal(providers[0].getProviderName(), 'apiportal');
-    assert.equal(scheduler.scheduled.length, 1);
-    assert.deepEqual(scheduler.scheduled[0].schedule.frequency, { minutes: 2 });
-    assert.deepEqual(scheduler.scheduled[0].schedule.timeout, { minutes: 1 });
+    expect(providers).toHaveLength(1);
+    expect(providers[0].getProviderName()).toBe('apiportal');
+    expect(scheduler.scheduled).toHaveLength(1);
+    expect(scheduler.scheduled[0].schedule.frequency).toStrictEqual({ minutes: 2 });
+    expect(scheduler.scheduled[0].schedule.timeout).toStrictEqual({ minutes: 1 });
   } finally {
     await backend.stop();
   }
 });
 
-test('uses every 30 s with a 3 minute timeout by default', async () => {
+it('uses every 30 s with a 3 minute timeout by default', async () => {
   const providers: EntityProvider[] = [];
   const scheduler = recordingScheduler();
   const backend = await startTestBackend({
@@ -85,22 +83,22 @@ test('uses every 30 s with a 3 minute timeout by default', async () => {
     ],
   });
   try {
-    assert.equal(providers.length, 1);
-    assert.deepEqual(scheduler.scheduled[0].schedule.frequency, { seconds: 30 });
-    assert.deepEqual(scheduler.scheduled[0].schedule.timeout, { minutes: 3 });
+    expect(providers).toHaveLength(1);
+    expect(scheduler.scheduled[0].schedule.frequency).toStrictEqual({ seconds: 30 });
+    expect(scheduler.scheduled[0].schedule.timeout).toStrictEqual({ minutes: 3 });
   } finally {
     await backend.stop();
   }
 });
 
-test('without configuration it registers nothing and the backend still starts', async () => {
+it('without configuration it registers nothing and the backend still starts', async () => {
   const providers: EntityProvider[] = [];
   const backend = await startTestBackend({
     extensionPoints: [[catalogProcessingExtensionPoint, { addEntityProvider: (...p: unknown[]) => providers.push(...(p.flat() as EntityProvider[])) }]],
     features: [catalogModuleApiportalEntityProvider, mockServices.rootConfig.factory({ data: {} })],
   });
   try {
-    assert.equal(providers.length, 0);
+    expect(providers).toHaveLength(0);
   } finally {
     await backend.stop();
   }

@@ -1,7 +1,5 @@
-import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, beforeEach, describe, test } from 'node:test';
 import type { SchedulerServiceTaskInvocationDefinition } from '@backstage/backend-plugin-api';
 import { ConfigReader } from '@backstage/config';
 import type { EntityProviderConnection, EntityProviderMutation } from '@backstage/plugin-catalog-node';
@@ -21,11 +19,17 @@ class RecordingConnection implements EntityProviderConnection {
     this.mutations.push(mutation);
   }
   async refresh() {}
+  /** The entities of mutation `index` (default: the last one), which must be a full mutation. */
+  full(index = this.mutations.length - 1) {
+    const mutation = this.mutations[index];
+    if (mutation?.type !== 'full') {
+      throw new Error(`expected mutation ${index} to be a full mutation, got ${JSON.stringify(mutation)}`);
+    }
+    return mutation.entities;
+  }
   /** Entity names of the last full mutation. */
   names(): string[] {
-    const last = this.mutations[this.mutations.length - 1];
-    assert.ok(last && last.type === 'full', 'a full mutation was applied');
-    return last.entities.map(e => e.entity.metadata.name);
+    return this.full().map(e => e.entity.metadata.name);
   }
 }
 
@@ -67,73 +71,68 @@ describe('ApiportalEntityProvider', () => {
     provider = new ApiportalEntityProvider(configFor(bridge), { logger, timeoutMs: 300 });
     await provider.connect(connection);
   });
-  after(async () => bridge?.close());
+  afterAll(async () => bridge?.close());
+  afterEach(() => jest.restoreAllMocks());
 
   const warnings = () => logger.lines.filter(l => l.level === 'warn').map(l => l.message);
 
-  test('is called apiportal', () => {
-    assert.equal(provider.getProviderName(), 'apiportal');
+  it('is called apiportal', () => {
+    expect(provider.getProviderName()).toBe('apiportal');
   });
 
-  test('applies every published product as one full mutation keyed by the bridge', async () => {
+  it('applies every published product as one full mutation keyed by the bridge', async () => {
     const result = await provider.refresh();
-    assert.deepEqual(result, { status: 'applied', entities: 2, skipped: 0 });
-    assert.equal(connection.mutations.length, 1);
-    const mutation = connection.mutations[0];
-    assert.equal(mutation.type, 'full');
-    assert.ok(mutation.type === 'full');
-    assert.deepEqual(
-      mutation.entities.map(e => [e.entity.metadata.name, e.locationKey]),
-      [
-        ['games--toys', `apiportal:${bridge.url}`],
-        ['shop--toys', `apiportal:${bridge.url}`],
-      ],
-    );
-    const toys = mutation.entities.find(e => e.entity.metadata.name === 'shop--toys')!.entity;
-    assert.equal(toys.spec?.definition, bridge.openapi.get('shop/toys'));
-    assert.deepEqual(warnings(), []);
+    expect(result).toStrictEqual({ status: 'applied', entities: 2, skipped: 0 });
+    expect(connection.mutations).toHaveLength(1);
+    expect(connection.mutations[0].type).toBe('full');
+    const entities = connection.full(0);
+    expect(entities.map(e => [e.entity.metadata.name, e.locationKey])).toStrictEqual([
+      ['games--toys', `apiportal:${bridge.url}`],
+      ['shop--toys', `apiportal:${bridge.url}`],
+    ]);
+    const toys = entities.find(e => e.entity.metadata.name === 'shop--toys')!.entity;
+    expect(toys.spec?.definition).toBe(bridge.openapi.get('shop/toys'));
+    expect(warnings()).toStrictEqual([]);
   });
 
-  test('an unchanged list (304) applies nothing and keeps the catalog', async () => {
+  it('an unchanged list (304) applies nothing and keeps the catalog', async () => {
     await provider.refresh();
     const result = await provider.refresh();
-    assert.deepEqual(result, { status: 'unchanged' });
-    assert.equal(connection.mutations.length, 1);
+    expect(result).toStrictEqual({ status: 'unchanged' });
+    expect(connection.mutations).toHaveLength(1);
     const [first, second] = listRequests(bridge);
-    assert.equal(first.ifNoneMatch, undefined);
-    assert.match(second.ifNoneMatch ?? '', /^".+"$/);
+    expect(first.ifNoneMatch).toBeUndefined();
+    expect(second.ifNoneMatch ?? '').toMatch(/^".+"$/);
   });
 
-  test('after ten minutes without a change it reads the list in full once, in case another replica applied', async t => {
+  it('after ten minutes without a change it reads the list in full once, in case another replica applied', async () => {
     await provider.refresh();
-    assert.equal((await provider.refresh()).status, 'unchanged');
+    expect((await provider.refresh()).status).toBe('unchanged');
     const now = Date.now();
-    t.mock.method(Date, 'now', () => now + FULL_RESYNC_INTERVAL_MS + 1_000);
-    assert.equal((await provider.refresh()).status, 'applied');
-    assert.equal(listRequests(bridge)[2].ifNoneMatch, undefined);
-    assert.equal((await provider.refresh()).status, 'unchanged');
+    jest.spyOn(Date, 'now').mockImplementation(() => now + FULL_RESYNC_INTERVAL_MS + 1_000);
+    expect((await provider.refresh()).status).toBe('applied');
+    expect(listRequests(bridge)[2].ifNoneMatch).toBeUndefined();
+    expect((await provider.refresh()).status).toBe('unchanged');
   });
 
-  test('a changed list is applied again; removed products leave the catalog', async () => {
+  it('a changed list is applied again; removed products leave the catalog', async () => {
     await provider.refresh();
     bridge.products = bridge.products.filter(p => p.namespace !== 'games');
-    assert.equal((await provider.refresh()).status, 'applied');
-    assert.deepEqual(connection.names(), ['shop--toys']);
+    expect((await provider.refresh()).status).toBe('applied');
+    expect(connection.names()).toStrictEqual(['shop--toys']);
     bridge.products = [];
-    assert.equal((await provider.refresh()).status, 'applied');
-    assert.deepEqual(connection.names(), []);
+    expect((await provider.refresh()).status).toBe('applied');
+    expect(connection.names()).toStrictEqual([]);
   });
 
-  test('OpenAPI documents are fetched once per product uid and lastSyncTime', async () => {
+  it('OpenAPI documents are fetched once per product uid and lastSyncTime', async () => {
     await provider.refresh();
-    assert.equal(openapiRequests(bridge).length, 1);
+    expect(openapiRequests(bridge)).toHaveLength(1);
     // Another change to the list, same document.
     bridge.products = [...bridge.products, makeProduct({ namespace: 'x', name: 'y' })];
     await provider.refresh();
-    assert.equal(openapiRequests(bridge).length, 1);
-    assert.equal(
-      connection.mutations[1].type === 'full' &&
-        connection.mutations[1].entities.find(e => e.entity.metadata.name === 'shop--toys')?.entity.spec?.definition,
+    expect(openapiRequests(bridge)).toHaveLength(1);
+    expect(connection.full(1).find(e => e.entity.metadata.name === 'shop--toys')?.entity.spec?.definition).toBe(
       bridge.openapi.get('shop/toys'),
     );
     // The bridge synced a new document.
@@ -142,10 +141,8 @@ describe('ApiportalEntityProvider', () => {
       p.uid === 'uid-toys' ? { ...p, openapi: { available: true, lastSyncTime: '2026-11-26T08:00:00Z' } } : p,
     );
     await provider.refresh();
-    assert.equal(openapiRequests(bridge).length, 2);
-    assert.equal(
-      connection.mutations[2].type === 'full' &&
-        connection.mutations[2].entities.find(e => e.entity.metadata.name === 'shop--toys')?.entity.spec?.definition,
+    expect(openapiRequests(bridge)).toHaveLength(2);
+    expect(connection.full(2).find(e => e.entity.metadata.name === 'shop--toys')?.entity.spec?.definition).toBe(
       bridge.openapi.get('shop/toys'),
     );
   });
@@ -156,28 +153,29 @@ describe('ApiportalEntityProvider', () => {
     ['not-a-list', /not a product list/],
     ['slow', /timed out/],
   ] as const) {
-    test(`a bridge answering ${mode} logs a warning and keeps the last catalog`, async () => {
-      assert.equal((await provider.refresh()).status, 'applied');
+    it(`a bridge answering ${mode} logs a warning and keeps the last catalog`, async () => {
+      expect((await provider.refresh()).status).toBe('applied');
       bridge.mode = mode;
       bridge.slowMs = 2_000;
       // Force a full read even though the provider has an ETag.
       bridge.products = [...bridge.products];
       const result = await provider.refresh();
-      assert.equal(result.status, 'failed');
-      assert.match((result as Extract<RefreshResult, { status: 'failed' }>).error.message, message);
-      assert.equal(connection.mutations.length, 1, 'no mutation while the bridge misbehaves');
-      assert.equal(warnings().length, 1);
-      assert.match(warnings()[0], /the catalog keeps its last good set of API entities/);
-      assert.match(warnings()[0], message);
+      expect(result.status).toBe('failed');
+      expect((result as Extract<RefreshResult, { status: 'failed' }>).error.message).toMatch(message);
+      // No mutation while the bridge misbehaves.
+      expect(connection.mutations).toHaveLength(1);
+      expect(warnings()).toHaveLength(1);
+      expect(warnings()[0]).toMatch(/the catalog keeps its last good set of API entities/);
+      expect(warnings()[0]).toMatch(message);
       // Recovery.
       bridge.mode = 'ok';
       bridge.products = bridge.products.filter(p => p.namespace === 'shop');
-      assert.equal((await provider.refresh()).status, 'applied');
-      assert.deepEqual(connection.names(), ['shop--toys']);
+      expect((await provider.refresh()).status).toBe('applied');
+      expect(connection.names()).toStrictEqual(['shop--toys']);
     });
   }
 
-  test('a bridge that is down logs a warning and applies nothing', async () => {
+  it('a bridge that is down logs a warning and applies nothing', async () => {
     const server = createServer();
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
@@ -186,40 +184,39 @@ describe('ApiportalEntityProvider', () => {
     const conn = new RecordingConnection();
     await down.connect(conn);
     const result = await down.refresh();
-    assert.equal(result.status, 'failed');
-    assert.equal(conn.mutations.length, 0);
-    assert.match(warnings()[0], /ECONNREFUSED/);
+    expect(result.status).toBe('failed');
+    expect(conn.mutations).toHaveLength(0);
+    expect(warnings()[0]).toMatch(/ECONNREFUSED/);
   });
 
-  test('a failing catalog write is reported, and the next run tries again in full', async () => {
+  it('a failing catalog write is reported, and the next run tries again in full', async () => {
     connection.failNext = true;
     const result = await provider.refresh();
-    assert.equal(result.status, 'failed');
-    assert.match(warnings()[0], /database is locked/);
-    assert.equal((await provider.refresh()).status, 'applied');
-    assert.equal(listRequests(bridge)[1].ifNoneMatch, undefined, 'no ETag from the failed run');
+    expect(result.status).toBe('failed');
+    expect(warnings()[0]).toMatch(/database is locked/);
+    expect((await provider.refresh()).status).toBe('applied');
+    // No ETag from the failed run.
+    expect(listRequests(bridge)[1].ifNoneMatch).toBeUndefined();
   });
 
-  test('an OpenAPI document that cannot be read gives a stub, and the next run reads the list again', async () => {
+  it('an OpenAPI document that cannot be read gives a stub, and the next run reads the list again', async () => {
     bridge.openapi.delete('shop/toys');
     const result = await provider.refresh();
-    assert.equal(result.status, 'applied');
-    assert.match(warnings()[0], /shop\/toys says it has an OpenAPI document but the bridge has none/);
-    const toys =
-      connection.mutations[0].type === 'full' &&
-      connection.mutations[0].entities.find(e => e.entity.metadata.name === 'shop--toys')?.entity;
-    assert.ok(toys);
-    assert.equal(JSON.parse(String(toys.spec?.definition)).openapi, '3.0.3');
+    expect(result.status).toBe('applied');
+    expect(warnings()[0]).toMatch(/shop\/toys says it has an OpenAPI document but the bridge has none/);
+    const toys = connection.full(0).find(e => e.entity.metadata.name === 'shop--toys')?.entity;
+    expect(toys).toBeDefined();
+    expect(JSON.parse(String(toys?.spec?.definition)).openapi).toBe('3.0.3');
     // The list is unchanged, but the provider did not keep its ETag, so it reads the list and retries.
     bridge.openapi.set('shop/toys', 'openapi: 3.0.3\n');
-    assert.equal((await provider.refresh()).status, 'applied');
-    assert.equal(listRequests(bridge)[1].ifNoneMatch, undefined);
-    assert.equal(openapiRequests(bridge).length, 2);
+    expect((await provider.refresh()).status).toBe('applied');
+    expect(listRequests(bridge)[1].ifNoneMatch).toBeUndefined();
+    expect(openapiRequests(bridge)).toHaveLength(2);
     // Now complete: the third run is a 304.
-    assert.equal((await provider.refresh()).status, 'unchanged');
+    expect((await provider.refresh()).status).toBe('unchanged');
   });
 
-  test('a document read that fails keeps the last document read for the product', async () => {
+  it('a document read that fails keeps the last document read for the product', async () => {
     let breakDocuments = false;
     const flakyFetch: typeof fetch = async (input, init) => {
       if (breakDocuments && String(input).endsWith('/openapi')) {
@@ -236,18 +233,20 @@ describe('ApiportalEntityProvider', () => {
         ? conn.mutations[i].entities.find(e => e.entity.metadata.name === 'shop--toys')?.entity.spec?.definition
         : undefined;
     const first = definitionOf(0);
-    assert.equal(first, bridge.openapi.get('shop/toys'));
+    expect(first).toBe(bridge.openapi.get('shop/toys'));
 
     breakDocuments = true;
     bridge.products = bridge.products.map(prod =>
       prod.uid === 'uid-toys' ? { ...prod, openapi: { available: true, lastSyncTime: 'later' } } : prod,
     );
-    assert.equal((await p.refresh()).status, 'applied');
-    assert.equal(definitionOf(1), first);
-    assert.match(warnings()[0], /could not read the OpenAPI document of apiportal product shop\/toys, using the last one read: .*ECONNRESET/);
+    expect((await p.refresh()).status).toBe('applied');
+    expect(definitionOf(1)).toBe(first);
+    expect(warnings()[0]).toMatch(
+      /could not read the OpenAPI document of apiportal product shop\/toys, using the last one read: .*ECONNRESET/,
+    );
   });
 
-  test('skips products that are not Published even if the bridge lists them', async () => {
+  it('skips products that are not Published even if the bridge lists them', async () => {
     const body = JSON.stringify({
       items: [
         makeProduct({ namespace: 'a', name: 'published' }),
@@ -259,37 +258,37 @@ describe('ApiportalEntityProvider', () => {
     const p = new ApiportalEntityProvider(configFor(bridge), { logger, fetch: fakeFetch });
     const conn = new RecordingConnection();
     await p.connect(conn);
-    assert.deepEqual(await p.refresh(), { status: 'applied', entities: 1, skipped: 1 });
-    assert.deepEqual(conn.names(), ['a--published']);
+    expect(await p.refresh()).toStrictEqual({ status: 'applied', entities: 1, skipped: 1 });
+    expect(conn.names()).toStrictEqual(['a--published']);
   });
 
-  test('a run cancelled by the scheduler (task timeout, shutdown) applies nothing', async () => {
+  it('a run cancelled by the scheduler (task timeout, shutdown) applies nothing', async () => {
     bridge.mode = 'slow';
     bridge.slowMs = 5_000;
     const controller = new AbortController();
     const pending = provider.refresh(controller.signal);
     setTimeout(() => controller.abort(), 50);
     const result = await pending;
-    assert.equal(result.status, 'failed');
-    assert.match(warnings()[0], /cancelled/);
-    assert.equal(connection.mutations.length, 0);
+    expect(result.status).toBe('failed');
+    expect(warnings()[0]).toMatch(/cancelled/);
+    expect(connection.mutations).toHaveLength(0);
     bridge.mode = 'ok';
   });
 
-  test('concurrent refreshes share one run', async () => {
+  it('concurrent refreshes share one run', async () => {
     const [a, b] = await Promise.all([provider.refresh(), provider.refresh()]);
-    assert.equal(a, b);
-    assert.equal(listRequests(bridge).length, 1);
+    expect(a).toBe(b);
+    expect(listRequests(bridge)).toHaveLength(1);
   });
 
-  test('refresh before connect fails softly', async () => {
+  it('refresh before connect fails softly', async () => {
     const p = new ApiportalEntityProvider(configFor(bridge), { logger });
-    assert.equal((await p.refresh()).status, 'failed');
+    expect((await p.refresh()).status).toBe('failed');
   });
 });
 
 describe('ApiportalEntityProvider.fromConfig', () => {
-  test('schedules its refresh with the configured schedule; the task never throws', async () => {
+  it('schedules its refresh with the configured schedule; the task never throws', async () => {
     const scheduled: { schedule: unknown; task?: SchedulerServiceTaskInvocationDefinition }[] = [];
     const scheduler = {
       createScheduledTaskRunner(schedule: unknown) {
@@ -319,21 +318,21 @@ describe('ApiportalEntityProvider.fromConfig', () => {
       scheduler: scheduler as never,
       timeoutMs: 500,
     });
-    assert.ok(provider);
+    expect(provider).toBeInstanceOf(ApiportalEntityProvider);
     const connection = new RecordingConnection();
-    await provider.connect(connection);
-    assert.equal(scheduled.length, 1);
+    await provider!.connect(connection);
+    expect(scheduled).toHaveLength(1);
     const schedule = scheduled[0].schedule as { frequency: unknown; timeout: unknown };
-    assert.deepEqual(schedule.frequency, { seconds: 5 });
-    assert.deepEqual(schedule.timeout, { seconds: 20 });
-    assert.equal(scheduled[0].task?.id, 'apiportal:refresh');
+    expect(schedule.frequency).toStrictEqual({ seconds: 5 });
+    expect(schedule.timeout).toStrictEqual({ seconds: 20 });
+    expect(scheduled[0].task?.id).toBe('apiportal:refresh');
     // Nothing listens on port 9: the task resolves, warns, and applies nothing.
     await scheduled[0].task!.fn(new AbortController().signal as never);
-    assert.equal(connection.mutations.length, 0);
-    assert.equal(logger.lines.filter(l => l.level === 'warn').length, 1);
+    expect(connection.mutations).toHaveLength(0);
+    expect(logger.lines.filter(l => l.level === 'warn')).toHaveLength(1);
   });
 
-  test('undefined when not configured', () => {
-    assert.equal(ApiportalEntityProvider.fromConfig(new ConfigReader({}), { logger: captureLogger() }), undefined);
+  it('undefined when not configured', () => {
+    expect(ApiportalEntityProvider.fromConfig(new ConfigReader({}), { logger: captureLogger() })).toBeUndefined();
   });
 });

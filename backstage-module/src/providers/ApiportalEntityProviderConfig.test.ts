@@ -1,5 +1,3 @@
-import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
 import { ConfigReader } from '@backstage/config';
 import { DEFAULT_SCHEDULE, readProviderConfig } from './ApiportalEntityProviderConfig';
 
@@ -9,18 +7,18 @@ type JsonObject = NonNullable<ConstructorParameters<typeof ConfigReader>[0]>;
 const root = (apiportal: JsonObject) => new ConfigReader({ catalog: { providers: { apiportal } } });
 
 describe('readProviderConfig', () => {
-  test('fills in defaults', () => {
-    assert.deepEqual(readProviderConfig(root({ baseUrl: 'http://bridge:8080/', token: 'abc' })), {
+  it('fills in defaults', () => {
+    expect(readProviderConfig(root({ baseUrl: 'http://bridge:8080/', token: 'abc' }))).toStrictEqual({
       baseUrl: 'http://bridge:8080',
       token: 'abc',
       schedule: DEFAULT_SCHEDULE,
       defaultOwner: 'unknown',
       lifecycle: 'production',
     });
-    assert.deepEqual(DEFAULT_SCHEDULE, { frequency: { seconds: 30 }, timeout: { minutes: 3 } });
+    expect(DEFAULT_SCHEDULE).toStrictEqual({ frequency: { seconds: 30 }, timeout: { minutes: 3 } });
   });
 
-  test('reads every option', () => {
+  it('reads every option', () => {
     const config = readProviderConfig(
       root({
         baseUrl: 'https://apiportal.example.com/bridge',
@@ -30,29 +28,28 @@ describe('readProviderConfig', () => {
         lifecycle: 'experimental',
       }),
     );
-    assert.equal(config?.baseUrl, 'https://apiportal.example.com/bridge');
-    assert.deepEqual(config?.schedule.frequency, { minutes: 5 });
-    assert.deepEqual(config?.schedule.timeout, { seconds: 50 });
-    assert.ok(config?.schedule.initialDelay);
-    assert.equal(config?.defaultOwner, 'group:default/platform');
-    assert.equal(config?.lifecycle, 'experimental');
+    expect(config?.baseUrl).toBe('https://apiportal.example.com/bridge');
+    expect(config?.schedule.frequency).toStrictEqual({ minutes: 5 });
+    expect(config?.schedule.timeout).toStrictEqual({ seconds: 50 });
+    expect(config?.schedule.initialDelay).toBeTruthy();
+    expect(config?.defaultOwner).toBe('group:default/platform');
+    expect(config?.lifecycle).toBe('experimental');
   });
 
-  test('undefined when the module is not configured', () => {
-    assert.equal(readProviderConfig(new ConfigReader({})), undefined);
-    assert.equal(readProviderConfig(new ConfigReader({ catalog: { providers: {} } })), undefined);
+  it('undefined when the module is not configured', () => {
+    expect(readProviderConfig(new ConfigReader({}))).toBeUndefined();
+    expect(readProviderConfig(new ConfigReader({ catalog: { providers: {} } }))).toBeUndefined();
   });
 
-  test('rejects what cannot work', () => {
-    assert.throws(() => readProviderConfig(root({ token: 'abc' })), /baseUrl/);
-    assert.throws(() => readProviderConfig(root({ baseUrl: 'bridge:8080', token: 'abc' })), /http or https/);
-    assert.throws(() => readProviderConfig(root({ baseUrl: 'not a url', token: 'abc' })), /absolute http\(s\) URL/);
-    assert.throws(() => readProviderConfig(root({ baseUrl: 'http://b/?x=1', token: 'abc' })), /query/);
-    assert.throws(() => readProviderConfig(root({ baseUrl: 'http://b' })), /token/);
-    assert.throws(() => readProviderConfig(root({ baseUrl: 'http://b', token: ' ' })), /token must not be empty/);
-    assert.throws(
-      () => readProviderConfig(root({ baseUrl: 'http://b', token: 't', schedule: { timeout: { minutes: 1 } } })),
-      /frequency/,
-    );
+  it('rejects what cannot work', () => {
+    expect(() => readProviderConfig(root({ token: 'abc' }))).toThrow(/baseUrl/);
+    expect(() => readProviderConfig(root({ baseUrl: 'bridge:8080', token: 'abc' }))).toThrow(/http or https/);
+    expect(() => readProviderConfig(root({ baseUrl: 'not a url', token: 'abc' }))).toThrow(/absolute http\(s\) URL/);
+    expect(() => readProviderConfig(root({ baseUrl: 'http://b/?x=1', token: 'abc' }))).toThrow(/query/);
+    expect(() => readProviderConfig(root({ baseUrl: 'http://b' }))).toThrow(/token/);
+    expect(() => readProviderConfig(root({ baseUrl: 'http://b', token: ' ' }))).toThrow(/token must not be empty/);
+    expect(() =>
+      readProviderConfig(root({ baseUrl: 'http://b', token: 't', schedule: { timeout: { minutes: 1 } } })),
+    ).toThrow(/frequency/);
   });
 });

@@ -1,0 +1,31 @@
+// ESLint (flat config): typescript-eslint's recommended TypeScript rules, and eslint-plugin-jest's recommended
+// rules for the tests (Backstage's `backstage-cli package lint` config lints tests with that plugin too). Two
+// type-aware rules on top, because the module is mostly async code run by a scheduler: a promise that is neither
+// awaited nor handled is an error.
+import js from '@eslint/js';
+import jest from 'eslint-plugin-jest';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'coverage/'] },
+  js.configs.recommended,
+  tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
+  {
+    files: ['src/**/*.test.ts'],
+    ...jest.configs['flat/recommended'],
+  },
+  {
+    files: ['*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
+);

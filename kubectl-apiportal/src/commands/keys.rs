@@ -171,6 +171,10 @@ pub async fn revoke(session: &Session, args: &RevokeArgs) -> Result<(), Error> {
         eprintln!("{APIKEY_KIND}/{name} not found in namespace {ns:?}: nothing to revoke");
         return Ok(());
     };
+    if key.metadata.deletion_timestamp.is_some() {
+        eprintln!("{APIKEY_KIND}/{name} is already being revoked: the bridge is removing its key; nothing to revoke");
+        return Ok(());
+    }
     if args.dry_run.dry_run == DryRun::Client {
         report(APIKEY_KIND, &name, "deleted", DryRun::Client);
         return Ok(());

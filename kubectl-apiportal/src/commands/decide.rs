@@ -40,60 +40,65 @@ async fn decide(
     dry_run: DryRun,
 ) -> Result<(), Error> {
     let (ns, name) = session.qualify(reference)?;
-    let key = get_key(session, &ns, &name).await?;
     let user = session.username().await?;
     let verb = if phase == KeyPhase::Approved { "approved" } else { "rejected" };
-    let current = key.phase();
-    if current != KeyPhase::Pending {
-        let same_decision =
-            current == phase && key.status.as_ref().and_then(|s| s.reviewed_by.as_deref()) == Some(user.as_str());
-        if same_decision {
-            report(APIKEY_KIND, &name, "unchanged", dry_run);
+    let mut key = get_key(session, &ns, &name).await?;
+    let (product_ns, product) = (key.product_namespace(), key.spec.api_product_ref.name.clone());
+    let mut checked_rights = false;
+    // A conflict means the key changed between reading and writing. The bridge refreshing its conditions is
+    // harmless: read again and retry while the key is still Pending. Another reviewer's decision ends it.
+    for _ in 0..5 {
+        let current = key.phase();
+        if current != KeyPhase::Pending {
+            let same_decision =
+                current == phase && key.status.as_ref().and_then(|s| s.reviewed_by.as_deref()) == Some(user.as_str());
+            if same_decision {
+                report(APIKEY_KIND, &name, "unchanged", dry_run);
+                return Ok(());
+            }
+            let lost_race = if checked_rights { " (decided while you were deciding; nothing was changed)" } else { "" };
+            return Err(Error::Conflict(format!(
+                "apikey {ns}/{name} is already {}{lost_race}; a decision is final: the consumer may request again",
+                describe_decision(&key)
+            )));
+        }
+        if !checked_rights {
+            if !can_approve(session, &product_ns, &product).await? {
+                return Err(Error::Forbidden(format!(
+                    "you ({user}) may not decide requests for apiproduct {product_ns}/{product}: that needs the approve verb on it, granted by the apiportal-owner role in namespace {product_ns}"
+                )));
+            }
+            checked_rights = true;
+        }
+        if dry_run == DryRun::Client {
+            report(APIKEY_KIND, &name, verb, dry_run);
             return Ok(());
         }
-        return Err(Error::Conflict(format!(
-            "apikey {ns}/{name} is already {}; a decision is final: the consumer may request again",
-            describe_decision(&key)
-        )));
-    }
-    let (product_ns, product) = (key.product_namespace(), key.spec.api_product_ref.name.clone());
-    if !can_approve(session, &product_ns, &product).await? {
-        return Err(Error::Forbidden(format!(
-            "you ({user}) may not decide requests for apiproduct {product_ns}/{product}: that needs the approve verb on it, granted by the apiportal-owner role in namespace {product_ns}"
-        )));
-    }
-    if dry_run == DryRun::Client {
-        report(APIKEY_KIND, &name, verb, dry_run);
-        return Ok(());
-    }
-    let mut decided = key.clone();
-    let status = decided.status.get_or_insert_with(Default::default);
-    status.phase = Some(phase);
-    status.reviewed_by = Some(user);
-    status.reviewed_at = Some(Time(Timestamp::now()));
-    status.reason = reason;
-    let api: Api<APIKey> = Api::namespaced(session.client.clone(), &ns);
-    let params = PostParams {
-        dry_run: dry_run == DryRun::Server,
-        field_manager: Some(apiportal_core::labels::PLUGIN_FIELD_MANAGER.into()),
-    };
-    // `decided` carries the resourceVersion we read: the API server refuses the write if anyone changed the key since.
-    match api.replace_status(&name, &params, &decided).await {
-        Ok(_) => {
-            report(APIKEY_KIND, &name, verb, dry_run);
-            Ok(())
+        let mut decided = key.clone();
+        let status = decided.status.get_or_insert_with(Default::default);
+        status.phase = Some(phase);
+        status.reviewed_by = Some(user.clone());
+        status.reviewed_at = Some(Time(Timestamp::now()));
+        status.reason = reason.clone();
+        let api: Api<APIKey> = Api::namespaced(session.client.clone(), &ns);
+        let params = PostParams {
+            dry_run: dry_run == DryRun::Server,
+            field_manager: Some(apiportal_core::labels::PLUGIN_FIELD_MANAGER.into()),
+        };
+        // `decided` carries the resourceVersion just read: the API server refuses the write if the key changed since.
+        match api.replace_status(&name, &params, &decided).await {
+            Ok(_) => {
+                report(APIKEY_KIND, &name, verb, dry_run);
+                return Ok(());
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => key = get_key(session, &ns, &name).await?,
+            Err(e) => {
+                let doing = format!("{} apikey {ns}/{}", &verb[..verb.len() - 1], key.name_any());
+                return Err(Error::from_kube(e, &session.server, &doing));
+            }
         }
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            let now = get_key(session, &ns, &name).await?;
-            Err(Error::Conflict(format!(
-                "apikey {ns}/{name} changed while you were deciding and is now {}; nothing was changed",
-                describe_decision(&now)
-            )))
-        }
-        Err(e) => Err(Error::from_kube(
-            e,
-            &session.server,
-            &format!("{} apikey {ns}/{}", &verb[..verb.len() - 1], key.name_any()),
-        )),
     }
+    Err(Error::Conflict(format!(
+        "apikey {ns}/{name} kept changing while you were deciding; nothing was changed, try again"
+    )))
 }

@@ -108,8 +108,9 @@ pub async fn set_published(session: &Session, reference: &str, published: bool, 
         let api: Api<APIProduct> = Api::namespaced(session.client.clone(), &ns);
         let mut params = PatchParams { field_manager: Some(PLUGIN_FIELD_MANAGER.into()), ..Default::default() };
         params.dry_run = dry_run == DryRun::Server;
-        // The resourceVersion makes this a compare-and-swap: a concurrent edit is reported, never overwritten.
-        let patch = json!({"metadata": {"resourceVersion": product.metadata.resource_version}, "spec": {"publishStatus": wanted}});
+        // Only publishStatus is written: a declarative toggle, so no precondition (the bridge's status writes would
+        // otherwise make it fail for no reason a user could see).
+        let patch = json!({"spec": {"publishStatus": wanted}});
         api.patch(&name, &params, &Patch::Merge(&patch)).await.map_err(|e| {
             Error::from_kube(
                 e,

@@ -122,6 +122,9 @@ pub enum Command {
     )]
     Install(InstallArgs),
     /// Remove what install applied; keeps the CRDs and all products and keys unless --delete-crds
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal uninstall\n  kubectl apiportal uninstall --delete-crds   # also deletes every APIProduct and APIKey"
+    )]
     Uninstall(UninstallArgs),
     /// List HTTPRoutes the platform team marked as exposable (platform, owners)
     #[command(after_help = "Examples:\n  kubectl apiportal routes -A")]
@@ -133,6 +136,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  kubectl apiportal doctor -A")]
     Doctor,
     /// Print the plugin's and the API server's versions
+    #[command(after_help = "Examples:\n  kubectl apiportal version")]
     Version,
     /// Print a shell completion script
     #[command(
@@ -212,12 +216,14 @@ pub enum ProductCommand {
     )]
     Create(Box<ProductCreateArgs>),
     /// Make a product visible to consumers
+    #[command(after_help = "Examples:\n  kubectl apiportal product publish toys -n shop")]
     Publish {
         name: String,
         #[command(flatten)]
         dry_run: DryRunArg,
     },
     /// Hide a product from consumers (existing keys keep working)
+    #[command(after_help = "Examples:\n  kubectl apiportal product unpublish toys -n shop")]
     Unpublish {
         name: String,
         #[command(flatten)]

@@ -1,7 +1,10 @@
 //! The connection to the cluster as the user: kubeconfig, context, namespace and identity, the way kubectl
 //! resolves them.
 
-use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::{
+    authentication::v1::SelfSubjectReview,
+    authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
+};
 use kube::{
     Api, Client, Config,
     api::PostParams,
@@ -76,6 +79,30 @@ impl Session {
             .list_api_group_resources(&group_version)
             .await
             .is_ok_and(|l| l.resources.iter().any(|r| r.name == "apiproducts"))
+    }
+
+    /// Whether the caller may `verb` apiportal's `resource` (in `namespace`, on `name`), as RBAC says.
+    pub async fn may(&self, verb: &str, resource: &str, namespace: &str, name: Option<&str>) -> Result<bool, Error> {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some(apiportal_core::GROUP.into()),
+                    resource: Some(resource.into()),
+                    verb: Some(verb.into()),
+                    namespace: Some(namespace.into()),
+                    name: name.map(str::to_owned),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        let answer = api
+            .create(&PostParams::default(), &review)
+            .await
+            .map_err(|e| Error::from_kube(e, &self.server, "check your rights (SelfSubjectAccessReview)"))?;
+        Ok(answer.status.is_some_and(|s| s.allowed))
     }
 
     /// `NAME` in the session namespace, or `NAMESPACE/NAME`.

@@ -7,7 +7,7 @@
 //!   4. memory: bridge RSS with many products and keys in its cache
 //!
 //! Sizes: APIPORTAL_BENCH_PRODUCTS (default "1000,10000"), APIPORTAL_BENCH_APPROVALS (1000),
-//! APIPORTAL_BENCH_KEYS (50000). Run with tests/bench.sh (builds release binaries first).
+//! APIPORTAL_BENCH_KEYS (50000); APIPORTAL_BENCH_ONLY=view,cli,approval,memory runs some. Run with tests/bench.sh.
 
 use std::{
     process::Command,
@@ -158,30 +158,27 @@ async fn approval_benchmark(count: usize) {
     let c = cluster();
     let _bridge = Bridge::start(c, &[]);
     let stage = Stage::new(c).await;
-    let out = c.apiportal(
-        Persona::Owner,
-        &["-n", &stage.shop, "product", "create", "toys", "--route", "toys", "--approval", "automatic", "--publish"],
-    );
-    assert!(out.success(), "{}", out.stderr);
-    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
-    eventually(30, "discovery", || async { products.get("toys").await.ok().filter(|p| !p.plans().is_empty()) }).await;
+    stage.published_product(c, "toys", "automatic").await;
 
     let consumer: Api<apiportal_core::APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &stage.team);
     let admin_keys: Api<apiportal_core::APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     let started = Instant::now();
     let created_at = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    // A watch, not polling: listing a thousand keys every few milliseconds would load the API server more
+    // than the bridge does and measure itself.
     let watcher = {
         let (keys, created_at) = (admin_keys.clone(), created_at.clone());
         tokio::spawn(async move {
+            use kube::runtime::{WatchStreamExt, watcher};
             let mut done = std::collections::HashMap::new();
+            let events = watcher(keys, watcher::Config::default()).applied_objects();
+            futures::pin_mut!(events);
             while done.len() < count {
-                for k in keys.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default() {
-                    let name = k.metadata.name.clone().unwrap();
-                    if k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()) && !done.contains_key(&name) {
-                        done.insert(name, Instant::now());
-                    }
+                let Some(Ok(k)) = events.next().await else { continue };
+                let name = k.metadata.name.clone().unwrap();
+                if k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()) {
+                    done.entry(name).or_insert_with(Instant::now);
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let created = created_at.lock().unwrap();
             let mut latencies: Vec<Duration> = done.iter().map(|(n, at)| at.duration_since(created[n])).collect();
@@ -338,14 +335,26 @@ async fn main() {
     }
     let c = cluster();
     c.ensure_installed();
+    // APIPORTAL_BENCH_ONLY=view,cli,approval,memory picks some (default: all).
+    let only = std::env::var("APIPORTAL_BENCH_ONLY").unwrap_or_else(|_| "view,cli,approval,memory".into());
+    let wanted = |name: &str| only.split(',').any(|o| o.trim() == name);
     hold_bench_lease().await;
-    let bridge = Bridge::start(c, &["--lease-name=bench-held"]);
     let sizes = env_list("APIPORTAL_BENCH_PRODUCTS", "1000,10000");
-    view_benchmark(&bridge, &sizes).await;
-    let cli_ns = c.namespace("bench-cli").await;
-    create_products(&cli_ns, sizes.first().copied().unwrap_or(1000)).await;
-    cli_benchmark(&cli_ns);
-    drop(bridge);
-    approval_benchmark(env_list("APIPORTAL_BENCH_APPROVALS", "1000")[0]).await;
-    memory_benchmark(*sizes.last().unwrap_or(&10_000), env_list("APIPORTAL_BENCH_KEYS", "50000")[0]).await;
+    if wanted("view") || wanted("cli") {
+        let bridge = Bridge::start(c, &["--lease-name=bench-held"]);
+        if wanted("view") {
+            view_benchmark(&bridge, &sizes).await;
+        }
+        if wanted("cli") {
+            let cli_ns = c.namespace("bench-cli").await;
+            create_products(&cli_ns, sizes.first().copied().unwrap_or(1000)).await;
+            cli_benchmark(&cli_ns);
+        }
+    }
+    if wanted("approval") {
+        approval_benchmark(env_list("APIPORTAL_BENCH_APPROVALS", "1000")[0]).await;
+    }
+    if wanted("memory") {
+        memory_benchmark(*sizes.last().unwrap_or(&10_000), env_list("APIPORTAL_BENCH_KEYS", "50000")[0]).await;
+    }
 }

@@ -357,6 +357,33 @@ where
     }
 }
 
+/// A tiny HTTP server on 127.0.0.1 answering GETs of the given paths with the given bodies (404 otherwise):
+/// an OIDC issuer or a documentation host for the bridge to fetch from. Returns its base URL.
+pub async fn serve_documents(documents: Vec<(String, String)>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let documents = documents.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]);
+                let path = request.split_whitespace().nth(1).unwrap_or("");
+                let reply = match documents.iter().find(|(p, _)| p == path) {
+                    Some((_, body)) => {
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+                    }
+                    None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned(),
+                };
+                let _ = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
 /// The API server's message when a call failed with an API status, else the error's text.
 pub fn api_error_message(err: &kube::Error) -> String {
     match err {

@@ -62,6 +62,42 @@ impl Stage {
         stage
     }
 
+    /// The owner creates and publishes a product over the stage's route with the plugin; returns once the
+    /// bridge has discovered its plans (a bridge must be running).
+    pub async fn published_product(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+        approval: &str,
+    ) -> Api<apiportal_core::APIProduct> {
+        let out = cluster.apiportal(
+            Persona::Owner,
+            &[
+                "-n",
+                &self.shop,
+                "product",
+                "create",
+                name,
+                "--route",
+                "toys",
+                "--approval",
+                approval,
+                "--display-name",
+                "Toys API",
+                "--team",
+                "toys-team",
+                "--publish",
+            ],
+        );
+        assert!(out.success(), "{}", out.stderr);
+        let api: Api<apiportal_core::APIProduct> = Api::namespaced(cluster.client(Persona::Admin).await, &self.shop);
+        crate::eventually(30, "the bridge to discover the product's plans", || async {
+            api.get(name).await.ok().filter(|p| !p.plans().is_empty())
+        })
+        .await;
+        api
+    }
+
     async fn create(&self, cluster: &Cluster, ar: &ApiResource, object: Value) -> DynamicObject {
         let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(Persona::Admin).await, &self.shop, ar);
         let object: DynamicObject = serde_json::from_value(object).expect("a valid object");

@@ -1,7 +1,7 @@
 //! The API server goes away in the middle of a burst of automatic requests and comes back: the bridge
 //! reconnects by itself, and every request still ends Approved with exactly one key in two matching Secrets.
 
-use apiportal_core::{APIKey, APIProduct, KeyPhase};
+use apiportal_core::{APIKey, KeyPhase};
 use apiportal_tests::{Persona, cluster, eventually, shared_bridge, stage::Stage};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
@@ -16,13 +16,7 @@ async fn the_bridge_rides_out_an_api_server_restart_mid_burst() {
     let c = cluster();
     let bridge = shared_bridge();
     let stage = Stage::new(c).await;
-    let out = c.apiportal(
-        Persona::Owner,
-        &["-n", &stage.shop, "product", "create", "toys", "--route", "toys", "--approval", "automatic", "--publish"],
-    );
-    assert!(out.success(), "{}", out.stderr);
-    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
-    eventually(20, "discovery", || async { products.get("toys").await.ok().filter(|p| !p.plans().is_empty()) }).await;
+    stage.published_product(c, "toys", "automatic").await;
 
     const REQUESTS: usize = 200;
     let consumer: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &stage.team);

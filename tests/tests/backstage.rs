@@ -4,9 +4,7 @@
 
 use std::process::Command;
 
-use apiportal_core::APIProduct;
-use apiportal_tests::{Persona, cluster, eventually, repo_root, run, shared_bridge, stage::Stage, workspace_bin};
-use kube::Api;
+use apiportal_tests::{Persona, cluster, repo_root, run, shared_bridge, stage::Stage, workspace_bin};
 
 #[tokio::test]
 async fn published_products_appear_in_a_real_backstage_catalog_and_leave_when_unpublished() {
@@ -18,26 +16,7 @@ async fn published_products_appear_in_a_real_backstage_catalog_and_leave_when_un
     let c = cluster();
     let bridge = shared_bridge();
     let stage = Stage::new(c).await;
-    let out = c.apiportal(
-        Persona::Owner,
-        &[
-            "-n",
-            &stage.shop,
-            "product",
-            "create",
-            "toys",
-            "--route",
-            "toys",
-            "--display-name",
-            "Toys API",
-            "--team",
-            "toys-team",
-            "--publish",
-        ],
-    );
-    assert!(out.success(), "{}", out.stderr);
-    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
-    eventually(20, "discovery", || async { products.get("toys").await.ok().filter(|p| !p.plans().is_empty()) }).await;
+    let products = stage.published_product(c, "toys", "manual").await;
 
     let unpublish = format!(
         "{} --kubeconfig {} --context owner -n {} product unpublish toys",

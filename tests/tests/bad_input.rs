@@ -9,7 +9,7 @@ use std::{
 };
 
 use apiportal_core::KeyPhase;
-use apiportal_tests::{Persona, cluster, eventually, shared_bridge, stage::Stage};
+use apiportal_tests::{Persona, cluster, shared_bridge, stage::Stage};
 use kube::{Api, api::PostParams};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
@@ -77,13 +77,7 @@ async fn thousands_of_malformed_requests_get_no_5xx_and_leak_nothing() {
     let c = cluster();
     let bridge = shared_bridge();
     let stage = Stage::new(c).await;
-    let out = c.apiportal(
-        Persona::Owner,
-        &["-n", &stage.shop, "product", "create", "toys", "--route", "toys", "--approval", "automatic", "--publish"],
-    );
-    assert!(out.success());
-    let products: Api<apiportal_core::APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
-    eventually(20, "discovery", || async { products.get("toys").await.ok().filter(|p| !p.plans().is_empty()) }).await;
+    stage.published_product(c, "toys", "automatic").await;
     let out = c.apiportal(
         Persona::Consumer,
         &["-n", &stage.team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--wait=30s"],

@@ -15,16 +15,7 @@ use kube::{
 use serde_json::json;
 
 async fn product(stage: &Stage, name: &str, approval: &str) -> Api<APIProduct> {
-    let c = cluster();
-    let out = c.apiportal(
-        Persona::Owner,
-        &["-n", &stage.shop, "product", "create", name, "--route", "toys", "--approval", approval, "--publish"],
-    );
-    assert!(out.success(), "{}", out.stderr);
-    let api: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
-    eventually(20, "plans to be discovered", || async { api.get(name).await.ok().filter(|p| !p.plans().is_empty()) })
-        .await;
-    api
+    stage.published_product(cluster(), name, approval).await
 }
 
 fn request(stage: &Stage, product: &str, plan: &str) {
@@ -260,4 +251,68 @@ async fn the_view_authenticates_authorises_caches_and_never_shows_a_key() {
         cmd
     });
     assert!(!describe.stdout.contains(&key_value), "kubectl describe leaks the key");
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_fetched_bounded_in_size_and_served_by_the_view() {
+    let c = cluster();
+    let bridge = shared_bridge();
+    let stage = Stage::new(c).await;
+    let spec = json!({"openapi": "3.0.3", "info": {"title": "Toys", "version": "v1"}, "paths": {"/toys": {"get": {"responses": {"200": {"description": "ok"}}}}}}).to_string();
+    let huge = "x".repeat(600 * 1024);
+    let docs =
+        apiportal_tests::serve_documents(vec![("/openapi.json".into(), spec.clone()), ("/huge.json".into(), huge)])
+            .await;
+    for (name, path) in [("toys", "/openapi.json"), ("huge", "/huge.json"), ("missing", "/nope.json")] {
+        let out = c.apiportal(
+            Persona::Owner,
+            &[
+                "-n",
+                &stage.shop,
+                "product",
+                "create",
+                name,
+                "--route",
+                "toys",
+                "--publish",
+                "--openapi-url",
+                &format!("{docs}{path}"),
+            ],
+        );
+        assert!(out.success(), "{}", out.stderr);
+    }
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
+    let condition = |p: &APIProduct| {
+        apiportal_core::resources::conditions::find(p.conditions(), "OpenAPISpecReady")
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    };
+    let toys = eventually(20, "the document", || async {
+        products.get("toys").await.ok().filter(|p| p.status.as_ref().is_some_and(|s| s.openapi.is_some()))
+    })
+    .await;
+    assert_eq!(toys.status.as_ref().unwrap().openapi.as_ref().unwrap().raw, spec);
+    assert_eq!(condition(&toys), Some(("True".into(), "SpecFetched".into())));
+    let huge = eventually(20, "the size limit", || async {
+        products.get("huge").await.ok().filter(|p| condition(p).is_some())
+    })
+    .await;
+    assert_eq!(
+        condition(&huge),
+        Some(("False".into(), "SpecSizeTooLarge".into())),
+        "a document over the 500 KiB default is refused"
+    );
+    assert!(huge.status.unwrap().openapi.is_none());
+    let missing = eventually(20, "the failed fetch", || async {
+        products.get("missing").await.ok().filter(|p| condition(p).is_some())
+    })
+    .await;
+    assert_eq!(condition(&missing), Some(("False".into(), "FetchFailed".into())));
+
+    let backstage = format!("Authorization: Bearer {}", c.token(Persona::Backstage));
+    let (code, body) =
+        curl(&format!("{}/api/v1/products/{}/toys/openapi", bridge.url, stage.shop), std::slice::from_ref(&backstage));
+    assert_eq!(code, 200);
+    assert!(body.ends_with(&spec), "the view serves the fetched document: {body}");
+    let (code, _) = curl(&format!("{}/api/v1/products/{}/huge/openapi", bridge.url, stage.shop), &[backstage]);
+    assert_eq!(code, 404, "no document, no answer");
 }

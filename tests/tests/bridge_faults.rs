@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use apiportal_core::{APIKey, APIProduct, KeyPhase};
+use apiportal_core::{APIKey, KeyPhase};
 use apiportal_tests::{Bridge, Persona, cluster, eventually, run, stage::Stage};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
@@ -15,15 +15,6 @@ use serde_json::json;
 
 /// The tests here each run their own bridges, which would contend for one Lease if run at once.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn automatic_product(stage: &Stage) {
-    let c = cluster();
-    let out = c.apiportal(
-        Persona::Owner,
-        &["-n", &stage.shop, "product", "create", "toys", "--route", "toys", "--approval", "automatic", "--publish"],
-    );
-    assert!(out.success(), "{}", out.stderr);
-}
 
 async fn create_requests(stage: &Stage, prefix: &str, count: usize) {
     let keys: Api<APIKey> = Api::namespaced(cluster().client(Persona::Consumer).await, &stage.team);
@@ -79,9 +70,7 @@ async fn a_bridge_killed_mid_burst_converges_with_one_key_per_request() {
     let c = cluster();
     let stage = Stage::new(c).await;
     let mut bridge = Bridge::start(c, &[]);
-    automatic_product(&stage).await;
-    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
-    eventually(20, "discovery", || async { products.get("toys").await.ok().filter(|p| !p.plans().is_empty()) }).await;
+    stage.published_product(c, "toys", "automatic").await;
 
     const REQUESTS: usize = 200;
     create_requests(&stage, "burst", REQUESTS).await;
@@ -128,7 +117,7 @@ async fn two_replicas_one_leader_and_the_other_takes_over_after_a_crash() {
     })
     .await;
     assert_eq!(leaders.iter().flatten().sum::<i64>(), 1, "exactly one replica reconciles");
-    automatic_product(&stage).await;
+    stage.published_product(c, "toys", "automatic").await;
     create_requests(&stage, "before", 10).await;
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     eventually(60, "the leader to issue keys", || async {

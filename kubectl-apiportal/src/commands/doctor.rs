@@ -2,12 +2,9 @@
 
 use apiportal_core::{APIProduct, SYSTEM_NAMESPACE, admission, install::BRIDGE_DEPLOYMENT, resources::conditions};
 use k8s_openapi::api::{
-    admissionregistration::v1::ValidatingAdmissionPolicy,
-    apps::v1::Deployment,
-    authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
-    coordination::v1::Lease,
+    admissionregistration::v1::ValidatingAdmissionPolicy, apps::v1::Deployment, coordination::v1::Lease,
 };
-use kube::{Api, ResourceExt, api::PostParams};
+use kube::{Api, ResourceExt};
 
 use super::{list_scoped, scope_text};
 use crate::{error::Error, session::Session};
@@ -107,7 +104,7 @@ pub async fn run(session: &Session) -> Result<(), Error> {
         ("create", "apikeys", "apiportal-consumer (RoleBinding in your namespace)"),
         ("approve", "apiproducts", "apiportal-owner (RoleBinding in the product namespace)"),
     ] {
-        let allowed = self_access(session, verb, resource, &ns).await?;
+        let allowed = session.may(verb, resource, &ns, None).await?;
         if allowed {
             report.ok(&format!("you may {verb} {resource} in namespace {ns}"));
         } else {
@@ -165,26 +162,4 @@ fn lease_is_fresh(lease: &Lease) -> bool {
     let Some(spec) = &lease.spec else { return false };
     let (Some(renewed), Some(duration)) = (&spec.renew_time, spec.lease_duration_seconds) else { return false };
     jiff::Timestamp::now().as_second() - renewed.0.as_second() <= i64::from(duration) * 2
-}
-
-async fn self_access(session: &Session, verb: &str, resource: &str, namespace: &str) -> Result<bool, Error> {
-    let review = SelfSubjectAccessReview {
-        spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                group: Some(apiportal_core::GROUP.into()),
-                resource: Some(resource.into()),
-                verb: Some(verb.into()),
-                namespace: Some(namespace.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let api: Api<SelfSubjectAccessReview> = Api::all(session.client.clone());
-    let answer = api
-        .create(&PostParams::default(), &review)
-        .await
-        .map_err(|e| Error::from_kube(e, &session.server, "check your rights"))?;
-    Ok(answer.status.is_some_and(|s| s.allowed))
 }

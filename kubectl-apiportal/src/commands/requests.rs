@@ -3,11 +3,7 @@
 use std::collections::BTreeMap;
 
 use apiportal_core::{APIKey, KeyPhase};
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
-use kube::{
-    Api, ResourceExt,
-    api::{ListParams, PostParams},
-};
+use kube::{Api, ResourceExt, api::ListParams};
 
 use super::APIKEY_KIND;
 use crate::{
@@ -79,24 +75,5 @@ pub async fn list(session: &Session, global: &GlobalArgs, args: &RequestsArgs) -
 
 /// Whether the caller holds the `approve` verb on the product (what the admission policy checks).
 pub async fn can_approve(session: &Session, namespace: &str, product: &str) -> Result<bool, Error> {
-    let review = SelfSubjectAccessReview {
-        spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                group: Some(apiportal_core::GROUP.into()),
-                resource: Some("apiproducts".into()),
-                verb: Some("approve".into()),
-                namespace: Some(namespace.into()),
-                name: Some(product.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let api: Api<SelfSubjectAccessReview> = Api::all(session.client.clone());
-    let answer = api
-        .create(&PostParams::default(), &review)
-        .await
-        .map_err(|e| Error::from_kube(e, &session.server, "check your rights (SelfSubjectAccessReview)"))?;
-    Ok(answer.status.is_some_and(|s| s.allowed))
+    session.may("approve", "apiproducts", namespace, Some(product)).await
 }

@@ -180,6 +180,9 @@ pub struct RequestArgs {
     /// Contact email for the reviewer
     #[arg(long)]
     pub email: Option<String>,
+    /// Ask for a key that stops working after this long (e.g. 720h); the bridge removes it then
+    #[arg(long, value_parser = parse_duration)]
+    pub expires_in: Option<Duration>,
     /// Wait until the request is decided, up to the given time (default 5m)
     #[arg(long, value_parser = parse_duration, num_args = 0..=1, default_missing_value = "5m", require_equals = true)]
     pub wait: Option<Duration>,

@@ -316,3 +316,48 @@ async fn the_openapi_document_is_fetched_bounded_in_size_and_served_by_the_view(
     let (code, _) = curl(&format!("{}/api/v1/products/{}/huge/openapi", bridge.url, stage.shop), &[backstage]);
     assert_eq!(code, 404, "no document, no answer");
 }
+
+#[tokio::test]
+async fn a_key_expires_at_its_time_and_its_secrets_go() {
+    let c = cluster();
+    shared_bridge();
+    let stage = Stage::new(c).await;
+    product(&stage, "toys", "automatic").await;
+    let out = c.apiportal(
+        Persona::Consumer,
+        &[
+            "-n",
+            &stage.team,
+            "request",
+            &format!("{}/toys", stage.shop),
+            "--plan",
+            "gold",
+            "--expires-in",
+            "6s",
+            "--wait=30s",
+        ],
+    );
+    assert!(out.success(), "{}", out.stderr);
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    let key = keys.get("toys-gold").await.unwrap();
+    assert_eq!(key.phase(), KeyPhase::Approved);
+    let enforcement = enforcement_secrets(&stage.team, "toys-gold").await;
+    assert!(
+        enforcement[0].metadata.annotations.as_ref().unwrap().contains_key("secret.kuadrant.io/expires-at"),
+        "Authorino sees the expiry"
+    );
+    let expired = eventually(40, "the key to expire", || async {
+        keys.get("toys-gold").await.ok().filter(|k| k.phase() == KeyPhase::Expired)
+    })
+    .await;
+    assert_eq!(expired.status.unwrap().reviewed_by.as_deref(), Some("system"));
+    eventually(20, "both Secrets to be removed", || async {
+        enforcement_secrets(&stage.team, "toys-gold").await.is_empty().then_some(())
+    })
+    .await;
+    let consumer_copies: Api<Secret> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    assert!(consumer_copies.get_opt("toys-gold-apikey-secret").await.unwrap().is_none());
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold", "--reveal"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("is Expired"), "{}", out.stderr);
+}

@@ -6,6 +6,7 @@ use apiportal_core::{
     APIKey, APIKeySpec, KeyPhase,
     resources::apikey::{ProductRef, Requester},
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{Api, api::PostParams};
 
 use super::{APIKEY_KIND, describe::get_product, report};
@@ -43,7 +44,17 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
         plan_tier: args.plan.clone(),
         use_case: args.use_case.clone(),
         requested_by: Requester { user_id: user, email: args.email.clone() },
-        expires_at: None,
+        expires_at: match args.expires_in {
+            Some(d) => Some(Time(
+                jiff::Timestamp::now()
+                    .checked_add(
+                        jiff::SignedDuration::try_from(d)
+                            .map_err(|_| Error::Usage("--expires-in is too long".into()))?,
+                    )
+                    .map_err(|_| Error::Usage("--expires-in is too long".into()))?,
+            )),
+            None => None,
+        },
     };
     let mut key = APIKey::new(&name, spec.clone());
     key.metadata.namespace = Some(session.namespace.clone());
@@ -53,7 +64,13 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
     let existing = api.get_opt(&name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?;
     let dry_run = args.dry_run.dry_run;
     match existing {
-        Some(current) if current.spec == spec => report(APIKEY_KIND, &name, "unchanged", dry_run),
+        // A rerun computes a new expiry instant; the request is the same if everything else is.
+        Some(current)
+            if APIKeySpec { expires_at: None, ..current.spec.clone() }
+                == APIKeySpec { expires_at: None, ..spec.clone() } =>
+        {
+            report(APIKEY_KIND, &name, "unchanged", dry_run)
+        }
         Some(current) => {
             return Err(Error::Conflict(format!(
                 "apikey {}/{name} already exists for {}/{} plan {:?}; choose another --name, or revoke it first with kubectl apiportal revoke {name} -n {}",

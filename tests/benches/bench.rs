@@ -308,7 +308,8 @@ async fn memory_benchmark(products: usize, keys: usize) {
     eventually(600, "the bridge to cache every product and key", || async {
         let out = run({
             let mut cmd = Command::new("curl");
-            cmd.args(["-s", &metrics]);
+            let auth = format!("Authorization: Bearer {}", c.token(Persona::Admin));
+            cmd.args(["-s", "-H", &auth, &metrics]);
             cmd
         });
         let full = out.stdout.contains(&format!("apiportal_bridge_apiproducts {products}\n"))

@@ -209,6 +209,13 @@ async fn the_view_authenticates_authorises_caches_and_never_shows_a_key() {
     assert_eq!(code, 403, "{body}");
     let (code, body) = curl(&products, &["Authorization: Bearer not-a-token".into()]);
     assert_eq!(code, 401, "{body}");
+    let (code, _) = curl(&format!("{}/metrics", bridge.url), &[]);
+    assert_eq!(code, 401, "metrics need a token too");
+    let (code, _) =
+        curl(&format!("{}/metrics", bridge.url), &[format!("Authorization: Bearer {}", c.token(Persona::Backstage))]);
+    assert_eq!(code, 403, "and one allowed to get /metrics");
+    let (code, _) = curl(&format!("{}/healthz", bridge.url), &[]);
+    assert_eq!(code, 200, "health probes need none");
 
     let backstage = format!("Authorization: Bearer {}", c.token(Persona::Backstage));
     let (code, body) = curl(&products, std::slice::from_ref(&backstage));

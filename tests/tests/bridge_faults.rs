@@ -98,7 +98,8 @@ async fn a_bridge_killed_mid_burst_converges_with_one_key_per_request() {
 fn gauge(bridge: &Bridge, name: &str) -> Option<i64> {
     let out = run({
         let mut cmd = std::process::Command::new("curl");
-        cmd.args(["-s", &format!("{}/metrics", bridge.url)]);
+        let auth = format!("Authorization: Bearer {}", cluster().token(Persona::Admin));
+        cmd.args(["-s", "-H", &auth, &format!("{}/metrics", bridge.url)]);
         cmd
     });
     out.stdout.lines().find_map(|l| l.strip_prefix(&format!("{name} ")).and_then(|v| v.trim().parse().ok()))

@@ -9,7 +9,7 @@ use std::{
 
 use k8s_openapi::api::{
     authentication::v1::{TokenReview, TokenReviewSpec, UserInfo},
-    authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec},
+    authorization::v1::{NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec},
 };
 use kube::{Api, Client, api::PostParams};
 
@@ -31,12 +31,20 @@ pub enum AuthError {
     Unavailable(String),
 }
 
-/// What the caller wants to do, in RBAC terms.
+/// What the caller wants to do, in RBAC terms: an apiportal resource, or (with `resource` empty) a
+/// non-resource URL such as `/metrics` in `name`.
 pub struct Access<'a> {
     pub verb: &'a str,
     pub resource: &'a str,
     pub namespace: Option<&'a str>,
     pub name: Option<&'a str>,
+}
+
+impl<'a> Access<'a> {
+    /// `get` on a non-resource URL, the way kube-rbac-proxy guards metrics.
+    pub fn url(path: &'a str) -> Self {
+        Self { verb: "get", resource: "", namespace: None, name: Some(path) }
+    }
 }
 
 impl Authorizer {
@@ -103,7 +111,7 @@ impl Authorizer {
                 groups: user.groups.clone(),
                 uid: user.uid.clone(),
                 extra: user.extra.clone(),
-                resource_attributes: Some(ResourceAttributes {
+                resource_attributes: (!access.resource.is_empty()).then(|| ResourceAttributes {
                     group: Some(apiportal_core::GROUP.into()),
                     resource: Some(access.resource.into()),
                     verb: Some(access.verb.into()),
@@ -111,7 +119,10 @@ impl Authorizer {
                     name: access.name.map(str::to_owned),
                     ..Default::default()
                 }),
-                ..Default::default()
+                non_resource_attributes: access.resource.is_empty().then(|| NonResourceAttributes {
+                    path: access.name.map(str::to_owned),
+                    verb: Some(access.verb.into()),
+                }),
             },
             ..Default::default()
         };

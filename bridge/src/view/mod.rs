@@ -166,6 +166,34 @@ impl Query {
     }
 }
 
+/// Metrics need a token allowed to `get` the non-resource URL `/metrics` (Kubernetes' `system:monitoring`
+/// role grants it): every endpoint but the health probes needs authentication.
+async fn metrics(view: &View, req: &Request<Incoming>) -> Reply {
+    let user = match view.auth.authenticate(bearer_token(req)).await {
+        Ok(user) => user,
+        Err(AuthError::Unauthenticated(m)) => {
+            return error(StatusCode::UNAUTHORIZED, "Unauthorized", format!("{m}; send Authorization: Bearer <token>"));
+        }
+        Err(AuthError::Unavailable(m)) => return error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", m),
+    };
+    match view.auth.authorize(&user, &Access::url("/metrics")).await {
+        Ok(true) => {
+            text(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", view.metrics.render())
+        }
+        Ok(false) => {
+            let who = user.username.unwrap_or_default();
+            error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("user {who:?} may not get /metrics; bind the system:monitoring ClusterRole"),
+            )
+        }
+        Err(AuthError::Unavailable(m) | AuthError::Unauthenticated(m)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", m)
+        }
+    }
+}
+
 async fn route(view: &View, req: &Request<Incoming>, endpoints: Endpoints) -> (&'static str, Reply) {
     let path = req.uri().path();
     match path {
@@ -174,16 +202,7 @@ async fn route(view: &View, req: &Request<Incoming>, endpoints: Endpoints) -> (&
         "/readyz" => {
             return ("readyz", text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "watch caches not synced yet\n"));
         }
-        "/metrics" => {
-            return (
-                "metrics",
-                text(
-                    StatusCode::OK,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    view.metrics.render(),
-                ),
-            );
-        }
+        "/metrics" => return ("metrics", metrics(view, req).await),
         _ => {}
     }
     if endpoints == Endpoints::ProbesAndMetrics || !path.starts_with("/api/") {

@@ -122,30 +122,13 @@ async fn product_status_follows_its_policies_and_reads_oidc_from_the_issuer() {
     assert_eq!(p.plan("platinum").unwrap().limits.custom[0].window, "10s");
 
     // An OIDC issuer served by the test: the bridge reads its discovery document.
-    let issuer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer_url = format!("http://127.0.0.1:{}/realms/shop", issuer.local_addr().unwrap().port());
+    let token_endpoint = "https://sso.example.com/realms/shop/protocol/openid-connect/token";
     let document =
-        json!({"issuer": issuer_url, "token_endpoint": format!("{issuer_url}/protocol/openid-connect/token")})
-            .to_string();
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut stream, _)) = issuer.accept().await {
-            let mut buf = [0u8; 4096];
-            let n = stream.read(&mut buf).await.unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let body = if request.starts_with("GET /realms/shop/.well-known/openid-configuration ") {
-                document.clone()
-            } else {
-                String::new()
-            };
-            let status = if body.is_empty() { "404 Not Found" } else { "200 OK" };
-            let reply = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(reply.as_bytes()).await;
-        }
-    });
+        json!({"issuer": "https://sso.example.com/realms/shop", "token_endpoint": token_endpoint}).to_string();
+    let base =
+        apiportal_tests::serve_documents(vec![("/realms/shop/.well-known/openid-configuration".into(), document)])
+            .await;
+    let issuer_url = format!("{base}/realms/shop");
     let ar = authpolicy_resource();
     let policies: Api<DynamicObject> = Api::namespaced_with(c.client(Persona::Admin).await, &stage.shop, &ar);
     policies.delete("toys-keys", &DeleteParams::default()).await.unwrap();
@@ -162,10 +145,7 @@ async fn product_status_follows_its_policies_and_reads_oidc_from_the_issuer() {
     })
     .await;
     let status = p.status.unwrap();
-    assert_eq!(
-        status.oidc_discovery.unwrap().token_endpoint.unwrap(),
-        format!("{issuer_url}/protocol/openid-connect/token")
-    );
+    assert_eq!(status.oidc_discovery.unwrap().token_endpoint.unwrap(), token_endpoint);
     assert!(apiportal_core::resources::conditions::is_true(&status.conditions, "OIDCDiscovered"));
     let out = c.apiportal(Persona::Consumer, &["describe", "product", &format!("{}/toys", stage.shop)]);
     assert!(
@@ -367,4 +347,18 @@ async fn a_key_expires_at_its_time_and_its_secrets_go() {
     let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold", "--reveal"]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("is Expired"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn logs_are_json_lines_with_the_flag() {
+    let c = cluster();
+    // A second replica: it only follows the shared bridge's Lease, which is all this test needs.
+    let bridge = apiportal_tests::Bridge::start(c, &["--log-format=json", "--lease-name=json-logs"]);
+    let logs = bridge.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "the bridge logged its start");
+    for line in lines {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(entry["level"].is_string() && entry["timestamp"].is_string(), "{line}");
+    }
 }

@@ -105,6 +105,24 @@ impl Session {
         Ok(answer.status.is_some_and(|s| s.allowed))
     }
 
+    /// Gets `kind` `ns/name`; absent, the error says how to list what exists (`list_hint`).
+    pub async fn get_named<K>(&self, kind: &str, ns: &str, name: &str, list_hint: &str) -> Result<K, Error>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
+        match api.get_opt(name).await {
+            Ok(Some(object)) => Ok(object),
+            Ok(None) => Err(Error::NotFound(format!(
+                "{kind} {name:?} not found in namespace {ns:?}; list them with {list_hint}"
+            ))),
+            Err(e) => Err(self.explain(e, &format!("get {} {ns}/{name}", K::kind(&()).to_lowercase())).await),
+        }
+    }
+
     /// `NAME` in the session namespace, or `NAMESPACE/NAME`.
     pub fn qualify(&self, reference: &str) -> Result<(String, String), Error> {
         split_reference(reference, &self.namespace)

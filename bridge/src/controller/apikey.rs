@@ -67,11 +67,7 @@ fn keys_of(keys: &Store<APIKey>, product: &APIProduct) -> Vec<ObjectRef<APIKey>>
 }
 
 fn error_policy(key: Arc<APIKey>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(apikey = %key.name_any(), namespace = key.namespace().unwrap_or_default(), %error, "apikey reconcile failed");
-    ctx.metrics
-        .reconcile_errors
-        .get_or_create(&crate::metrics::ErrorLabels { controller: "apikey", error: error.metric_label() })
-        .inc();
+    super::record_failure(&ctx, "apikey", key.as_ref(), error);
     Action::requeue(Duration::from_secs(5))
 }
 
@@ -257,7 +253,9 @@ async fn apply(key: &APIKey, ctx: &Context) -> Result<Action> {
                 .await;
             }
             let by = status.reviewed_by.clone().unwrap_or_default();
-            if !super::conditions_has_reason(&status.conditions, "Ready", "Rejected") {
+            if apiportal_core::resources::conditions::find(&status.conditions, "Ready")
+                .is_none_or(|c| c.reason != "Rejected")
+            {
                 let reason = status.reason.clone().map(|r| format!(": {r}")).unwrap_or_default();
                 publish(ctx, key, EventType::Normal, "Rejected", "Reject", format!("rejected by {by}{reason}")).await;
             }

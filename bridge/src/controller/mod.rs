@@ -32,11 +32,11 @@ impl Context {
     }
 }
 
-/// True when the condition of that type currently has that reason.
-pub fn conditions_has_reason(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-    type_: &str,
-    reason: &str,
-) -> bool {
-    conditions.iter().any(|c| c.type_ == type_ && c.reason == reason)
+/// Logs a failed reconcile and counts it by error, for either controller's `error_policy`.
+pub fn record_failure<K: kube::ResourceExt>(ctx: &Context, controller: &'static str, object: &K, error: &crate::Error) {
+    tracing::warn!(controller, name = %object.name_any(), namespace = object.namespace().unwrap_or_default(), %error, "reconcile failed");
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&crate::metrics::ErrorLabels { controller, error: error.metric_label() })
+        .inc();
 }

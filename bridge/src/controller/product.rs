@@ -94,11 +94,7 @@ fn products_targeted(
 }
 
 fn error_policy(product: Arc<APIProduct>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(product = %product.name_any(), namespace = product.namespace().unwrap_or_default(), %error, "product reconcile failed");
-    ctx.metrics
-        .reconcile_errors
-        .get_or_create(&crate::metrics::ErrorLabels { controller: "apiproduct", error: error.metric_label() })
-        .inc();
+    super::record_failure(&ctx, "apiproduct", product.as_ref(), error);
     Action::requeue(Duration::from_secs(10))
 }
 

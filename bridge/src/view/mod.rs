@@ -13,6 +13,7 @@ use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
 };
+use k8s_openapi::api::authentication::v1::UserInfo;
 use kube::ResourceExt;
 use tokio::{net::TcpListener, sync::watch};
 
@@ -166,15 +167,25 @@ impl Query {
     }
 }
 
+/// Who is calling: the bearer token reviewed by the API server, or the 401/503 to answer instead.
+async fn authenticate(view: &View, req: &Request<Incoming>) -> Result<UserInfo, Box<Reply>> {
+    match view.auth.authenticate(bearer_token(req)).await {
+        Ok(user) => Ok(user),
+        Err(AuthError::Unauthenticated(m)) => Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            format!("{m}; send Authorization: Bearer <token>"),
+        ))),
+        Err(AuthError::Unavailable(m)) => Err(Box::new(error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", m))),
+    }
+}
+
 /// Metrics need a token allowed to `get` the non-resource URL `/metrics` (Kubernetes' `system:monitoring`
 /// role grants it): every endpoint but the health probes needs authentication.
 async fn metrics(view: &View, req: &Request<Incoming>) -> Reply {
-    let user = match view.auth.authenticate(bearer_token(req)).await {
+    let user = match authenticate(view, req).await {
         Ok(user) => user,
-        Err(AuthError::Unauthenticated(m)) => {
-            return error(StatusCode::UNAUTHORIZED, "Unauthorized", format!("{m}; send Authorization: Bearer <token>"));
-        }
-        Err(AuthError::Unavailable(m)) => return error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", m),
+        Err(reply) => return *reply,
     };
     match view.auth.authorize(&user, &Access::url("/metrics")).await {
         Ok(true) => {
@@ -225,17 +236,9 @@ async fn route(view: &View, req: &Request<Incoming>, endpoints: Endpoints) -> (&
             ),
         );
     }
-    let user = match view.auth.authenticate(bearer_token(req)).await {
+    let user = match authenticate(view, req).await {
         Ok(user) => user,
-        Err(AuthError::Unauthenticated(m)) => {
-            return (
-                "unauthenticated",
-                error(StatusCode::UNAUTHORIZED, "Unauthorized", format!("{m}; send Authorization: Bearer <token>")),
-            );
-        }
-        Err(AuthError::Unavailable(m)) => {
-            return ("unavailable", error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", m));
-        }
+        Err(reply) => return ("unauthenticated", *reply),
     };
     let segments: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
     let access = |verb, resource, namespace, name| Access { verb, resource, namespace, name };

@@ -35,14 +35,7 @@ pub async fn product(session: &Session, global: &GlobalArgs, reference: &str) ->
 
 /// Gets a product, with errors that say where to look.
 pub async fn get_product(session: &Session, ns: &str, name: &str) -> Result<APIProduct, Error> {
-    let api: Api<APIProduct> = Api::namespaced(session.client.clone(), ns);
-    match api.get_opt(name).await {
-        Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(Error::NotFound(format!(
-            "product {name:?} not found in namespace {ns:?}; list them with kubectl apiportal products -A"
-        ))),
-        Err(e) => Err(session.explain(e, &format!("get apiproduct {ns}/{name}")).await),
-    }
+    session.get_named("product", ns, name, "kubectl apiportal products -A").await
 }
 
 fn field(out: &mut String, label: &str, value: impl std::fmt::Display) {

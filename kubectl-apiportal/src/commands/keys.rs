@@ -56,14 +56,7 @@ pub async fn list(session: &Session, global: &GlobalArgs) -> Result<(), Error> {
 }
 
 pub async fn get_key(session: &Session, ns: &str, name: &str) -> Result<APIKey, Error> {
-    let api: Api<APIKey> = Api::namespaced(session.client.clone(), ns);
-    match api.get_opt(name).await {
-        Ok(Some(k)) => Ok(k),
-        Ok(None) => Err(Error::NotFound(format!(
-            "apikey {name:?} not found in namespace {ns:?}; list them with kubectl apiportal keys -n {ns}"
-        ))),
-        Err(e) => Err(session.explain(e, &format!("get apikey {ns}/{name}")).await),
-    }
+    session.get_named("apikey", ns, name, &format!("kubectl apiportal keys -n {ns}")).await
 }
 
 pub async fn show(session: &Session, global: &GlobalArgs, name: &str, reveal: bool) -> Result<(), Error> {

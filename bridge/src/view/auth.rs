@@ -12,14 +12,18 @@ use k8s_openapi::api::{
     authorization::v1::{NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec},
 };
 use kube::{Api, Client, api::PostParams};
+use sha2::{Digest, Sha256};
 
 /// The most entries each cache holds before it is cleared (bounds memory against token floods).
 const MAX_ENTRIES: usize = 10_000;
 
+type TokenDigest = [u8; 32];
+
 pub struct Authorizer {
     client: Client,
     ttl: Duration,
-    tokens: Mutex<HashMap<String, (Instant, Option<UserInfo>)>>,
+    /// Keyed by the token's SHA-256, so a heap dump of the bridge holds no caller's credential.
+    tokens: Mutex<HashMap<TokenDigest, (Instant, Option<UserInfo>)>>,
     decisions: Mutex<HashMap<(String, String), (Instant, bool)>>,
 }
 
@@ -69,12 +73,12 @@ impl Authorizer {
         if token.is_empty() {
             return Err(AuthError::Unauthenticated("missing bearer token".into()));
         }
-        let key = token.to_owned();
+        let key: TokenDigest = Sha256::digest(token.as_bytes()).into();
         let user = match self.cached(&self.tokens, &key) {
             Some(user) => user,
             None => {
                 let review = TokenReview {
-                    spec: TokenReviewSpec { token: key.clone(), ..Default::default() },
+                    spec: TokenReviewSpec { token: token.to_owned(), ..Default::default() },
                     ..Default::default()
                 };
                 let answer = Api::<TokenReview>::all(self.client.clone())

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Self-service API access on Kubernetes: browse API products, request keys, approve requests",
     long_about = None,
-    propagate_version = true,
+    // Not propagated: `product create --version` is the API's version, as owners expect to write it.
     after_help = "Examples:\n  kubectl apiportal products -A\n  kubectl apiportal request shop/toys --plan gold --use-case 'stock sync' --wait\n  kubectl apiportal key show shop-toys-gold --reveal\n  kubectl apiportal requests --pending\n  kubectl apiportal approve team-alice/toys-gold"
 )]
 pub struct Cli {
@@ -246,7 +246,7 @@ pub struct ProductCreateArgs {
     #[arg(long)]
     pub description: Option<String>,
     /// The API's version, e.g. v1
-    #[arg(long)]
+    #[arg(long = "version", visible_alias = "api-version", value_name = "VERSION")]
     pub api_version: Option<String>,
     /// Who approves requests
     #[arg(long, value_enum, default_value = "manual")]

@@ -217,7 +217,20 @@ async fn server_dry_run_changes_nothing_and_json_round_trips() {
 
     let out = c.apiportal(
         Persona::Owner,
-        &["-n", &stage.shop, "product", "create", "real", "--route", "toys", "--tag", "retail", "--publish"],
+        &[
+            "-n",
+            &stage.shop,
+            "product",
+            "create",
+            "real",
+            "--route",
+            "toys",
+            "--tag",
+            "retail",
+            "--version",
+            "v2",
+            "--publish",
+        ],
     );
     assert!(out.success(), "{}", out.stderr);
     let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "unpublish", "real", "--dry-run=server"]);
@@ -234,6 +247,7 @@ async fn server_dry_run_changes_nothing_and_json_round_trips() {
     let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "describe", "product", "real", "-o", "yaml"]);
     let parsed: APIProduct = serde_saphyr::from_str(&out.stdout).expect("-o yaml is YAML");
     assert_eq!(parsed.spec.tags, ["retail"]);
+    assert_eq!(parsed.spec.version.as_deref(), Some("v2"), "--version is the API's version");
 
     let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "products", "-o", "name"]);
     assert_eq!(out.stdout.trim(), "apiproduct.devportal.kuadrant.io/real");

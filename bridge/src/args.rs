@@ -50,6 +50,10 @@ pub struct Args {
     /// Timeout of each outgoing fetch (OpenAPI documents, OIDC discovery)
     #[arg(long, env = "APIPORTAL_FETCH_TIMEOUT", value_parser = parse_seconds, default_value = "10")]
     pub fetch_timeout: Duration,
+    /// Reconciles each controller runs at once. Bounded so that thousands of objects arriving together (a
+    /// restart, a bulk import) cannot open thousands of connections to the API server at once.
+    #[arg(long, env = "APIPORTAL_MAX_CONCURRENT_RECONCILES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_reconciles: u16,
     /// How long an authentication or authorisation decision of the view is cached, in seconds
     #[arg(long, env = "APIPORTAL_AUTH_CACHE_TTL", value_parser = parse_seconds, default_value = "10")]
     pub auth_cache_ttl: Duration,

@@ -87,6 +87,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         leader: leader_flag.clone(),
         enforcement_namespace: args.enforcement_namespace.clone(),
         openapi_max_bytes: args.openapi_max_bytes,
+        max_concurrent_reconciles: args.max_concurrent_reconciles,
     });
     let (product_tx, product_rx) = mpsc::unbounded_channel();
     let (key_tx, key_rx) = mpsc::unbounded_channel();

@@ -141,3 +141,71 @@ async fn two_replicas_one_leader_and_the_other_takes_over_after_a_crash() {
     assert_one_key_per_request(&stage, 20).await;
     drop(follower);
 }
+
+/// TCP connections the process `pid` has established to `port` on loopback, read from /proc (no tools needed).
+fn connections_to(pid: i32, port: u16) -> usize {
+    let inodes: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter_map(|target| target.to_str()?.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let established_to_port = |line: &str| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let remote_port =
+            fields.get(2).and_then(|r| r.rsplit(':').next()).and_then(|p| u16::from_str_radix(p, 16).ok());
+        fields.get(3) == Some(&"01") && remote_port == Some(port) && fields.get(9).is_some_and(|i| inodes.contains(*i))
+    };
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok())
+        .map(|text| text.lines().skip(1).filter(|l| established_to_port(l)).count())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_restart_with_a_backlog_of_products_keeps_the_api_server_load_bounded() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    let stage = Stage::new(c).await;
+    const BACKLOG: usize = 300;
+    const CONCURRENCY: usize = 4;
+    let products: Api<apiportal_core::APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
+    stream::iter(0..BACKLOG)
+        .for_each_concurrent(16, |i| {
+            let products = products.clone();
+            async move {
+                let p = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
+                    "metadata": {"name": format!("backlog-{i:03}")}, "spec": {"displayName": "Backlog", "targetRef": {"name": "toys"}}}))
+                .unwrap();
+                products.create(&PostParams::default(), &p).await.expect("create product");
+            }
+        })
+        .await;
+    let api_port: u16 = c.server.rsplit(':').next().unwrap().trim_end_matches('/').parse().unwrap();
+
+    // A leader that starts with hundreds of products to reconcile at once: each reconcile is a request, and
+    // unbounded they would each open a connection to the API server.
+    let bridge = Bridge::start(c, &[&format!("--max-concurrent-reconciles={CONCURRENCY}")]);
+    let pid = bridge.pid();
+    let mut most = 0;
+    let reconciled = |list: &[apiportal_core::APIProduct]| list.iter().filter(|p| p.status.is_some()).count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while reconciled(&products.list(&Default::default()).await.unwrap().items) < BACKLOG {
+        assert!(std::time::Instant::now() < deadline, "the backlog was not reconciled in 120 s");
+        for _ in 0..10 {
+            most = most.max(connections_to(pid, api_port));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    eprintln!("reconciled {BACKLOG} products with at most {most} connections to the API server");
+    // Besides the reconciles in flight: one long-lived watch per cached kind (5), the Lease, Events and an idle
+    // pooled connection or two. Unbounded, the same backlog held over 300.
+    assert!(
+        most <= CONCURRENCY + 12,
+        "the bridge held {most} connections to the API server while catching up; --max-concurrent-reconciles={CONCURRENCY} bounds it"
+    );
+    assert!(most > 0, "the probe sees the bridge's connections");
+}

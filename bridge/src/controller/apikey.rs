@@ -50,6 +50,7 @@ pub fn controller(
     let keys = ctx.caches.keys.clone();
     let by_product = keys.clone();
     Controller::for_shared_stream(keys_sub, keys)
+        .with_config(ctx.controller_config())
         .watches_shared_stream(products_sub, move |product: Arc<APIProduct>| keys_of(&by_product, &product))
         .reconcile_all_on(become_leader)
         .run(reconcile, error_policy, ctx)

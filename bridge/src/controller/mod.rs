@@ -24,11 +24,17 @@ pub struct Context {
     pub leader: Arc<AtomicBool>,
     pub enforcement_namespace: String,
     pub openapi_max_bytes: usize,
+    pub max_concurrent_reconciles: u16,
 }
 
 impl Context {
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::Acquire)
+    }
+
+    /// Controller settings both controllers share.
+    pub fn controller_config(&self) -> kube::runtime::controller::Config {
+        kube::runtime::controller::Config::default().concurrency(self.max_concurrent_reconciles)
     }
 }
 

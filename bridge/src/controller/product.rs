@@ -48,6 +48,7 @@ pub fn controller(
     let (by_route, by_auth, by_plan) = (products.clone(), products.clone(), products.clone());
     let (routes_for_auth, routes_for_plan) = (ctx.caches.routes.clone(), ctx.caches.routes.clone());
     Controller::for_shared_stream(products_sub, products)
+        .with_config(ctx.controller_config())
         .watches_shared_stream(routes_sub, move |route: Arc<HTTPRoute>| {
             products_on_route(&by_route, &route.namespace().unwrap_or_default(), &route.name_any())
         })

@@ -55,7 +55,11 @@ async fn consumer_browses_requests_and_reveals_a_key_for_an_automatic_product() 
     let out = c.apiportal(Persona::Consumer, &["describe", "product", &format!("{}/toys", stage.shop)]);
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stdout.contains("gold     100/day"), "{}", out.stdout);
-    assert!(out.stdout.contains("curl -H 'Authorization: APIKEY $API_KEY' https://"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("curl -H 'Authorization: APIKEY $API_KEY' https://toys.example.com/"),
+        "a consumer, who may not read the route, gets a ready-to-paste call: {}",
+        out.stdout
+    );
 
     let product = format!("{}/toys", stage.shop);
     let out = c.apiportal(

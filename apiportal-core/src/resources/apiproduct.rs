@@ -139,6 +139,9 @@ pub struct Contact {
 pub struct APIProductStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The hostnames of the product's HTTPRoute: where consumers, who usually may not read routes, call it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<String>,
     /// The tiers of the PlanPolicy that applies to the route.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub discovered_plans: Vec<DiscoveredPlan>,
@@ -194,6 +197,11 @@ impl APIProduct {
 
     pub fn plan(&self, tier: &str) -> Option<&DiscoveredPlan> {
         self.plans().iter().find(|p| p.tier == tier)
+    }
+
+    /// The route's hostnames as the bridge last saw them, empty until it has.
+    pub fn hostnames(&self) -> &[String] {
+        self.status.as_ref().map(|s| s.hostnames.as_slice()).unwrap_or_default()
     }
 
     pub fn conditions(&self) -> &[Condition] {

@@ -177,6 +177,7 @@ async fn discover(product: &APIProduct, ns: &str, ctx: &Context) -> APIProductSt
             format!("HTTPRoute {ns}/{route_name} is not accepted by any parent gateway yet"),
         );
     }
+    status.hostnames = route.spec.hostnames.clone();
     let gateways = route.parent_gateways(ns);
 
     let plan_policies = ctx.caches.plan_policies.state();

@@ -21,14 +21,19 @@ pub async fn product(session: &Session, global: &GlobalArgs, reference: &str) ->
     if let Some(format @ (OutputFormat::Json | OutputFormat::Yaml)) = global.output {
         return print_object(&product, format);
     }
-    // Consumers usually may not read routes; the hostname is then shown as a placeholder.
-    let hostnames = Api::<HTTPRoute>::namespaced(session.client.clone(), &ns)
-        .get_opt(&product.spec.target_ref.name)
-        .await
-        .ok()
-        .flatten()
-        .map(|r| r.spec.hostnames)
-        .unwrap_or_default();
+    // The bridge records the route's hostnames, since consumers usually may not read routes; before it has,
+    // the route itself, where the caller may read it.
+    let hostnames = if product.hostnames().is_empty() {
+        Api::<HTTPRoute>::namespaced(session.client.clone(), &ns)
+            .get_opt(&product.spec.target_ref.name)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.spec.hostnames)
+            .unwrap_or_default()
+    } else {
+        product.hostnames().to_vec()
+    };
     print!("{}", render(&product, &hostnames));
     Ok(())
 }

@@ -91,6 +91,7 @@ async fn invalid_products_are_rejected_with_the_api_servers_message() {
     let c = cluster();
     let ns = c.namespace("invalid-products").await;
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &ns);
+    let long_name = "p".repeat(64);
     let cases = [
         (
             "bad-approval",
@@ -119,6 +120,12 @@ async fn invalid_products_are_rejected_with_the_api_servers_message() {
             json!({"displayName": "X", "targetRef": {"group": "", "kind": "Service", "name": "r"}}),
             "targetRef must name a gateway.networking.k8s.io HTTPRoute",
         ),
+        (
+            // Valid as a Kubernetes name, but too long for the label value it becomes on keys' Secrets.
+            long_name.as_str(),
+            json!({"displayName": "X", "targetRef": {"name": "r"}}),
+            "an APIProduct name must be at most 63 characters",
+        ),
     ];
     for (name, spec, expected) in cases {
         let err = create_raw(&products, product(name, spec)).await.expect_err(name);
@@ -143,11 +150,13 @@ async fn invalid_apikeys_are_rejected_and_the_spec_is_immutable() {
     long_use_case["spec"]["useCase"] = json!("u".repeat(1025));
     let mut no_product = apikey("no-product", &ns, "harness-admin");
     no_product["spec"].as_object_mut().unwrap().remove("apiProductRef");
+    let long_name = apikey(&"k".repeat(64), &ns, "harness-admin");
     for (object, expected) in [
         (empty_tier, "spec.planTier: Invalid value: \"\": spec.planTier in body should be at least 1 chars long"),
         (bad_email, "spec.requestedBy.email in body should match"),
         (long_use_case, "spec.useCase: Too long"),
         (no_product, "spec.apiProductRef: Required value"),
+        (long_name, "an APIKey name must be at most 63 characters"),
     ] {
         let err = create_raw(&keys, object.clone()).await.expect_err(expected);
         assert!(api_error_message(&err).contains(expected), "expected {expected:?} in {:?}", api_error_message(&err));

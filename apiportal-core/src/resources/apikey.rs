@@ -24,7 +24,9 @@ use super::{authpolicy::AuthScheme, conditions::conditions_schema, plan::PlanLim
     printcolumn(name = "Plan", type_ = "string", json_path = ".spec.planTier"),
     printcolumn(name = "User", type_ = "string", json_path = ".spec.requestedBy.userId"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    // The name is a label value on the key's Secrets (the AuthPolicy's selector reads them): at most 63.
+    validation = kube::core::Rule::new("self.metadata.name.size() <= 63").message("an APIKey name must be at most 63 characters: it labels the key's Secrets; choose a shorter --name")
 )]
 #[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("spec is immutable: to change the plan or product, delete this APIKey and request a new one"))]
 #[serde(rename_all = "camelCase")]

@@ -24,7 +24,9 @@ use super::{authpolicy::AuthScheme, conditions::conditions_schema, plan::PlanLim
     printcolumn(name = "Approval", type_ = "string", json_path = ".spec.approvalMode"),
     printcolumn(name = "Publish Status", type_ = "string", json_path = ".spec.publishStatus"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    // The name is a label value on every key's Secrets: at most 63.
+    validation = kube::core::Rule::new("self.metadata.name.size() <= 63").message("an APIProduct name must be at most 63 characters: it labels the Secrets of the product's keys")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct APIProductSpec {

@@ -325,9 +325,13 @@ pub struct InstallArgs {
 
 #[derive(Args, Debug)]
 pub struct UninstallArgs {
-    /// Also delete the CRDs, and with them every APIProduct and APIKey in the cluster
+    /// Also delete the CRDs, and with them every APIProduct and APIKey in the cluster (each key is revoked
+    /// first: its Secrets are removed)
     #[arg(long)]
     pub delete_crds: bool,
+    /// With --delete-crds, how long to wait for the bridge to remove the keys' Secrets before doing it itself
+    #[arg(long, value_parser = parse_duration, default_value = "2m")]
+    pub timeout: Duration,
     #[command(flatten)]
     pub dry_run: DryRunArg,
 }

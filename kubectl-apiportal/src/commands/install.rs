@@ -1,4 +1,4 @@
-//! `install` and `uninstall`: apiportal's cluster-wide pieces, applied with server-side apply (field manager
+//! `install`: apiportal's cluster-wide pieces, applied with server-side apply (field manager
 //! `kubectl-apiportal`) so re-running install converges and never fights other managers silently.
 
 use std::time::{Duration, Instant};
@@ -10,12 +10,12 @@ use apiportal_core::{
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Api,
-    api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams},
+    api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams},
 };
 use serde_json::Value;
 
 use crate::{
-    cli::{DryRun, GlobalArgs, InstallArgs, OutputFormat, UninstallArgs},
+    cli::{DryRun, GlobalArgs, InstallArgs, OutputFormat},
     error::Error,
     output::serialize,
     session::Session,
@@ -51,14 +51,14 @@ fn plural(kind: &str) -> &'static str {
     }
 }
 
-struct Target {
-    api: Api<DynamicObject>,
+pub(super) struct Target {
+    pub api: Api<DynamicObject>,
     /// `kind.group/name`, as kubectl prints it.
-    display: String,
-    name: String,
+    pub display: String,
+    pub name: String,
 }
 
-fn target(session: &Session, object: &Value) -> Target {
+pub(super) fn target(session: &Session, object: &Value) -> Target {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let kind = object["kind"].as_str().unwrap_or_default();
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
@@ -147,46 +147,4 @@ async fn wait_established(session: &Session, name: &str) -> Result<(), Error> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-pub async fn uninstall(session: &Session, args: &UninstallArgs) -> Result<(), Error> {
-    let dry_run = args.dry_run.dry_run;
-    // Reverse order: the bridge goes before the rights it runs with. The enforcement namespace may be
-    // Kuadrant's own, so it stays; the CRDs (and with them every product and key) go only when asked.
-    let objects: Vec<Value> = objects(&InstallOptions::default())
-        .into_iter()
-        .rev()
-        .filter(|o| args.delete_crds || o["kind"] != "CustomResourceDefinition")
-        .filter(|o| o["kind"] != "Namespace" || o["metadata"]["name"] == apiportal_core::SYSTEM_NAMESPACE)
-        .collect();
-    for object in objects {
-        let target = target(session, &object);
-        let doing = format!("delete {}", target.display);
-        if dry_run == DryRun::Client {
-            let exists = target
-                .api
-                .get_opt(&target.name)
-                .await
-                .map_err(|e| Error::from_kube(e, &session.server, &doing))?
-                .is_some();
-            println!("{} {}", target.display, if exists { "deleted (dry run)" } else { "not found" });
-            continue;
-        }
-        let params = DeleteParams { dry_run: dry_run == DryRun::Server, ..Default::default() };
-        match target.api.delete(&target.name, &params).await {
-            Ok(_) => println!(
-                "{} deleted{}",
-                target.display,
-                if dry_run == DryRun::Server { " (server dry run)" } else { "" }
-            ),
-            Err(kube::Error::Api(s)) if s.code == 404 => println!("{} not found", target.display),
-            Err(e) => return Err(Error::from_kube(e, &session.server, &doing)),
-        }
-    }
-    if !args.delete_crds {
-        eprintln!(
-            "kept the CRDs and every APIProduct and APIKey; remove them too with kubectl apiportal uninstall --delete-crds"
-        );
-    }
-    Ok(())
 }

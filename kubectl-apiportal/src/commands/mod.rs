@@ -11,6 +11,7 @@ mod products;
 mod request;
 mod requests;
 mod routes;
+mod uninstall;
 
 use kube::{Api, Resource, api::ListParams};
 use serde::de::DeserializeOwned;
@@ -57,7 +58,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Approve(args) => decide::approve(&session, &args).await,
         Command::Reject(args) => decide::reject(&session, &args).await,
         Command::Install(args) => install::install(&session, &global, &args).await,
-        Command::Uninstall(args) => install::uninstall(&session, &args).await,
+        Command::Uninstall(args) => uninstall::uninstall(&session, &args).await,
         Command::Routes(args) => routes::list(&session, &global, &args).await,
         Command::Expose(args) => routes::expose(&session, &args).await,
         Command::Doctor => doctor::run(&session).await,

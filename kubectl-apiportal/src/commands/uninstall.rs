@@ -1,0 +1,155 @@
+//! `uninstall`: removes what `install` applied, in reverse order. With `--delete-crds` every APIKey goes too,
+//! and each holds a finalizer that the bridge releases only after removing the key's Secrets: the keys are
+//! revoked first, while the bridge still runs, so no key stays valid at the gateway and no CRD hangs in
+//! Terminating. Whatever the bridge does not finish in time (it is not running), the plugin cleans up itself.
+
+use std::time::{Duration, Instant};
+
+use apiportal_core::{APIKey, install::objects, labels};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+};
+use serde_json::{Value, json};
+
+use super::install::target;
+use crate::{
+    cli::{DryRun, UninstallArgs},
+    error::Error,
+    session::Session,
+};
+
+pub async fn uninstall(session: &Session, args: &UninstallArgs) -> Result<(), Error> {
+    let dry_run = args.dry_run.dry_run;
+    if args.delete_crds && session.crds_installed().await {
+        revoke_every_key(session, args.timeout, dry_run).await?;
+    }
+    // Reverse order: the bridge goes before the rights it runs with. The enforcement namespace may be
+    // Kuadrant's own, so it stays; the CRDs (and with them every product and key) go only when asked.
+    let objects: Vec<Value> = objects(&Default::default())
+        .into_iter()
+        .rev()
+        .filter(|o| args.delete_crds || o["kind"] != "CustomResourceDefinition")
+        .filter(|o| o["kind"] != "Namespace" || o["metadata"]["name"] == apiportal_core::SYSTEM_NAMESPACE)
+        .collect();
+    for object in objects {
+        let target = target(session, &object);
+        let doing = format!("delete {}", target.display);
+        let current =
+            target.api.get_opt(&target.name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?;
+        match current {
+            None => println!("{} not found", target.display),
+            // A namespace still removing its content from an earlier uninstall: a rerun has nothing to add.
+            Some(o) if o.metadata.deletion_timestamp.is_some() => {
+                println!("{} already being deleted", target.display)
+            }
+            Some(_) if dry_run == DryRun::Client => println!("{} deleted (dry run)", target.display),
+            Some(_) => {
+                let params = DeleteParams { dry_run: dry_run == DryRun::Server, ..Default::default() };
+                match target.api.delete(&target.name, &params).await {
+                    Ok(_) => println!(
+                        "{} deleted{}",
+                        target.display,
+                        if dry_run == DryRun::Server { " (server dry run)" } else { "" }
+                    ),
+                    Err(kube::Error::Api(s)) if s.code == 404 => println!("{} not found", target.display),
+                    Err(e) => return Err(Error::from_kube(e, &session.server, &doing)),
+                }
+            }
+        }
+    }
+    if !args.delete_crds {
+        eprintln!(
+            "kept the CRDs and every APIProduct and APIKey; a key deleted from now on waits for a bridge to remove its Secrets. Remove them all with kubectl apiportal uninstall --delete-crds"
+        );
+    }
+    Ok(())
+}
+
+async fn list_keys(session: &Session) -> Result<Vec<APIKey>, Error> {
+    Api::<APIKey>::all(session.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .map_err(|e| Error::from_kube(e, &session.server, "list apikeys in every namespace"))
+}
+
+async fn revoke_every_key(session: &Session, timeout: Duration, dry_run: DryRun) -> Result<(), Error> {
+    let keys = list_keys(session).await?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    if dry_run != DryRun::None {
+        let suffix = if dry_run == DryRun::Client { "dry run" } else { "server dry run" };
+        println!("{} apikeys would be revoked, their Secrets removed ({suffix})", keys.len());
+        return Ok(());
+    }
+    for key in &keys {
+        let (ns, name) = (key.namespace().unwrap_or_default(), key.name_any());
+        let api: Api<APIKey> = Api::namespaced(session.client.clone(), &ns);
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(Error::from_kube(e, &session.server, &format!("revoke apikey {ns}/{name}"))),
+        }
+    }
+    eprintln!(
+        "revoking {} apikeys: waiting up to {}s for the bridge to remove their Secrets",
+        keys.len(),
+        timeout.as_secs()
+    );
+    let deadline = Instant::now() + timeout;
+    let mut left = list_keys(session).await?;
+    while !left.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        left = list_keys(session).await?;
+    }
+    for key in &left {
+        release(session, key).await?;
+    }
+    if !left.is_empty() {
+        eprintln!(
+            "the bridge did not release {} apikeys in time (is it running?); removed their Secrets and finalizers itself",
+            left.len()
+        );
+    }
+    println!("{} apikeys revoked", keys.len());
+    Ok(())
+}
+
+/// The bridge's cleanup of one deleted key, done by the plugin: both copies of the key, then the finalizer.
+async fn release(session: &Session, key: &APIKey) -> Result<(), Error> {
+    let (ns, name) = (key.namespace().unwrap_or_default(), key.name_any());
+    let doing = format!("remove the Secrets of apikey {ns}/{name}");
+    // The enforcement copy lives wherever the bridge was told to put it: find it by its labels.
+    let selector = format!("{}={name},{}={ns}", labels::APIKEY, labels::APIKEY_NAMESPACE);
+    let copies = Api::<Secret>::all(session.client.clone())
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| Error::from_kube(e, &session.server, &doing))?;
+    let consumer_copy = (ns.clone(), labels::consumer_secret_name(&name));
+    let mut secrets: Vec<(String, String)> =
+        copies.items.iter().map(|s| (s.namespace().unwrap_or_default(), s.name_any())).collect();
+    if !secrets.contains(&consumer_copy) {
+        secrets.push(consumer_copy);
+    }
+    for (secret_ns, secret) in secrets {
+        match Api::<Secret>::namespaced(session.client.clone(), &secret_ns).delete(&secret, &Default::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(Error::from_kube(e, &session.server, &doing)),
+        }
+    }
+    let finalizers: Vec<&String> = key.finalizers().iter().filter(|f| *f != labels::APIKEY_FINALIZER).collect();
+    // The resourceVersion makes the patch a precondition: a finalizer someone else added meanwhile is kept.
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": key.resource_version()}});
+    match Api::<APIKey>::namespaced(session.client.clone(), &ns)
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::from_kube(e, &session.server, &format!("release apikey {ns}/{name}"))),
+    }
+}

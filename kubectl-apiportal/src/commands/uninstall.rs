@@ -47,15 +47,11 @@ pub async fn uninstall(session: &Session, args: &UninstallArgs) -> Result<(), Er
             Some(_) if dry_run == DryRun::Client => println!("{} deleted (dry run)", target.display),
             Some(_) => {
                 let params = DeleteParams { dry_run: dry_run == DryRun::Server, ..Default::default() };
-                match target.api.delete(&target.name, &params).await {
-                    Ok(_) => println!(
-                        "{} deleted{}",
-                        target.display,
-                        if dry_run == DryRun::Server { " (server dry run)" } else { "" }
-                    ),
-                    Err(kube::Error::Api(s)) if s.code == 404 => println!("{} not found", target.display),
-                    Err(e) => return Err(Error::from_kube(e, &session.server, &doing)),
-                }
+                let deleted = delete_if_present(&target.api, &target.name, &params)
+                    .await
+                    .map_err(|e| Error::from_kube(e, &session.server, &doing))?;
+                let suffix = if dry_run == DryRun::Server { " (server dry run)" } else { "" };
+                println!("{} {}{suffix}", target.display, if deleted { "deleted" } else { "not found" });
             }
         }
     }
@@ -65,6 +61,18 @@ pub async fn uninstall(session: &Session, args: &UninstallArgs) -> Result<(), Er
         );
     }
     Ok(())
+}
+
+/// Deletes `name`; false when it was already gone.
+async fn delete_if_present<K>(api: &Api<K>, name: &str, params: &DeleteParams) -> Result<bool, kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, params).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 async fn list_keys(session: &Session) -> Result<Vec<APIKey>, Error> {
@@ -88,11 +96,9 @@ async fn revoke_every_key(session: &Session, timeout: Duration, dry_run: DryRun)
     for key in &keys {
         let (ns, name) = (key.namespace().unwrap_or_default(), key.name_any());
         let api: Api<APIKey> = Api::namespaced(session.client.clone(), &ns);
-        match api.delete(&name, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(Error::from_kube(e, &session.server, &format!("revoke apikey {ns}/{name}"))),
-        }
+        delete_if_present(&api, &name, &DeleteParams::default())
+            .await
+            .map_err(|e| Error::from_kube(e, &session.server, &format!("revoke apikey {ns}/{name}")))?;
     }
     eprintln!(
         "revoking {} apikeys: waiting up to {}s for the bridge to remove their Secrets",
@@ -122,24 +128,17 @@ async fn revoke_every_key(session: &Session, timeout: Duration, dry_run: DryRun)
 async fn release(session: &Session, key: &APIKey) -> Result<(), Error> {
     let (ns, name) = (key.namespace().unwrap_or_default(), key.name_any());
     let doing = format!("remove the Secrets of apikey {ns}/{name}");
-    // The enforcement copy lives wherever the bridge was told to put it: find it by its labels.
+    // Both copies carry the key's labels; the enforcement copy lives wherever the bridge was told to put it.
     let selector = format!("{}={name},{}={ns}", labels::APIKEY, labels::APIKEY_NAMESPACE);
     let copies = Api::<Secret>::all(session.client.clone())
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(|e| Error::from_kube(e, &session.server, &doing))?;
-    let consumer_copy = (ns.clone(), labels::consumer_secret_name(&name));
-    let mut secrets: Vec<(String, String)> =
-        copies.items.iter().map(|s| (s.namespace().unwrap_or_default(), s.name_any())).collect();
-    if !secrets.contains(&consumer_copy) {
-        secrets.push(consumer_copy);
-    }
-    for (secret_ns, secret) in secrets {
-        match Api::<Secret>::namespaced(session.client.clone(), &secret_ns).delete(&secret, &Default::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(Error::from_kube(e, &session.server, &doing)),
-        }
+    for copy in copies.items {
+        let api: Api<Secret> = Api::namespaced(session.client.clone(), &copy.namespace().unwrap_or_default());
+        delete_if_present(&api, &copy.name_any(), &DeleteParams::default())
+            .await
+            .map_err(|e| Error::from_kube(e, &session.server, &doing))?;
     }
     let finalizers: Vec<&String> = key.finalizers().iter().filter(|f| *f != labels::APIKEY_FINALIZER).collect();
     // The resourceVersion makes the patch a precondition: a finalizer someone else added meanwhile is kept.

@@ -1,17 +1,23 @@
 //! The ValidatingAdmissionPolicy that makes decisions on APIKeys Kubernetes-native, the way
-//! CertificateSigningRequests are approved: a decision is a write to `apikeys/status`, admitted only when the
-//! writer may `approve` the referenced APIProduct, names themself as `reviewedBy`, and moves the key out of
-//! Pending. The same policy makes `spec.requestedBy.userId` the creating user. The bridge's ServiceAccount is
-//! the one exempt writer (automatic approvals, expiry, conditions).
+//! CertificateSigningRequests are approved: a decision is a write to `apikeys/status`. Who may write what:
+//! - creating an APIKey: `spec.requestedBy.userId` must be the creating user;
+//! - a decision (`phase`, `reviewedBy`, `reviewedAt`, `reason`): only a user who may `approve` the referenced
+//!   APIProduct, naming themself as reviewer, moving a Pending key to Approved or Rejected or an Approved key to
+//!   Revoked (with a reason);
+//! - a rotation request (`rotationRequest`): a user who may delete APIKeys in the key's namespace (its
+//!   consumers) or approve its product, naming themself, for the next value of an issued, Approved key;
+//! - every other status field: the bridge only.
+//!
+//! The bridge's ServiceAccount is exempt from the rules about who, not from the phase transitions: whoever
+//! writes second loses, whatever the order, so concurrent decisions can never both win.
 
 use k8s_openapi::api::admissionregistration::v1::{
-    MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy,
-    ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec, ValidatingAdmissionPolicySpec, Validation,
-    Variable,
+    MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    ValidatingAdmissionPolicyBindingSpec, ValidatingAdmissionPolicySpec, Validation, Variable,
 };
 use kube::api::ObjectMeta;
 
-use crate::{GROUP, VERSION, bridge_username};
+use crate::{APIKeyStatus, GROUP, VERSION, bridge_username};
 
 pub const POLICY_NAME: &str = "apiportal-apikey-decisions";
 
@@ -36,40 +42,108 @@ fn meta(name: &str) -> ObjectMeta {
     }
 }
 
+/// `status.<field>` is present on `object` (the new object) or `oldObject`. Every access is guarded with has():
+/// on a key's first status write `oldObject.status` may be absent, and an erroring expression denies with a
+/// confusing message.
+fn present(object: &str, field: &str) -> String {
+    format!("(has({object}.status) && has({object}.status.{field}))")
+}
+
+/// `status.<field>` is the same before and after the write (both absent, or equal).
+fn unchanged(field: &str) -> String {
+    let (new, old) = (present("object", field), present("oldObject", field));
+    format!("({new} == {old} && (!{new} || object.status.{field} == oldObject.status.{field}))")
+}
+
 pub fn policy() -> ValidatingAdmissionPolicy {
-    // Every field access on status is guarded with has(): on a key's first decision oldObject.status may be
-    // absent, and an erroring expression would deny with a confusing message.
+    let bridge = bridge_username();
     let variables = vec![
+        variable("isBridge", &format!("request.userInfo.username == '{bridge}'")),
+        variable(
+            "isStatus",
+            "request.operation == 'UPDATE' && has(request.subResource) && request.subResource == 'status'",
+        ),
+        variable("userStatusWrite", "variables.isStatus && !variables.isBridge"),
         variable(
             "productNamespace",
             "has(object.spec.apiProductRef.namespace) ? object.spec.apiProductRef.namespace : object.metadata.namespace",
         ),
         variable("productName", "object.spec.apiProductRef.name"),
-        variable("isDecision", "has(request.subResource) && request.subResource == 'status'"),
         variable(
             "oldPhase",
-            "request.operation == 'UPDATE' && has(oldObject.status) && has(oldObject.status.phase) ? oldObject.status.phase : 'Pending'",
+            &format!("variables.isStatus && {} ? oldObject.status.phase : 'Pending'", present("oldObject", "phase")),
         ),
-        variable("newPhase", "has(object.status) && has(object.status.phase) ? object.status.phase : 'Pending'"),
+        variable("newPhase", &format!("{} ? object.status.phase : 'Pending'", present("object", "phase"))),
+        variable("phaseChanged", "variables.isStatus && variables.oldPhase != variables.newPhase"),
+        variable(
+            "mayApprove",
+            "authorizer.group('devportal.kuadrant.io').resource('apiproducts').namespace(variables.productNamespace).name(variables.productName).check('approve').allowed()",
+        ),
+        variable("rotationRequested", &format!("variables.isStatus && !{}", unchanged("rotationRequest"))),
     ];
-    let validations = vec![
+    let who = "'user \"' + request.userInfo.username + '\"'";
+    let key = "'APIKey ' + object.metadata.namespace + '/' + object.metadata.name";
+    let mut validations = vec![
         validation(
-            "request.operation != 'CREATE' || object.spec.requestedBy.userId == request.userInfo.username",
+            "request.operation != 'CREATE' || variables.isBridge || object.spec.requestedBy.userId == request.userInfo.username",
             "'spec.requestedBy.userId must be the requesting user \"' + request.userInfo.username + '\", not \"' + object.spec.requestedBy.userId + '\"'",
         ),
         validation(
-            "!variables.isDecision || (variables.oldPhase == 'Pending' && variables.newPhase in ['Approved', 'Rejected'])",
-            "'APIKey ' + object.metadata.namespace + '/' + object.metadata.name + ' is ' + variables.oldPhase + ': a decision can only move a Pending key to Approved or Rejected'",
+            "!variables.phaseChanged || (variables.oldPhase == 'Pending' && variables.newPhase in ['Approved', 'Rejected']) || (variables.oldPhase == 'Approved' && variables.newPhase == 'Revoked') || (variables.isBridge && variables.oldPhase in ['Pending', 'Approved'] && variables.newPhase == 'Expired')",
+            &format!(
+                "{key} + ' is ' + variables.oldPhase + ': a decision moves a Pending key to Approved or Rejected, or an Approved key to Revoked; a ' + variables.oldPhase + ' key stays so (the consumer may request again)'"
+            ),
         ),
         validation(
-            "!variables.isDecision || (has(object.status.reviewedBy) && object.status.reviewedBy == request.userInfo.username)",
-            "'status.reviewedBy must be the deciding user \"' + request.userInfo.username + '\"'",
+            "!variables.phaseChanged || variables.newPhase != 'Revoked' || (has(object.status.reason) && size(object.status.reason) > 0)",
+            &format!("'revoking ' + {key} + ' needs a reason: the consumer reads it'"),
         ),
         validation(
-            "!variables.isDecision || authorizer.group('devportal.kuadrant.io').resource('apiproducts').namespace(variables.productNamespace).name(variables.productName).check('approve').allowed()",
-            "'user \"' + request.userInfo.username + '\" may not decide requests for APIProduct ' + variables.productNamespace + '/' + variables.productName + ': that needs the approve verb on it (the apiportal-owner role in namespace ' + variables.productNamespace + ')'",
+            "!variables.userStatusWrite || !variables.phaseChanged || (has(object.status.reviewedBy) && object.status.reviewedBy == request.userInfo.username && has(object.status.reviewedAt))",
+            "'status.reviewedBy must be the deciding user \"' + request.userInfo.username + '\", with status.reviewedAt'",
+        ),
+        validation(
+            "!variables.userStatusWrite || !variables.phaseChanged || variables.mayApprove",
+            &format!(
+                "{who} + ' may not decide requests for APIProduct ' + variables.productNamespace + '/' + variables.productName + ': that needs the approve verb on it (the apiportal-owner role in namespace ' + variables.productNamespace + ')'"
+            ),
+        ),
+        validation(
+            &format!(
+                "!variables.userStatusWrite || variables.phaseChanged || ({} && {} && {})",
+                unchanged("reviewedBy"),
+                unchanged("reviewedAt"),
+                unchanged("reason")
+            ),
+            "'status.reviewedBy, reviewedAt and reason change only with a decision (a change of status.phase)'",
+        ),
+        validation(
+            &format!(
+                "!variables.userStatusWrite || !variables.rotationRequested || (variables.newPhase == 'Approved' && !variables.phaseChanged && {} && {} && object.status.rotationRequest.generation == object.status.issued.generation + 1)",
+                present("object", "rotationRequest"),
+                present("object", "issued")
+            ),
+            &format!(
+                "'a rotation of ' + {key} + ' asks for the next value (status.rotationRequest.generation = status.issued.generation + 1) of an Approved key whose value was issued, and the previous rotation must be done'"
+            ),
+        ),
+        validation(
+            "!variables.userStatusWrite || !variables.rotationRequested || object.status.rotationRequest.requestedBy == request.userInfo.username",
+            "'status.rotationRequest.requestedBy must be the requesting user \"' + request.userInfo.username + '\"'",
+        ),
+        validation(
+            "!variables.userStatusWrite || !variables.rotationRequested || variables.mayApprove || authorizer.group('devportal.kuadrant.io').resource('apikeys').namespace(object.metadata.namespace).check('delete').allowed()",
+            &format!(
+                "{who} + ' may not rotate ' + {key} + ': that needs the rights of its consumers (apiportal-consumer in namespace ' + object.metadata.namespace + ') or of its approvers'"
+            ),
         ),
     ];
+    validations.extend(APIKeyStatus::BRIDGE_FIELDS.iter().map(|field| {
+        validation(
+            &format!("!variables.userStatusWrite || {}", unchanged(field)),
+            &format!("'status.{field} is written only by the apiportal bridge (' + request.userInfo.username + ' may write the decision fields ' + '{}' + ')'", APIKeyStatus::DECISION_FIELDS.join(", ")),
+        )
+    }));
     ValidatingAdmissionPolicy {
         metadata: meta(POLICY_NAME),
         spec: Some(ValidatingAdmissionPolicySpec {
@@ -84,10 +158,6 @@ pub fn policy() -> ValidatingAdmissionPolicy {
                 }]),
                 ..Default::default()
             }),
-            match_conditions: Some(vec![MatchCondition {
-                name: "not-the-bridge".to_owned(),
-                expression: format!("request.userInfo.username != '{}'", bridge_username()),
-            }]),
             variables: Some(variables),
             validations: Some(validations),
             ..Default::default()

@@ -55,6 +55,14 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
             "metadata": {"name": rbac::BRIDGE_ROLE},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac::BRIDGE_ROLE},
             "subjects": [{"kind": "ServiceAccount", "name": BRIDGE_SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE}]})),
+        // The enforcement copies of keys: the bridge watches them here, and only here.
+        labelled(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": rbac::BRIDGE_ENFORCEMENT_ROLE, "namespace": options.enforcement_namespace},
+            "rules": rbac::bridge_enforcement_rules()})),
+        labelled(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": rbac::BRIDGE_ENFORCEMENT_ROLE, "namespace": options.enforcement_namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": rbac::BRIDGE_ENFORCEMENT_ROLE},
+            "subjects": [{"kind": "ServiceAccount", "name": BRIDGE_SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE}]})),
         // Leader election: only the Lease holder reconciles.
         labelled(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": LEADER_ELECTION_ROLE, "namespace": SYSTEM_NAMESPACE},

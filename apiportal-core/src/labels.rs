@@ -23,8 +23,12 @@ pub const PLUGIN_FIELD_MANAGER: &str = "kubectl-apiportal";
 pub const BRIDGE_FIELD_MANAGER: &str = "apiportal-bridge";
 /// Key inside both Secrets that holds the API key.
 pub const SECRET_KEY: &str = "api_key";
-
-/// Name of the consumer's copy of an APIKey's Secret.
-pub fn consumer_secret_name(apikey: &str) -> String {
-    format!("{apikey}-apikey-secret")
-}
+/// Marks the enforcement copies of keys (as upstream's controller does), so they can be listed and watched.
+pub const ENFORCEMENT: &str = "devportal.kuadrant.io/enforcement";
+/// On both copies: which value of the key (0, then one more per rotation) the Secret holds.
+pub const KEY_GENERATION: &str = "devportal.kuadrant.io/key-generation";
+/// On the enforcement copy: the UID of the APIKey it was issued for (a recreated APIKey of the same name is
+/// another request).
+pub const APIKEY_UID: &str = "devportal.kuadrant.io/apikey-uid";
+/// On the enforcement copy: the UID of the APIProduct it was issued for.
+pub const APIPRODUCT_UID: &str = "devportal.kuadrant.io/apiproduct-uid";

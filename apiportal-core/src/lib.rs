@@ -3,15 +3,22 @@
 //! the admission policy that guards decisions, and key generation.
 
 pub mod admission;
+pub mod attachment;
 pub mod crds;
+pub mod decision;
+pub mod duration;
 pub mod install;
+pub mod issuance;
 pub mod keygen;
+pub mod kube_ext;
 pub mod labels;
 pub mod rbac;
 pub mod resources;
+pub mod secrets;
+pub mod selector;
 
 pub use resources::{
-    apikey::{APIKey, APIKeySpec, APIKeyStatus, KeyPhase},
+    apikey::{APIKey, APIKeySpec, APIKeyStatus, KeyAction, KeyPhase},
     apiproduct::{APIProduct, APIProductSpec, APIProductStatus, ApprovalMode, PublishStatus},
 };
 
@@ -19,6 +26,8 @@ pub use resources::{
 /// unchanged).
 pub const GROUP: &str = "devportal.kuadrant.io";
 pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` of apiportal's resources.
+pub const API_VERSION: &str = "devportal.kuadrant.io/v1alpha1";
 
 /// Namespace that `kubectl apiportal install` puts the bridge in.
 pub const SYSTEM_NAMESPACE: &str = "apiportal-system";

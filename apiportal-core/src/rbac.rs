@@ -17,7 +17,10 @@ pub const CATALOG_READER_ROLE: &str = "apiportal-catalog-reader";
 pub const OWNER_ROLE: &str = "apiportal-owner";
 pub const REVIEWER_ROLE: &str = "apiportal-request-reviewer";
 pub const ADMIN_ROLE: &str = "apiportal-admin";
+pub const KEY_READER_ROLE: &str = "apiportal-key-reader";
 pub const BRIDGE_ROLE: &str = "apiportal-bridge";
+/// The bridge's Role in the enforcement namespace: the only place it may list, watch and relabel Secrets.
+pub const BRIDGE_ENFORCEMENT_ROLE: &str = "apiportal-bridge-enforcement";
 
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete"];
@@ -54,6 +57,8 @@ pub fn consumer() -> ClusterRole {
         CONSUMER_ROLE,
         vec![
             rule(&[GROUP], &["apikeys"], &["get", "list", "watch", "create", "delete"]),
+            // A rotation request is a status write; the admission policy admits nothing else from consumers.
+            rule(&[GROUP], &["apikeys/status"], &["get", "patch", "update"]),
             rule(&[GROUP], &["apiproducts"], READ),
             rule(&[""], &["secrets"], &["get", "list", "watch"]),
             rule(&[""], &["events"], READ),
@@ -64,6 +69,12 @@ pub fn consumer() -> ClusterRole {
 /// Browse the catalog everywhere (bound cluster-wide for consumers and for Backstage's ServiceAccount).
 pub fn catalog_reader() -> ClusterRole {
     cluster_role(CATALOG_READER_ROLE, vec![rule(&[GROUP], &["apiproducts"], READ)])
+}
+
+/// Read every request's metadata (never a key: keys live in Secrets), e.g. for Backstage to show who consumes an
+/// API. Bound cluster-wide.
+pub fn key_reader() -> ClusterRole {
+    cluster_role(KEY_READER_ROLE, vec![rule(&[GROUP], &["apikeys"], READ)])
 }
 
 /// Manage the products of one namespace and approve requests for them.
@@ -130,8 +141,10 @@ pub fn bridge() -> ClusterRole {
             rule(&[GATEWAY], &["httproutes"], READ),
             rule(&[KUADRANT], &["authpolicies"], READ),
             rule(&[KUADRANT_EXT], &["planpolicies"], READ),
-            // Keys are created in consumers' namespaces and the enforcement namespace; never updated.
-            rule(&[""], &["secrets"], &["get", "create", "delete"]),
+            // The consumer's copy is created in the consumer's namespace, read back when a create conflicts, and
+            // patched by a rotation; never listed or watched outside the enforcement namespace (see
+            // `bridge_enforcement_role`).
+            rule(&[""], &["secrets"], &["get", "create", "delete", "patch"]),
             rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
             rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"]),
             rule(&["authorization.k8s.io"], &["subjectaccessreviews"], &["create"]),
@@ -139,7 +152,13 @@ pub fn bridge() -> ClusterRole {
     )
 }
 
+/// Rules of the bridge's Role in the enforcement namespace: it watches the enforcement copies there (metadata
+/// only) instead of reading them one by one.
+pub fn bridge_enforcement_rules() -> Vec<PolicyRule> {
+    vec![rule(&[""], &["secrets"], &["list", "watch"])]
+}
+
 /// Every ClusterRole apiportal ships, in apply order.
 pub fn cluster_roles() -> Vec<ClusterRole> {
-    vec![consumer(), catalog_reader(), owner(), request_reviewer(), admin(), bridge()]
+    vec![consumer(), catalog_reader(), owner(), request_reviewer(), admin(), key_reader(), bridge()]
 }

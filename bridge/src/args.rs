@@ -48,15 +48,22 @@ pub struct Args {
     #[arg(long, env = "OPENAPI_SPEC_MAX_SIZE", default_value_t = 500 * 1024)]
     pub openapi_max_bytes: usize,
     /// Timeout of each outgoing fetch (OpenAPI documents, OIDC discovery)
-    #[arg(long, env = "APIPORTAL_FETCH_TIMEOUT", value_parser = parse_seconds, default_value = "10")]
+    #[arg(long, env = "APIPORTAL_FETCH_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
     pub fetch_timeout: Duration,
     /// Reconciles each controller runs at once. Bounded so that thousands of objects arriving together (a
     /// restart, a bulk import) cannot open thousands of connections to the API server at once.
     #[arg(long, env = "APIPORTAL_MAX_CONCURRENT_RECONCILES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_reconciles: u16,
-    /// How long an authentication or authorisation decision of the view is cached, in seconds
-    #[arg(long, env = "APIPORTAL_AUTH_CACHE_TTL", value_parser = parse_seconds, default_value = "10")]
+    /// How long an authentication or authorisation decision of the view is cached
+    #[arg(long, env = "APIPORTAL_AUTH_CACHE_TTL", value_parser = parse_duration, default_value = "10s")]
     pub auth_cache_ttl: Duration,
+    /// How long before its expiresAt a key is flagged ExpiringSoon (condition, Event, webhook, metric)
+    #[arg(long, env = "APIPORTAL_EXPIRY_WARNING", value_parser = parse_duration, default_value = "7d")]
+    pub expiry_warning: Duration,
+    /// Secret NAMESPACE/NAME with the webhook's `url` and `signingKey`: every key's requests, decisions,
+    /// rotations and expiry warnings are posted there as signed CloudEvents
+    #[arg(long, env = "APIPORTAL_WEBHOOK_SECRET", value_name = "NAMESPACE/NAME")]
+    pub webhook_secret: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,11 +72,8 @@ pub enum LogFormat {
     Json,
 }
 
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    text.trim_end_matches('s')
-        .parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|_| format!("invalid number of seconds {text:?}"))
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    apiportal_core::duration::parse(text)
 }
 
 impl Args {

@@ -1,5 +1,11 @@
 //! The one watch cache the view and the controllers share: a reflector per resource kind, run on every replica.
 //! Controllers subscribe to the reflectors instead of opening watches of their own.
+//!
+//! Objects are cached without what the bridge never reads (managedFields, kubectl's last-applied copy), and the
+//! enforcement copies of keys as metadata only: the bridge never holds key values in its caches.
+//!
+//! Nothing destructive may be decided from a cache that has not listed everything once: `synced()` says when
+//! every cache has, and reconciles wait for it.
 
 use std::{
     fmt::Debug,
@@ -11,22 +17,28 @@ use std::{
 };
 
 use apiportal_core::{
-    APIKey, APIProduct,
+    APIKey, APIProduct, labels,
     resources::{authpolicy::AuthPolicy, httproute::HTTPRoute, planpolicy::PlanPolicy},
 };
 use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
-    Api, Client, Resource,
+    Api, Client, Resource, ResourceExt,
+    core::PartialObjectMeta,
     runtime::{
         WatchStreamExt,
-        reflector::{self, ReflectHandle, Store},
-        watcher,
+        reflector::{self, ObjectRef, ReflectHandle, Store},
+        watcher::{self, Event, watcher},
     },
 };
 use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
 
 /// Events buffered per subscriber before a reflector waits for its slowest subscriber.
 const BUFFER: usize = 8192;
+
+/// The enforcement copies of keys, metadata only.
+pub type SecretMeta = PartialObjectMeta<Secret>;
 
 /// Readers of every cache, plus the subscriptions the controllers consume.
 #[derive(Clone)]
@@ -36,6 +48,7 @@ pub struct Caches {
     pub routes: Store<HTTPRoute>,
     pub auth_policies: Store<AuthPolicy>,
     pub plan_policies: Store<PlanPolicy>,
+    pub enforcement_secrets: Store<SecretMeta>,
     ready: Arc<AtomicBool>,
 }
 
@@ -47,6 +60,10 @@ pub struct Subscriptions {
     pub routes: ReflectHandle<HTTPRoute>,
     pub auth_policies: ReflectHandle<AuthPolicy>,
     pub plan_policies: ReflectHandle<PlanPolicy>,
+    /// Keys to look at again because something they depend on went away or changed outside their own object:
+    /// their product was deleted, or one of their enforcement copies changed or was deleted. (Shared streams
+    /// carry no deletions.)
+    pub key_triggers: mpsc::UnboundedReceiver<ObjectRef<APIKey>>,
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -59,8 +76,22 @@ where
     }
 }
 
-/// Starts one reflector and returns its reader and `subscribers` subscriptions.
-fn reflect<K>(client: &Client, namespace: Option<&str>, subscribers: usize) -> (Store<K>, Vec<ReflectHandle<K>>)
+/// What the bridge never reads, dropped before an object enters a cache.
+fn slim<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+    if let Some(annotations) = object.meta_mut().annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+/// Starts one reflector and returns its reader and `subscribers` subscriptions; `on_event` sees each event after
+/// the cache has applied it.
+fn reflect<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    subscribers: usize,
+    on_event: impl FnMut(&Event<K>) + Send + 'static,
+) -> (Store<K>, Vec<ReflectHandle<K>>)
 where
     K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -76,32 +107,86 @@ where
     let kind = K::kind(&()).into_owned();
     let stream = watcher(api::<K>(client, namespace), watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(slim)
         .reflect_shared(writer);
-    tokio::spawn(drive(stream, kind));
+    tokio::spawn(drive(stream, kind, on_event));
     (reader, handles)
 }
 
-async fn drive<S, T>(stream: S, kind: String)
+async fn drive<S, K>(stream: S, kind: String, mut on_event: impl FnMut(&Event<K>))
 where
-    S: Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+    S: Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
 {
     futures::pin_mut!(stream);
     while let Some(item) = stream.next().await {
-        if let Err(e) = item {
-            // The watcher retries with backoff; a missing CRD (Kuadrant not installed) shows up here.
-            tracing::warn!(kind, error = %e, "watch failed; retrying");
+        match item {
+            Ok(event) => on_event(&event),
+            // The watcher retries with backoff; a missing CRD (Kuadrant not installed) or a refused list shows
+            // up here, and the cache stays unsynced (or stale) rather than wrong.
+            Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying"),
         }
     }
 }
 
+/// The enforcement copies in the enforcement namespace (every Secret labelled with an APIKey), metadata only.
+fn reflect_enforcement_secrets(
+    client: &Client,
+    namespace: &str,
+    triggers: mpsc::UnboundedSender<ObjectRef<APIKey>>,
+) -> Store<SecretMeta> {
+    let (reader, writer) = reflector::store::<SecretMeta>();
+    let config = watcher::Config::default().labels(labels::APIKEY).any_semantic();
+    let stream = watcher(Api::<SecretMeta>::namespaced(client.clone(), namespace), config)
+        .default_backoff()
+        .modify(slim)
+        .reflect(writer);
+    let notify = move |event: &Event<SecretMeta>| {
+        if let Event::Apply(secret) | Event::Delete(secret) = event
+            && let Some(key) = key_of_secret(secret)
+        {
+            let _ = triggers.send(key);
+        }
+    };
+    tokio::spawn(drive(stream, "Secret".into(), notify));
+    reader
+}
+
+/// The APIKey an enforcement copy belongs to, from its labels.
+pub fn key_of_secret(secret: &SecretMeta) -> Option<ObjectRef<APIKey>> {
+    let labels = secret.labels();
+    Some(ObjectRef::new(labels.get(labels::APIKEY)?).within(labels.get(labels::APIKEY_NAMESPACE)?))
+}
+
+/// The requests for a product.
+pub fn keys_of(keys: &Store<APIKey>, product_namespace: &str, product_name: &str) -> Vec<ObjectRef<APIKey>> {
+    keys.state()
+        .iter()
+        .filter(|k| k.spec.api_product_ref.name == product_name && k.product_namespace() == product_namespace)
+        .map(|k| ObjectRef::from(k.as_ref()))
+        .collect()
+}
+
 impl Caches {
-    /// Starts every reflector (cluster-wide, or in one namespace).
-    pub fn start(client: &Client, namespace: Option<&str>) -> (Self, Subscriptions) {
-        let (products, mut product_subs) = reflect::<APIProduct>(client, namespace, 2);
-        let (keys, mut key_subs) = reflect::<APIKey>(client, namespace, 1);
-        let (routes, mut route_subs) = reflect::<HTTPRoute>(client, namespace, 1);
-        let (auth_policies, mut auth_subs) = reflect::<AuthPolicy>(client, namespace, 1);
-        let (plan_policies, mut plan_subs) = reflect::<PlanPolicy>(client, namespace, 1);
+    /// Starts every reflector (cluster-wide, or in one namespace), and the enforcement copies' in
+    /// `enforcement_namespace`.
+    pub fn start(client: &Client, namespace: Option<&str>, enforcement_namespace: &str) -> (Self, Subscriptions) {
+        let (triggers_tx, key_triggers) = mpsc::unbounded_channel();
+        let (keys, mut key_subs) = reflect::<APIKey>(client, namespace, 1, |_| {});
+        let on_product = {
+            let (keys, triggers) = (keys.clone(), triggers_tx.clone());
+            move |event: &Event<APIProduct>| {
+                if let Event::Delete(product) = event {
+                    for key in keys_of(&keys, &product.namespace().unwrap_or_default(), &product.name_any()) {
+                        let _ = triggers.send(key);
+                    }
+                }
+            }
+        };
+        let (products, mut product_subs) = reflect::<APIProduct>(client, namespace, 2, on_product);
+        let (routes, mut route_subs) = reflect::<HTTPRoute>(client, namespace, 1, |_| {});
+        let (auth_policies, mut auth_subs) = reflect::<AuthPolicy>(client, namespace, 1, |_| {});
+        let (plan_policies, mut plan_subs) = reflect::<PlanPolicy>(client, namespace, 1, |_| {});
+        let enforcement_secrets = reflect_enforcement_secrets(client, enforcement_namespace, triggers_tx);
         let subscriptions = Subscriptions {
             products_for_keys: product_subs.pop().unwrap(),
             products_for_products: product_subs.pop().unwrap(),
@@ -109,36 +194,52 @@ impl Caches {
             routes: route_subs.pop().unwrap(),
             auth_policies: auth_subs.pop().unwrap(),
             plan_policies: plan_subs.pop().unwrap(),
+            key_triggers,
         };
-        let ready = Arc::new(AtomicBool::new(false));
-        let (p, k, flag) = (products.clone(), keys.clone(), ready.clone());
-        tokio::spawn(async move {
-            // kube-runtime's readiness signal wakes only the last task that awaited it (the controllers also
-            // await it), so poll it with a short timeout: each poll registers this task again.
-            loop {
-                let both = async { p.wait_until_ready().await.is_ok() && k.wait_until_ready().await.is_ok() };
-                match tokio::time::timeout(std::time::Duration::from_millis(200), both).await {
-                    Ok(true) => break,
-                    Ok(false) => return,
-                    Err(_) => continue,
-                }
-            }
-            flag.store(true, Ordering::Release);
-            tracing::info!("watch caches synced");
-        });
-        (Self { products, keys, routes, auth_policies, plan_policies, ready }, subscriptions)
+        let caches =
+            Self { products, keys, routes, auth_policies, plan_policies, enforcement_secrets, ready: Arc::default() };
+        tokio::spawn(caches.clone().mark_synced());
+        (caches, subscriptions)
     }
 
-    /// True once the caches the view serves from have their first full list.
-    pub fn is_ready(&self) -> bool {
+    /// Waits for every cache's first full list, then flips `synced()`.
+    async fn mark_synced(self) {
+        // kube-runtime's readiness signal wakes only the last task that awaited it (the controllers also await
+        // it), so poll it with a short timeout: each poll registers this task again.
+        loop {
+            let all = async {
+                self.products.wait_until_ready().await.is_ok()
+                    && self.keys.wait_until_ready().await.is_ok()
+                    && self.routes.wait_until_ready().await.is_ok()
+                    && self.auth_policies.wait_until_ready().await.is_ok()
+                    && self.plan_policies.wait_until_ready().await.is_ok()
+                    && self.enforcement_secrets.wait_until_ready().await.is_ok()
+            };
+            match tokio::time::timeout(std::time::Duration::from_millis(200), all).await {
+                Ok(true) => break,
+                Ok(false) => return,
+                Err(_) => continue,
+            }
+        }
+        self.ready.store(true, Ordering::Release);
+        tracing::info!("watch caches synced");
+    }
+
+    /// True once every cache has its first full list. Until then an object missing from a cache proves nothing.
+    pub fn synced(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
 
     pub fn product(&self, namespace: &str, name: &str) -> Option<Arc<APIProduct>> {
-        self.products.get(&reflector::ObjectRef::new(name).within(namespace))
+        self.products.get(&ObjectRef::new(name).within(namespace))
     }
 
     pub fn route(&self, namespace: &str, name: &str) -> Option<Arc<HTTPRoute>> {
-        self.routes.get(&reflector::ObjectRef::new(name).within(namespace))
+        self.routes.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// An enforcement copy by name.
+    pub fn enforcement_secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretMeta>> {
+        self.enforcement_secrets.get(&ObjectRef::new(name).within(namespace))
     }
 }

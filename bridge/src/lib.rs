@@ -8,8 +8,10 @@ pub mod controller;
 pub mod fetch;
 pub mod leader;
 pub mod metrics;
+pub mod notify;
 pub mod telemetry;
 pub mod view;
+pub mod webhook;
 
 /// Everything a reconcile can fail with. Variant names are metric labels, so they are specific.
 #[derive(thiserror::Error, Debug)]

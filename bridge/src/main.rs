@@ -9,12 +9,14 @@ use std::{
 use apiportal_bridge::{
     args::Args,
     caches::Caches,
-    controller::{self, Context},
+    controller::{self, Context, apikey::plan::Settings},
     fetch::Fetcher,
     leader,
     metrics::Metrics,
+    notify::Notifier,
     telemetry,
     view::{self, Endpoints, View, auth::Authorizer},
+    webhook::Webhook,
 };
 use clap::Parser;
 use futures::Stream;
@@ -71,35 +73,67 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    let (caches, subs) = Caches::start(&client, args.namespace.as_deref());
+    let bridge_user = whoami(&client).await?;
+    let (caches, subs) = Caches::start(&client, args.namespace.as_deref(), &args.enforcement_namespace);
     let metrics = Arc::new(Metrics::default());
     let leader_flag = Arc::new(AtomicBool::new(false));
     let identity = args.identity();
+    let webhook = match &args.webhook_secret {
+        Some(reference) => {
+            let (ns, name) = reference
+                .split_once('/')
+                .ok_or_else(|| format!("--webhook-secret {reference:?}: expected NAMESPACE/NAME"))?;
+            Some(Webhook::start(client.clone(), ns, name, metrics.clone()))
+        }
+        None => None,
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter { controller: "apiportal-bridge".into(), instance: Some(identity.clone()) },
-        ),
+        notifier: Notifier {
+            recorder: Recorder::new(
+                client.clone(),
+                Reporter { controller: "apiportal-bridge".into(), instance: Some(identity.clone()) },
+            ),
+            webhook,
+        },
         caches: caches.clone(),
         metrics: metrics.clone(),
         fetcher: Fetcher::new(args.fetch_timeout),
         leader: leader_flag.clone(),
-        enforcement_namespace: args.enforcement_namespace.clone(),
+        settings: Settings {
+            bridge_user: bridge_user.clone(),
+            enforcement_namespace: args.enforcement_namespace.clone(),
+            expiry_warning: args.expiry_warning,
+        },
         openapi_max_bytes: args.openapi_max_bytes,
         max_concurrent_reconciles: args.max_concurrent_reconciles,
     });
     let (product_tx, product_rx) = mpsc::unbounded_channel();
     let (key_tx, key_rx) = mpsc::unbounded_channel();
-    tokio::spawn(controller::product::controller(
-        ctx.clone(),
-        subs.products_for_products,
-        subs.routes,
-        subs.auth_policies,
-        subs.plan_policies,
-        signals(product_rx),
-    ));
-    tokio::spawn(controller::apikey::controller(ctx.clone(), subs.keys, subs.products_for_keys, signals(key_rx)));
+    let (stop_controllers, controllers_stop) = watch::channel(false);
+    let stopped = |rx: watch::Receiver<bool>| async move {
+        let mut rx = rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let controllers = vec![
+        tokio::spawn(controller::product::controller(
+            ctx.clone(),
+            subs.products_for_products,
+            subs.routes,
+            subs.auth_policies,
+            subs.plan_policies,
+            signals(product_rx),
+            stopped(controllers_stop.clone()),
+        )),
+        tokio::spawn(controller::apikey::controller(
+            ctx.clone(),
+            subs.keys,
+            subs.products_for_keys,
+            subs.key_triggers,
+            signals(key_rx),
+            stopped(controllers_stop.clone()),
+        )),
+    ];
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let view =
@@ -117,7 +151,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
 
     shutdown_signal().await;
-    tracing::info!("shutting down: releasing the lease and finishing open requests");
+    // Controllers first (no new work, in-flight reconciles finish), then the Lease, then the servers drain.
+    tracing::info!("shutting down: finishing reconciles, then releasing the lease and finishing open requests");
+    let _ = stop_controllers.send(true);
+    for controller in controllers {
+        let _ = controller.await;
+    }
     let _ = shutdown_tx.send(true);
     if let Ok(Err(e)) = election.await {
         tracing::warn!(error = %e, "leader election ended with an error");
@@ -126,4 +165,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let _ = server.await;
     }
     Ok(())
+}
+
+/// The bridge's own user name as the API server knows it: the reviewer it records for its own decisions.
+async fn whoami(client: &Client) -> Result<String, Box<dyn std::error::Error>> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let review = kube::Api::<SelfSubjectReview>::all(client.clone())
+        .create(&Default::default(), &SelfSubjectReview::default())
+        .await
+        .map_err(|e| format!("cannot ask the API server who the bridge is (SelfSubjectReview): {e}"))?;
+    review
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .ok_or_else(|| "the API server did not say who the bridge is".into())
 }

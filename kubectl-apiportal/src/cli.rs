@@ -81,9 +81,9 @@ pub enum Command {
     /// List published API products
     #[command(after_help = "Examples:\n  kubectl apiportal products -A\n  kubectl apiportal products -n shop -o wide")]
     Products(ProductsArgs),
-    /// Show a product's plans, limits, authentication and docs
+    /// Show a product's plans, limits, authentication and docs, or a key request's state and history
     #[command(
-        after_help = "Examples:\n  kubectl apiportal describe product toys -n shop\n  kubectl apiportal describe product shop/toys"
+        after_help = "Examples:\n  kubectl apiportal describe product toys -n shop\n  kubectl apiportal describe product shop/toys\n  kubectl apiportal describe key toys-gold -n team-alice"
     )]
     Describe(DescribeArgs),
     /// Request an API key for a product's plan tier
@@ -97,8 +97,11 @@ pub enum Command {
     /// Show one API key request, or reveal its key
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Revoke an API key: deletes the request and the key's Secrets
-    #[command(after_help = "Examples:\n  kubectl apiportal revoke toys-gold -n team-alice")]
+    /// Revoke an API key: consumers delete their own request; approvers revoke a consumer's key with --reason
+    #[command(
+        long_about = "Revoke an API key.\n\nAs its consumer (no --reason): deletes your own request NAME and, with it, the key.\nAs an approver (--reason): cuts off a consumer's approved key NAMESPACE/NAME at once; the request stays, Revoked, so its consumer sees who revoked it and why.",
+        after_help = "Examples:\n  kubectl apiportal revoke toys-gold -n team-alice                      # a consumer drops their own key\n  kubectl apiportal revoke team-alice/toys-gold --reason 'key leaked'    # an owner cuts a consumer's key off"
+    )]
     Revoke(RevokeArgs),
     /// Create, publish and unpublish API products (owners)
     #[command(subcommand)]
@@ -108,14 +111,16 @@ pub enum Command {
         after_help = "Examples:\n  kubectl apiportal requests --pending\n  kubectl apiportal requests --product shop/toys"
     )]
     Requests(RequestsArgs),
-    /// Approve a pending API key request (owners, admins)
+    /// Approve pending API key requests (owners, admins)
     #[command(
-        after_help = "Examples:\n  kubectl apiportal approve team-alice/toys-gold\n  kubectl apiportal approve team-alice/toys-gold --reason 'known partner'"
+        after_help = "Examples:\n  kubectl apiportal approve team-alice/toys-gold\n  kubectl apiportal approve team-alice/toys-gold team-bob/toys-gold --reason 'known partners'\n  kubectl apiportal approve --all-pending --product shop/toys --dry-run"
     )]
     Approve(DecideArgs),
-    /// Reject a pending API key request (owners, admins)
-    #[command(after_help = "Examples:\n  kubectl apiportal reject team-alice/toys-gold --reason 'use the bronze tier'")]
-    Reject(RejectArgs),
+    /// Reject pending API key requests (owners, admins)
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal reject team-alice/toys-gold --reason 'use the bronze tier'\n  kubectl apiportal reject --all-pending --product shop/toys --reason 'closed for new consumers'"
+    )]
+    Reject(DecideArgs),
     /// Install apiportal's CRDs, RBAC, admission policy and the bridge (platform)
     #[command(
         after_help = "Examples:\n  kubectl apiportal install\n  kubectl apiportal install --dry-run -o yaml > apiportal.yaml"
@@ -162,6 +167,8 @@ pub struct DescribeArgs {
 pub enum DescribeTarget {
     /// Describe an API product: NAME or NAMESPACE/NAME
     Product { name: String },
+    /// Describe an API key request, with its whole history: NAME or NAMESPACE/NAME
+    Key { name: String },
 }
 
 #[derive(Args, Debug)]
@@ -180,7 +187,8 @@ pub struct RequestArgs {
     /// Contact email for the reviewer
     #[arg(long)]
     pub email: Option<String>,
-    /// Ask for a key that stops working after this long (e.g. 720h); the bridge removes it then
+    /// Ask for a key that stops working after this long (e.g. 30d); the bridge removes it then. Defaults to
+    /// the product's maximum key lifetime, when it has one
     #[arg(long, value_parser = parse_duration)]
     pub expires_in: Option<Duration>,
     /// Wait until the request is decided, up to the given time (default 5m)
@@ -202,11 +210,34 @@ pub enum KeyCommand {
         #[arg(long)]
         reveal: bool,
     },
+    /// Replace a key's value; the old value keeps working for --grace (consumers, approvers)
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal key rotate toys-gold --grace 24h\n  kubectl apiportal key rotate team-alice/toys-gold --grace 0   # an approver, after a leak"
+    )]
+    Rotate(RotateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// The key: NAME (in the namespace) or NAMESPACE/NAME
+    pub name: String,
+    /// How long the old value keeps working at the gateway (0 stops it at once)
+    #[arg(long, value_parser = parse_duration, default_value = "24h")]
+    pub grace: Duration,
+    /// Wait until the bridge has issued the new value, up to the given time (default 1m; --wait=0 returns at once)
+    #[arg(long, value_parser = parse_duration, num_args = 0..=1, default_missing_value = "1m", default_value = "1m", require_equals = true)]
+    pub wait: Duration,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
 }
 
 #[derive(Args, Debug)]
 pub struct RevokeArgs {
+    /// Your own request NAME; with --reason, a consumer's key NAMESPACE/NAME
     pub name: String,
+    /// Revoke as an approver, saying why (the consumer reads it); the request stays, Revoked
+    #[arg(long)]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub dry_run: DryRunArg,
 }
@@ -266,6 +297,12 @@ pub struct ProductCreateArgs {
     /// A tag; repeat for several
     #[arg(long = "tag")]
     pub tags: Vec<String>,
+    /// At most this many pending or approved keys per consumer
+    #[arg(long)]
+    pub max_keys_per_user: Option<i32>,
+    /// The longest a key may live, e.g. 90d; every request must expire within it
+    #[arg(long)]
+    pub max_key_lifetime: Option<String>,
     #[command(flatten)]
     pub dry_run: DryRunArg,
 }
@@ -288,22 +325,18 @@ pub struct RequestsArgs {
 
 #[derive(Args, Debug)]
 pub struct DecideArgs {
-    /// The request: NAMESPACE/NAME (requests live in the consumer's namespace)
-    pub key: String,
-    /// Why; recorded in the key's status and Event
+    /// The requests: NAMESPACE/NAME each (requests live in the consumers' namespaces)
+    #[arg(required_unless_present = "all_pending", conflicts_with = "all_pending")]
+    pub keys: Vec<String>,
+    /// Every pending request for --product
+    #[arg(long, requires = "product")]
+    pub all_pending: bool,
+    /// With --all-pending: the product, NAME or NAMESPACE/NAME
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Why; recorded in the key's status and history, shown to the consumer (required to reject)
     #[arg(long)]
     pub reason: Option<String>,
-    #[command(flatten)]
-    pub dry_run: DryRunArg,
-}
-
-#[derive(Args, Debug)]
-pub struct RejectArgs {
-    /// The request: NAMESPACE/NAME (requests live in the consumer's namespace)
-    pub key: String,
-    /// Why; shown to the consumer
-    #[arg(long)]
-    pub reason: String,
     #[command(flatten)]
     pub dry_run: DryRunArg,
 }
@@ -357,47 +390,14 @@ pub struct CompletionArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// Parses kubectl-style durations: `90s`, `5m`, `1h30m`, or plain seconds.
+/// Durations in the one grammar every apiportal flag uses (`90s`, `5m`, `1h30m`, `7d`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let value: u64 =
-            number.parse().map_err(|_| format!("invalid duration {text:?}: expected e.g. 30s, 5m, 1h30m"))?;
-        total += value
-            * match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                _ => return Err(format!("invalid duration {text:?}: unknown unit {c:?} (use s, m or h)")),
-            };
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(format!("invalid duration {text:?}: a number needs a unit (s, m or h)"));
-    }
-    Ok(Duration::from_secs(total))
+    apiportal_core::duration::parse(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_like_kubectls() {
-        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
-        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("5m3").is_err());
-    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -19,6 +19,8 @@ pub enum Error {
     Conflict(String),
     /// The API server rejected the object.
     Invalid(String),
+    /// Some of several operations failed (each was reported as it happened).
+    Partial(String),
     Other(String),
 }
 
@@ -33,6 +35,7 @@ impl fmt::Display for Error {
             | Self::NotFound(m)
             | Self::Conflict(m)
             | Self::Invalid(m)
+            | Self::Partial(m)
             | Self::Other(m) => f.write_str(m),
         }
     }

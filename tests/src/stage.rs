@@ -51,7 +51,7 @@ impl Stage {
         cluster.bind(&team, rbac::CONSUMER_ROLE, Persona::Consumer).await;
         let stage = Self { shop, team };
         stage.route(cluster, "toys", &["toys.example.com"]).await;
-        stage.api_key_policy(cluster, "toys").await;
+        stage.api_key_policy(cluster, "toys", "toys").await;
         stage
             .plans(
                 cluster,
@@ -132,23 +132,35 @@ impl Stage {
         self.set_status(cluster, &ar, name, json!({"parents": [parent]})).await;
     }
 
-    /// An enforced API-key AuthPolicy on the route: keys in Secrets labelled app=<route>, sent as `APIKEY <key>`.
-    pub async fn api_key_policy(&self, cluster: &Cluster, route: &str) {
+    /// An enforced API-key AuthPolicy `<route>-keys` on the route, product-scoped to product `product` of this
+    /// stage's namespace: keys sent as `APIKEY <key>`.
+    pub async fn api_key_policy(&self, cluster: &Cluster, route: &str, product: &str) {
+        let selector = json!({"matchLabels": {"devportal.kuadrant.io/apiproduct": product, "devportal.kuadrant.io/apiproduct-namespace": self.shop}});
+        self.auth_policy(cluster, &format!("{route}-keys"), route, selector, true).await;
+    }
+
+    /// An API-key AuthPolicy `name` on route `route` selecting keys with `selector` (a LabelSelector), Accepted,
+    /// and Enforced when `enforced`; created, or changed if it exists.
+    pub async fn auth_policy(&self, cluster: &Cluster, name: &str, route: &str, selector: Value, enforced: bool) {
         let ar = authpolicy_resource();
-        let name = format!("{route}-keys");
-        self.create(
-            cluster,
-            &ar,
-            json!({
-                "apiVersion": "kuadrant.io/v1", "kind": "AuthPolicy", "metadata": {"name": name},
-                "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route},
-                         "rules": {"authentication": {"api-key": {
-                             "apiKey": {"selector": {"matchLabels": {"app": route}}, "allNamespaces": false},
-                             "credentials": {"authorizationHeader": {"prefix": "APIKEY"}}}}}}
-            }),
-        )
-        .await;
-        self.set_status(cluster, &ar, &name, json!({"conditions": true_conditions(&["Accepted", "Enforced"])})).await;
+        let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(Persona::Admin).await, &self.shop, &ar);
+        let object = json!({
+            "apiVersion": "kuadrant.io/v1", "kind": "AuthPolicy", "metadata": {"name": name},
+            "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route},
+                     "rules": {"authentication": {"api-key": {
+                         "apiKey": {"selector": selector, "allNamespaces": false},
+                         "credentials": {"authorizationHeader": {"prefix": "APIKEY"}}}}}}
+        });
+        api.patch(name, &PatchParams::apply("test-platform").force(), &Patch::Apply(&object))
+            .await
+            .expect("apply AuthPolicy");
+        let conditions = if enforced {
+            true_conditions(&["Accepted", "Enforced"])
+        } else {
+            json!([{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "ok", "lastTransitionTime": "2026-11-25T00:00:00Z"},
+                   {"type": "Enforced", "status": "False", "reason": "Unknown", "message": "not yet", "lastTransitionTime": "2026-11-25T00:00:00Z"}])
+        };
+        self.set_status(cluster, &ar, name, json!({"conditions": conditions})).await;
     }
 
     /// A PlanPolicy on the route with the given plans (`[{tier, limits}]`); predicates as Kuadrant documents.

@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, process::Command};
 
-use apiportal_core::{APIKey, APIProduct, KeyPhase};
+use apiportal_core::{APIKey, APIProduct, KeyAction, KeyPhase};
 use apiportal_tests::{
     Persona, cluster, eventually, run, shared_bridge,
     stage::{Stage, authpolicy_resource, true_conditions},
@@ -50,7 +50,11 @@ async fn an_automatic_request_gets_one_key_in_two_matching_secrets_with_the_poli
     .await;
     let status = key.status.clone().unwrap();
     assert_eq!(key.phase(), KeyPhase::Approved);
-    assert_eq!(status.reviewed_by.as_deref(), Some("system"));
+    assert_eq!(
+        status.reviewed_by.as_deref(),
+        Some(Persona::Bridge.username().as_str()),
+        "the bridge approves as itself"
+    );
     assert_eq!(status.api_hostname.as_deref(), Some("toys.example.com"));
     assert_eq!(status.limits.unwrap().daily, Some(100));
 
@@ -64,7 +68,6 @@ async fn an_automatic_request_gets_one_key_in_two_matching_secrets_with_the_poli
     let e = &enforcement[0];
     let labels = e.metadata.labels.clone().unwrap();
     let expected = BTreeMap::from([
-        ("app", "toys"),
         ("authorino.kuadrant.io/managed-by", "authorino"),
         ("devportal.kuadrant.io/apiproduct", "toys"),
         ("devportal.kuadrant.io/apiproduct-namespace", stage.shop.as_str()),
@@ -228,7 +231,13 @@ async fn the_view_authenticates_authorises_caches_and_never_shows_a_key() {
     assert!(!bridge.logs().contains(&key_value), "the bridge's log leaks the key");
     let events: Api<Event> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     let events = events.list(&ListParams::default()).await.unwrap().items;
-    assert!(events.iter().any(|e| e.reason.as_deref() == Some("KeyIssued")), "the decision is audited");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Approved")
+                && e.note.as_deref().is_some_and(|n| n.contains("key issued"))),
+        "the decision is audited"
+    );
     for e in &events {
         assert!(!e.note.clone().unwrap_or_default().contains(&key_value), "an Event leaks the key");
     }
@@ -320,7 +329,7 @@ async fn a_key_expires_at_its_time_and_its_secrets_go() {
             "--plan",
             "gold",
             "--expires-in",
-            "6s",
+            "15s",
             "--wait=30s",
         ],
     );
@@ -334,16 +343,22 @@ async fn a_key_expires_at_its_time_and_its_secrets_go() {
         "Authorino sees the expiry"
     );
     let expired = eventually(40, "the key to expire", || async {
-        keys.get("toys-gold").await.ok().filter(|k| k.phase() == KeyPhase::Expired)
+        keys.get("toys-gold").await.ok().filter(|k| {
+            k.phase() == KeyPhase::Expired
+                && k.status.as_ref().is_some_and(|s| s.history.last().is_some_and(|e| e.action == KeyAction::Expired))
+        })
     })
     .await;
-    assert_eq!(expired.status.unwrap().reviewed_by.as_deref(), Some("system"));
-    eventually(20, "both Secrets to be removed", || async {
-        enforcement_secrets(&stage.team, "toys-gold").await.is_empty().then_some(())
-    })
-    .await;
+    assert_eq!(expired.status.as_ref().unwrap().reviewed_by.as_deref(), Some(Persona::Bridge.username().as_str()));
+    let history: Vec<_> = expired.status.as_ref().unwrap().history.iter().map(|e| e.action).collect();
+    assert_eq!(history, [KeyAction::Requested, KeyAction::Approved, KeyAction::Expired], "issued, then expired");
     let consumer_copies: Api<Secret> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
-    assert!(consumer_copies.get_opt("toys-gold-apikey-secret").await.unwrap().is_none());
+    eventually(20, "both Secrets to be removed", || async {
+        let gone = enforcement_secrets(&stage.team, "toys-gold").await.is_empty()
+            && consumer_copies.get_opt("toys-gold-apikey-secret").await.unwrap().is_none();
+        gone.then_some(())
+    })
+    .await;
     let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold", "--reveal"]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("is Expired"), "{}", out.stderr);

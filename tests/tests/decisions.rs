@@ -3,7 +3,10 @@
 
 use apiportal_core::{APIKey, KeyPhase, rbac};
 use apiportal_tests::{Persona, cluster, stage::Stage};
-use kube::{Api, api::PostParams};
+use kube::{
+    Api,
+    api::{Patch, PatchParams, PostParams},
+};
 use serde_json::json;
 
 #[tokio::test]
@@ -16,6 +19,16 @@ async fn racing_approve_and_reject_one_wins_the_loser_is_told() {
         "metadata": {"name": "toys"}, "spec": {"displayName": "Toys", "targetRef": {"name": "toys"}, "publishStatus": "Published"}}))
     .unwrap();
     products.create(&PostParams::default(), &product).await.unwrap();
+    // What the bridge would discover (none runs here): the gold tier, so approving it is a valid decision.
+    let admin_products: Api<apiportal_core::APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
+    admin_products
+        .patch_status(
+            "toys",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"discoveredPlans": [{"tier": "gold", "limits": {"daily": 1}}]}})),
+        )
+        .await
+        .unwrap();
     c.bind(&stage.shop, rbac::OWNER_ROLE, Persona::Owner2).await;
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &stage.team);
     let admin_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);

@@ -56,7 +56,7 @@ async fn consumer_browses_requests_and_reveals_a_key_for_an_automatic_product() 
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stdout.contains("gold     100/day"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("curl -H 'Authorization: APIKEY $API_KEY' https://toys.example.com/"),
+        out.stdout.contains("curl -H \"Authorization: APIKEY $API_KEY\" https://toys.example.com/"),
         "a consumer, who may not read the route, gets a ready-to-paste call: {}",
         out.stdout
     );
@@ -67,7 +67,7 @@ async fn consumer_browses_requests_and_reveals_a_key_for_an_automatic_product() 
         &["-n", &stage.team, "request", &product, "--plan", "platinum", "--use-case", "x"],
     );
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("has no plan tier \"platinum\"; it offers: gold, bronze"), "{}", out.stderr);
+    assert!(out.stderr.contains("offers no plan tier \"platinum\"; it offers: gold, bronze"), "{}", out.stderr);
 
     let out = c.apiportal(
         Persona::Consumer,
@@ -108,25 +108,25 @@ async fn owner_approves_and_rejects_and_consumers_cannot_approve_themselves() {
     let c = cluster();
     shared_bridge();
     let stage = Stage::new(c).await;
-    published_product(&stage, "partner", "manual").await;
-    let product = format!("{}/partner", stage.shop);
+    published_product(&stage, "toys", "manual").await;
+    let product = format!("{}/toys", stage.shop);
     for plan in ["gold", "bronze"] {
         let out = c.apiportal(
             Persona::Consumer,
-            &["-n", &stage.team, "request", &product, "--plan", plan, "--use-case", "partner"],
+            &["-n", &stage.team, "request", &product, "--plan", plan, "--use-case", "toys"],
         );
         assert!(out.success(), "{}", out.stderr);
     }
-    let gold = format!("{}/partner-gold", stage.team);
-    let bronze = format!("{}/partner-bronze", stage.team);
+    let gold = format!("{}/toys-gold", stage.team);
+    let bronze = format!("{}/toys-bronze", stage.team);
 
     let out = c.apiportal(Persona::Consumer, &["approve", &gold]);
     assert_eq!(out.code, 1, "a consumer cannot approve their own request");
-    assert!(out.stderr.contains("may not decide requests for apiproduct"), "{}", out.stderr);
+    assert!(out.stderr.contains("may not approve requests for apiproduct"), "{}", out.stderr);
 
     let out = c.apiportal(Persona::Owner, &["requests", "--pending"]);
     assert!(out.success(), "{}", out.stderr);
-    assert!(out.stdout.contains("partner-gold") && out.stdout.contains("partner-bronze"), "{}", out.stdout);
+    assert!(out.stdout.contains("toys-gold") && out.stdout.contains("toys-bronze"), "{}", out.stdout);
     let out = c.apiportal(Persona::Owner2, &["requests", "--pending"]);
     assert!(
         !out.stdout.contains(&stage.team),
@@ -135,11 +135,7 @@ async fn owner_approves_and_rejects_and_consumers_cannot_approve_themselves() {
     );
 
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
-    assert_eq!(
-        keys.get("partner-gold").await.unwrap().phase(),
-        KeyPhase::Pending,
-        "a manual request waits for an owner"
-    );
+    assert_eq!(keys.get("toys-gold").await.unwrap().phase(), KeyPhase::Pending, "a manual request waits for an owner");
 
     let out = c.apiportal(Persona::Owner, &["approve", &gold, "--reason", "known partner"]);
     assert!(out.success(), "{}", out.stderr);
@@ -152,14 +148,14 @@ async fn owner_approves_and_rejects_and_consumers_cannot_approve_themselves() {
     let out = c.apiportal(Persona::Owner, &["reject", &bronze, "--reason", "use gold"]);
     assert!(out.success(), "{}", out.stderr);
     let approved = eventually(20, "the key to be issued", || async {
-        keys.get("partner-gold").await.ok().filter(|k| k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()))
+        keys.get("toys-gold").await.ok().filter(|k| k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()))
     })
     .await;
     assert_eq!(approved.status.unwrap().reviewed_by.as_deref(), Some("bob"));
-    let rejected = keys.get("partner-bronze").await.unwrap();
+    let rejected = keys.get("toys-bronze").await.unwrap();
     assert_eq!(rejected.phase(), KeyPhase::Rejected);
     assert_eq!(rejected.status.unwrap().reason.as_deref(), Some("use gold"));
-    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "partner-bronze", "--reveal"]);
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-bronze", "--reveal"]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.is_empty() && out.stderr.contains("is Rejected"), "{out:?}");
 }

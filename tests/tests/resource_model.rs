@@ -311,7 +311,10 @@ async fn owners_decide_only_for_their_own_products_and_only_as_themselves() {
         .patch_status("for-bob", &PatchParams::default(), &Patch::Merge(decision("Rejected", "bob")))
         .await
         .expect_err("second decision");
-    assert!(api_error_message(&err).contains("is Approved: a decision can only move a Pending key"), "{err}");
+    assert!(
+        api_error_message(&err).contains("is Approved: a decision moves a Pending key to Approved or Rejected"),
+        "{err}"
+    );
     assert_eq!(owner_keys.get("for-bob").await.unwrap().phase(), apiportal_core::KeyPhase::Approved);
 }
 
@@ -324,15 +327,21 @@ async fn an_approved_status_must_name_its_reviewer() {
         .create(&PostParams::default(), &serde_json::from_value(apikey("k", &shop, "alice")).unwrap())
         .await
         .unwrap();
-    // The bridge is exempt from the admission policy, not from the schema.
+    // The bridge is exempt from the rules about who decides, not from the schema nor the phase transitions.
     let bridge_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Bridge).await, &consumer_ns);
     let err = bridge_keys
         .patch_status("k", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Approved"}})))
         .await
         .expect_err("approval without a reviewer");
     assert!(api_error_message(&err).contains("must name reviewedBy and reviewedAt"), "{err}");
+    let bridge = Persona::Bridge.username();
     bridge_keys
-        .patch_status("k", &PatchParams::default(), &Patch::Merge(decision("Approved", "system")))
+        .patch_status("k", &PatchParams::default(), &Patch::Merge(decision("Rejected", &bridge)))
         .await
-        .expect("the bridge approves automatic products as `system`");
+        .expect("the bridge decides as itself");
+    let err = bridge_keys
+        .patch_status("k", &PatchParams::default(), &Patch::Merge(decision("Approved", &bridge)))
+        .await
+        .expect_err("a final decision stays final, even for the bridge");
+    assert!(api_error_message(&err).contains("is Rejected: a decision moves a Pending key"), "{err}");
 }

@@ -68,30 +68,64 @@ pub struct Requester {
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, schemars::JsonSchema)]
 pub enum KeyPhase {
+    /// Waiting for a decision.
     #[default]
     Pending,
+    /// Approved: the bridge issues the key.
     Approved,
+    /// Refused before a key was issued (final).
     Rejected,
+    /// An approved key cut off by an approver, or by the bridge when its product went away (final).
+    Revoked,
+    /// Past its `expiresAt` (final).
     Expired,
+}
+
+impl KeyPhase {
+    pub const ALL: [KeyPhase; 5] = [Self::Pending, Self::Approved, Self::Rejected, Self::Revoked, Self::Expired];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Approved => "Approved",
+            Self::Rejected => "Rejected",
+            Self::Revoked => "Revoked",
+            Self::Expired => "Expired",
+        }
+    }
+
+    /// A decision that is never undone: the consumer requests again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Rejected | Self::Revoked | Self::Expired)
+    }
 }
 
 impl std::fmt::Display for KeyPhase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Pending => "Pending",
-            Self::Approved => "Approved",
-            Self::Rejected => "Rejected",
-            Self::Expired => "Expired",
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for KeyPhase {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|p| p.as_str()).collect();
+            format!("invalid phase {s:?}: use one of {}", names.join(", "))
         })
     }
 }
 
+/// An APIKey's status. Who writes which field is enforced by the `apiportal-apikey-decisions` admission policy:
+/// approvers write the decision (`DECISION_FIELDS`), the key's consumers and approvers ask for a rotation
+/// (`rotationRequest`), and every other field is the bridge's alone.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[x_kube(validation = kube::core::Rule::new("!has(self.phase) || !(self.phase in ['Approved', 'Rejected']) || (has(self.reviewedBy) && has(self.reviewedAt))").message("an Approved or Rejected key must name reviewedBy and reviewedAt"))]
+#[x_kube(validation = kube::core::Rule::new("!has(self.phase) || !(self.phase in ['Approved', 'Rejected', 'Revoked']) || (has(self.reviewedBy) && has(self.reviewedAt))").message("an Approved, Rejected or Revoked key must name reviewedBy and reviewedAt"))]
 #[serde(rename_all = "camelCase")]
 pub struct APIKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<KeyPhase>,
+    /// Who made the last decision (the bridge's own user name for decisions it makes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub reviewed_by: Option<String>,
@@ -101,6 +135,19 @@ pub struct APIKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub reason: Option<String>,
+    /// A request for a new value: written by the key's consumers or its approvers, carried out by the bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_request: Option<RotationRequest>,
+    /// The UID of the APIProduct this request was made to; a product deleted and created again is another
+    /// product, whose owners decide anew.
+    #[serde(rename = "productUID", default, skip_serializing_if = "Option::is_none")]
+    pub product_uid: Option<String>,
+    /// What the current value was issued for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued: Option<IssuedKey>,
+    /// The value a rotation replaced, still valid at the gateway until `validUntil`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_key: Option<PreviousKey>,
     /// The consumer's copy of the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretRef>,
@@ -114,9 +161,109 @@ pub struct APIKeyStatus {
     pub auth_scheme: Option<AuthScheme>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The key's decisions and what happened to it, newest last; at most `HISTORY_LIMIT` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub history: Vec<HistoryEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
+}
+
+impl APIKeyStatus {
+    /// Fields an approver writes to decide (and the bridge for the decisions it makes).
+    pub const DECISION_FIELDS: [&str; 4] = ["phase", "reviewedBy", "reviewedAt", "reason"];
+    /// Fields the key's consumers and approvers write to ask for something.
+    pub const REQUEST_FIELDS: [&str; 1] = ["rotationRequest"];
+    /// Fields only the bridge writes.
+    pub const BRIDGE_FIELDS: [&str; 10] = [
+        "productUID",
+        "issued",
+        "previousKey",
+        "secretRef",
+        "apiHostname",
+        "limits",
+        "authScheme",
+        "observedGeneration",
+        "history",
+        "conditions",
+    ];
+    /// Entries of `history` kept.
+    pub const HISTORY_LIMIT: usize = 20;
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationRequest {
+    /// The rotation asked for: one more than the number of the current value (`issued.generation`).
+    #[schemars(range(min = 1))]
+    pub generation: i64,
+    #[schemars(length(min = 1, max = 253))]
+    pub requested_by: String,
+    pub requested_at: Time,
+    /// How long the value being replaced keeps working at the gateway, e.g. `24h`; `0s` cuts it off at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]{1,6}(d|h|m|s))+$"), length(max = 32))]
+    pub grace: Option<String>,
+}
+
+/// What a key's current value was issued for.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedKey {
+    /// Which value this is: 0 for the first, one more per rotation.
+    pub generation: i64,
+    #[serde(rename = "productUID")]
+    pub product_uid: String,
+    /// `namespace/name` of the AuthPolicy whose selector the enforcement Secret is labelled for.
+    pub auth_policy: String,
+    /// The selector labels the enforcement Secret carries.
+    #[serde(default)]
+    pub selector: std::collections::BTreeMap<String, String>,
+    pub issued_at: Time,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousKey {
+    pub generation: i64,
+    pub valid_until: Time,
+}
+
+/// One event in a key's life.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub struct HistoryEntry {
+    pub action: KeyAction,
+    /// Who did it: a user name, or the bridge's own.
+    #[schemars(length(max = 253))]
+    pub by: String,
+    pub at: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum KeyAction {
+    Requested,
+    Approved,
+    Rejected,
+    Revoked,
+    Rotated,
+    Expired,
+}
+
+impl KeyAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "Requested",
+            Self::Approved => "Approved",
+            Self::Rejected => "Rejected",
+            Self::Revoked => "Revoked",
+            Self::Rotated => "Rotated",
+            Self::Expired => "Expired",
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
@@ -139,5 +286,48 @@ impl APIKey {
     /// The phase; a key nobody has looked at yet is Pending.
     pub fn phase(&self) -> KeyPhase {
         self.status.as_ref().and_then(|s| s.phase).unwrap_or_default()
+    }
+}
+
+impl APIKey {
+    /// `namespace/name` of the referenced product.
+    pub fn product_id(&self) -> String {
+        format!("{}/{}", self.product_namespace(), self.spec.api_product_ref.name)
+    }
+
+    /// Who asked for this key.
+    pub fn requester(&self) -> &str {
+        &self.spec.requested_by.user_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every status field is classified for the admission policy: a new field nobody classified would be
+    /// writable by anyone with status rights.
+    #[test]
+    fn every_status_field_has_exactly_one_writer() {
+        let schema = serde_json::to_value(schemars::schema_for!(APIKeyStatus)).unwrap();
+        let mut fields: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort();
+        let mut classified: Vec<&str> = APIKeyStatus::DECISION_FIELDS
+            .iter()
+            .chain(&APIKeyStatus::REQUEST_FIELDS)
+            .chain(&APIKeyStatus::BRIDGE_FIELDS)
+            .copied()
+            .collect();
+        classified.sort();
+        assert_eq!(fields, classified);
+    }
+
+    #[test]
+    fn phases_parse_from_their_names_and_say_which_are_final() {
+        for phase in KeyPhase::ALL {
+            assert_eq!(phase.as_str().parse::<KeyPhase>(), Ok(phase));
+        }
+        assert!("approved".parse::<KeyPhase>().unwrap_err().contains("Pending, Approved, Rejected, Revoked, Expired"));
+        assert!(!KeyPhase::Approved.is_final() && KeyPhase::Revoked.is_final());
     }
 }

@@ -1,5 +1,7 @@
 //! APIProduct: an owner's catalog entry over one HTTPRoute in the same namespace.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -55,6 +57,16 @@ pub struct APIProductSpec {
     pub documentation: Option<Documentation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<Contact>,
+    /// At most this many keys per consumer (APIKeys of one user that are Pending or Approved); unset means no
+    /// limit. The bridge refuses automatic approvals above it, and does not issue keys approved above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_keys_per_user: Option<i32>,
+    /// The longest a key may live, e.g. `720h` or `90d`: every request must carry an `expiresAt` at most this far
+    /// from its creation (enforced by the API server's admission policy). Unset means no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]{1,6}(d|h|m|s))+$"), length(max = 32))]
+    pub max_key_lifetime: Option<String>,
 }
 
 /// Reference to the product's HTTPRoute. Gateway API's LocalPolicyTargetReference, limited to HTTPRoutes.
@@ -150,6 +162,10 @@ pub struct APIProductStatus {
     /// The authentication of the AuthPolicy that applies to the route, as found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovered_auth_scheme: Option<AuthScheme>,
+    /// Where this product's keys are issued: set only while the AuthPolicy that applies selects Secrets by labels
+    /// naming this product (condition `KeysIssuable` says why not otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_issuance: Option<KeyIssuance>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc_discovery: Option<OidcDiscovery>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,6 +183,19 @@ pub struct DiscoveredPlan {
     pub description: Option<String>,
     #[serde(default)]
     pub limits: PlanLimits,
+}
+
+/// The AuthPolicy rule a product's keys are issued under, and the labels its selector requires.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyIssuance {
+    /// `namespace/name` of the AuthPolicy.
+    pub auth_policy: String,
+    /// The name of its apiKey authentication rule.
+    pub rule: String,
+    /// The selector's `matchLabels`: they name this product, plus whatever else the policy selects on.
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
@@ -208,5 +237,24 @@ impl APIProduct {
 
     pub fn conditions(&self) -> &[Condition] {
         self.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default()
+    }
+
+    /// Where keys are issued, while they may be.
+    pub fn key_issuance(&self) -> Option<&KeyIssuance> {
+        self.status.as_ref().and_then(|s| s.key_issuance.as_ref())
+    }
+
+    /// The plan of `tier`, or an error naming the tiers the product offers (one wording for the plugin and the
+    /// bridge).
+    pub fn offered_plan(&self, tier: &str) -> Result<&DiscoveredPlan, String> {
+        self.plan(tier).ok_or_else(|| {
+            let id = format!("{}/{}", self.metadata.namespace.as_deref().unwrap_or_default(), self.metadata.name.as_deref().unwrap_or_default());
+            let tiers: Vec<&str> = self.plans().iter().map(|p| p.tier.as_str()).collect();
+            if tiers.is_empty() {
+                format!("APIProduct {id} offers no plan tier {tier:?}: it offers no plans yet (no PlanPolicy applies to its route)")
+            } else {
+                format!("APIProduct {id} offers no plan tier {tier:?}; it offers: {}", tiers.join(", "))
+            }
+        })
     }
 }

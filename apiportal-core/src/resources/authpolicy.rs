@@ -181,15 +181,16 @@ pub enum CredentialLocation {
 }
 
 impl CredentialLocation {
-    /// A ready-to-paste curl command against `url`.
+    /// A ready-to-paste curl command against `url`. Double quotes, so that a shell variable used as the
+    /// credential (`$API_KEY`) is expanded when the command is pasted.
     pub fn curl(&self, url: &str) -> String {
         match self {
-            Self::Header { name, value } => format!("curl -H '{name}: {value}' {url}"),
+            Self::Header { name, value } => format!("curl -H \"{name}: {value}\" {url}"),
             Self::Query { name, value } => {
                 let sep = if url.contains('?') { '&' } else { '?' };
-                format!("curl '{url}{sep}{name}={value}'")
+                format!("curl \"{url}{sep}{name}={value}\"")
             }
-            Self::Cookie { name, value } => format!("curl --cookie '{name}={value}' {url}"),
+            Self::Cookie { name, value } => format!("curl --cookie \"{name}={value}\" {url}"),
         }
     }
 }
@@ -203,7 +204,7 @@ mod tests {
         let url = "https://api.example.com/";
         assert_eq!(
             Credentials::describe(None, "$KEY").curl(url),
-            "curl -H 'Authorization: Bearer $KEY' https://api.example.com/"
+            "curl -H \"Authorization: Bearer $KEY\" https://api.example.com/"
         );
         let prefixed = Credentials {
             authorization_header: Some(PrefixedCredential { prefix: Some("APIKEY".into()) }),
@@ -211,7 +212,7 @@ mod tests {
         };
         assert_eq!(
             Credentials::describe(Some(&prefixed), "$KEY").curl(url),
-            "curl -H 'Authorization: APIKEY $KEY' https://api.example.com/"
+            "curl -H \"Authorization: APIKEY $KEY\" https://api.example.com/"
         );
         let query = Credentials {
             query_string: Some(NamedCredential { name: "api_key".into(), prefix: None }),
@@ -219,7 +220,7 @@ mod tests {
         };
         assert_eq!(
             Credentials::describe(Some(&query), "$KEY").curl(url),
-            "curl 'https://api.example.com/?api_key=$KEY'"
+            "curl \"https://api.example.com/?api_key=$KEY\""
         );
     }
 

@@ -1,5 +1,5 @@
 //! The controllers: run on every replica so their subscriptions to the shared caches are always drained, but
-//! reconcile only while this replica holds the Lease.
+//! reconcile only while this replica holds the Lease, and only once every cache has synced.
 
 pub mod apikey;
 pub mod conditions;
@@ -10,19 +10,19 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use kube::{Client, runtime::events::Recorder};
+use kube::Client;
 
-use crate::{caches::Caches, fetch::Fetcher, metrics::Metrics};
+use crate::{caches::Caches, fetch::Fetcher, metrics::Metrics, notify::Notifier};
 
 /// What reconcilers share.
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
     pub caches: Caches,
     pub metrics: Arc<Metrics>,
     pub fetcher: Fetcher,
+    pub notifier: Notifier,
     pub leader: Arc<AtomicBool>,
-    pub enforcement_namespace: String,
+    pub settings: apikey::plan::Settings,
     pub openapi_max_bytes: usize,
     pub max_concurrent_reconciles: u16,
 }

@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use apiportal_core::{
-    APIProduct, APIProductStatus,
+    APIProduct, APIProductStatus, attachment, issuance,
     labels::BRIDGE_FIELD_MANAGER,
     resources::{
         apiproduct::{DiscoveredPlan, OidcDiscovery, OpenApiStatus},
@@ -43,6 +43,7 @@ pub fn controller(
     auth_sub: ReflectHandle<AuthPolicy>,
     plan_sub: ReflectHandle<PlanPolicy>,
     become_leader: impl Stream<Item = ()> + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> impl std::future::Future<Output = ()> {
     let products = ctx.caches.products.clone();
     let (by_route, by_auth, by_plan) = (products.clone(), products.clone(), products.clone());
@@ -53,14 +54,27 @@ pub fn controller(
             products_on_route(&by_route, &route.namespace().unwrap_or_default(), &route.name_any())
         })
         .watches_shared_stream(auth_sub, move |p: Arc<AuthPolicy>| {
-            products_targeted(&by_auth, &routes_for_auth, &p.namespace().unwrap_or_default(), &p.spec.target_ref)
+            // Any AuthPolicy may select Secrets in the enforcement namespace: products whose selectors carry
+            // labels of their own are checked again against it (see `issuance`).
+            let mut affected =
+                products_targeted(&by_auth, &routes_for_auth, &p.namespace().unwrap_or_default(), &p.spec.target_ref);
+            affected.extend(
+                by_auth.state().iter().filter(|product| has_extra_labels(product)).map(|p| ObjectRef::from(p.as_ref())),
+            );
+            affected
         })
         .watches_shared_stream(plan_sub, move |p: Arc<PlanPolicy>| {
             products_targeted(&by_plan, &routes_for_plan, &p.namespace().unwrap_or_default(), &p.spec.target_ref)
         })
         .reconcile_all_on(become_leader)
+        .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
+}
+
+fn has_extra_labels(product: &APIProduct) -> bool {
+    let bridge_keys = apiportal_core::secrets::bridge_label_keys();
+    product.key_issuance().is_some_and(|i| i.match_labels.keys().any(|k| !bridge_keys.contains(&k.as_str())))
 }
 
 fn products_on_route(products: &Store<APIProduct>, ns: &str, route: &str) -> Vec<ObjectRef<APIProduct>> {
@@ -105,7 +119,11 @@ async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action
     if !ctx.is_leader() {
         return Ok(Action::await_change());
     }
-    ctx.metrics.reconciles.get_or_create(&crate::metrics::ControllerLabels { controller: "apiproduct" }).inc();
+    if !ctx.caches.synced() {
+        // A route or policy missing from an unsynced cache would wipe the product's plans and auth scheme.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
+    let _timer = ctx.metrics.reconcile_timer("apiproduct");
     let ns = product.namespace().ok_or_else(|| Error::MissingNamespace(product.name_any()))?;
     let status = discover(&product, &ns, &ctx).await;
     if product.status.as_ref() != Some(&status) {
@@ -118,47 +136,17 @@ async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action
     Ok(Action::requeue(RESYNC))
 }
 
-/// The most specific policy: one targeting the route itself, else one targeting a Gateway the route attaches
-/// to. Ties resolve by name so every replica picks the same one.
-fn find_policy<'a, P: ResourceExt>(
-    policies: &'a [Arc<P>],
-    target: impl Fn(&P) -> &PolicyTargetRef,
-    route_ns: &str,
-    route: &str,
-    gateways: &[(String, String)],
-) -> Option<&'a Arc<P>> {
-    let mut on_route: Vec<&Arc<P>> = policies
-        .iter()
-        .filter(|p| {
-            p.namespace().as_deref() == Some(route_ns) && target(p).kind == "HTTPRoute" && target(p).name == route
-        })
-        .collect();
-    on_route.sort_by_key(|p| p.name_any());
-    if let Some(p) = on_route.first() {
-        return Some(p);
-    }
-    let mut on_gateway: Vec<&Arc<P>> = policies
-        .iter()
-        .filter(|p| {
-            target(p).kind == "Gateway"
-                && gateways
-                    .iter()
-                    .any(|(ns, gw)| p.namespace().as_deref() == Some(ns.as_str()) && &target(p).name == gw)
-        })
-        .collect();
-    on_gateway.sort_by_key(|p| (p.namespace(), p.name_any()));
-    on_gateway.first().copied()
-}
-
 async fn discover(product: &APIProduct, ns: &str, ctx: &Context) -> APIProductStatus {
     let previous = product.status.clone().unwrap_or_default();
     let generation = product.metadata.generation;
-    let mut conditions = Conditions::new(&previous.conditions, generation);
+    let mut conditions = Conditions::new(&previous.conditions, generation, Timestamp::now());
     let mut status = APIProductStatus { observed_generation: generation, ..Default::default() };
     let route_name = &product.spec.target_ref.name;
 
     let Some(route) = ctx.caches.route(ns, route_name) else {
         conditions.set("Ready", false, "HTTPRouteNotFound", format!("HTTPRoute {ns}/{route_name} not found"));
+        let refusal = issuance::evaluate(ns, &product.name_any(), None, None, &[]).expect_err("no route, no keys");
+        conditions.set("KeysIssuable", false, refusal.reason, refusal.message);
         status.conditions = conditions.built;
         return status;
     };
@@ -178,10 +166,10 @@ async fn discover(product: &APIProduct, ns: &str, ctx: &Context) -> APIProductSt
         );
     }
     status.hostnames = route.spec.hostnames.clone();
-    let gateways = route.parent_gateways(ns);
+    let gateways = route.accepting_gateways(ns);
 
     let plan_policies = ctx.caches.plan_policies.state();
-    match find_policy(&plan_policies, |p: &PlanPolicy| &p.spec.target_ref, ns, route_name, &gateways) {
+    match attachment::effective(&plan_policies, ns, route_name, &gateways).map(|(p, _)| p) {
         Some(policy) => {
             status.discovered_plans = policy
                 .spec
@@ -200,12 +188,31 @@ async fn discover(product: &APIProduct, ns: &str, ctx: &Context) -> APIProductSt
             "PlanPolicyDiscovered",
             false,
             "NotFound",
-            format!("no PlanPolicy targets HTTPRoute {ns}/{route_name} or its gateways"),
+            format!("no PlanPolicy targets HTTPRoute {ns}/{route_name} or a Gateway that accepted it"),
         ),
     }
 
     let auth_policies = ctx.caches.auth_policies.state();
-    match find_policy(&auth_policies, |p: &AuthPolicy| &p.spec.target_ref, ns, route_name, &gateways) {
+    let effective = attachment::effective(&auth_policies, ns, route_name, &gateways);
+    match issuance::evaluate(
+        ns,
+        &product.name_any(),
+        Some(&route),
+        effective.map(|(p, a)| (p.as_ref(), a)),
+        &auth_policies,
+    ) {
+        Ok(issuance) => {
+            conditions.set(
+                "KeysIssuable",
+                true,
+                "ProductScopedSelector",
+                format!("keys are issued for AuthPolicy {} rule {:?}", issuance.auth_policy, issuance.rule),
+            );
+            status.key_issuance = Some(issuance);
+        }
+        Err(refusal) => conditions.set("KeysIssuable", false, refusal.reason, refusal.message),
+    }
+    match effective.map(|(p, _)| p) {
         Some(policy) => {
             let scheme = AuthScheme { authentication: policy.authentication() };
             let id = format!("{}/{}", policy.namespace().unwrap_or_default(), policy.name_any());
@@ -227,7 +234,7 @@ async fn discover(product: &APIProduct, ns: &str, ctx: &Context) -> APIProductSt
                 "AuthPolicyDiscovered",
                 false,
                 "NotFound",
-                format!("no AuthPolicy targets HTTPRoute {ns}/{route_name} or its gateways"),
+                format!("no AuthPolicy targets HTTPRoute {ns}/{route_name} or a Gateway that accepted it"),
             );
             conditions.set("OIDCDiscovered", false, "NoOIDCAuth", "no AuthPolicy");
         }

@@ -209,7 +209,7 @@ async fn route(view: &View, req: &Request<Incoming>, endpoints: Endpoints) -> (&
     let path = req.uri().path();
     match path {
         "/healthz" => return ("healthz", text(StatusCode::OK, "text/plain", "ok\n")),
-        "/readyz" if view.caches.is_ready() => return ("readyz", text(StatusCode::OK, "text/plain", "ok\n")),
+        "/readyz" if view.caches.synced() => return ("readyz", text(StatusCode::OK, "text/plain", "ok\n")),
         "/readyz" => {
             return ("readyz", text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "watch caches not synced yet\n"));
         }
@@ -226,7 +226,7 @@ async fn route(view: &View, req: &Request<Incoming>, endpoints: Endpoints) -> (&
         return ("other", error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the view is read-only: use GET"));
     }
     // An empty answer before the first full list would read as "no products" and empty a catalog.
-    if !view.caches.is_ready() {
+    if !view.caches.synced() {
         return (
             "unavailable",
             error(

@@ -2,16 +2,17 @@
 
 use std::fmt::Write;
 
-use apiportal_core::{APIKey, KeyPhase, labels, resources::authpolicy::Credentials};
+use apiportal_core::{APIKey, KeyPhase, decision, kube_ext::KubeErrorExt, resources::authpolicy::Credentials, secrets};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, ResourceExt,
-    api::{DeleteParams, Preconditions},
+    api::{DeleteParams, Patch, PatchParams, Preconditions},
+    runtime::wait::await_condition,
 };
 
 use super::{APIKEY_KIND, list_scoped, report, scope_text};
 use crate::{
-    cli::{DryRun, GlobalArgs, OutputFormat, RevokeArgs},
+    cli::{DryRun, GlobalArgs, OutputFormat, RevokeArgs, RotateArgs},
     error::Error,
     output::{Table, age, cell, print_list, print_object},
     session::Session,
@@ -72,7 +73,8 @@ pub async fn show(session: &Session, global: &GlobalArgs, name: &str, reveal: bo
     Ok(())
 }
 
-/// Prints the key, and only the key, so it can be piped.
+/// Prints the key, and only the key, so it can be piped. The key is read from the consumer's copy, whose name
+/// is fixed, and only if this very APIKey owns it: nothing in the APIKey's status can point it elsewhere.
 async fn reveal_key(session: &Session, key: &APIKey) -> Result<(), Error> {
     let (ns, name) = (key.namespace().unwrap_or_default(), key.name_any());
     if key.phase() != KeyPhase::Approved {
@@ -81,12 +83,9 @@ async fn reveal_key(session: &Session, key: &APIKey) -> Result<(), Error> {
             key.phase()
         )));
     }
-    let secret_ref = key.status.as_ref().and_then(|s| s.secret_ref.clone());
-    let (secret_name, data_key) = secret_ref
-        .map(|r| (r.name, r.key))
-        .unwrap_or_else(|| (labels::consumer_secret_name(&name), labels::SECRET_KEY.to_owned()));
-    let secrets: Api<Secret> = Api::namespaced(session.client.clone(), &ns);
-    let secret = secrets
+    let secret_name = secrets::consumer_secret_name(&name);
+    let secrets_api: Api<Secret> = Api::namespaced(session.client.clone(), &ns);
+    let secret = secrets_api
         .get_opt(&secret_name)
         .await
         .map_err(|e| Error::from_kube(e, &session.server, &format!("read the key's Secret {ns}/{secret_name}")))?
@@ -95,19 +94,21 @@ async fn reveal_key(session: &Session, key: &APIKey) -> Result<(), Error> {
                 "the key's Secret {ns}/{secret_name} does not exist yet; the bridge creates it right after approval (is it running? kubectl apiportal doctor)"
             ))
         })?;
-    let value = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(&data_key))
-        .and_then(|v| String::from_utf8(v.0.clone()).ok())
-        .ok_or_else(|| {
-        Error::Other(format!("Secret {ns}/{secret_name} has no {data_key:?} entry; revoke and request the key again"))
+    let owned = secret.owner_references().iter().any(|o| Some(&o.uid) == key.uid().as_ref() && o.kind == "APIKey");
+    if !owned {
+        return Err(Error::Conflict(format!(
+            "Secret {ns}/{secret_name} was not issued for apikey {ns}/{name} (it is not owned by it), so it is not shown; the bridge replaces it with the real key shortly"
+        )));
+    }
+    let value = secrets::key_value(&secret).ok_or_else(|| {
+        Error::Other(format!("Secret {ns}/{secret_name} holds no key; the bridge issues it shortly (kubectl apiportal describe key {name} -n {ns})"))
     })?;
     println!("{value}");
     Ok(())
 }
 
-fn render(k: &APIKey) -> String {
+/// `describe key` / `key show`: the request, its key's state, how to call the API, and the whole history.
+pub fn render(k: &APIKey) -> String {
     let mut out = String::new();
     let status = k.status.clone().unwrap_or_default();
     let ns = k.namespace().unwrap_or_default();
@@ -116,7 +117,7 @@ fn render(k: &APIKey) -> String {
     };
     field("Name", k.name_any());
     field("Namespace", ns.clone());
-    field("Product", format!("{}/{}", k.product_namespace(), k.spec.api_product_ref.name));
+    field("Product", k.product_id());
     let limits = status.limits.as_ref().map(|l| format!(" ({})", l.summary())).unwrap_or_default();
     field("Plan", format!("{}{limits}", k.spec.plan_tier));
     field("Requested By", k.spec.requested_by.user_id.clone());
@@ -132,16 +133,24 @@ fn render(k: &APIKey) -> String {
         field("Reason", r.clone());
     }
     if let Some(e) = &k.spec.expires_at {
-        field("Expires At", e.0.to_string());
+        field("Expires At", format!("{} ({})", e.0, until(e.0)));
     }
     field("Age", age(k.metadata.creation_timestamp.as_ref()));
-    if let Some(secret) = &status.secret_ref {
-        field("Secret", format!("{} (key {})", secret.name, secret.key));
+    if let Some(issued) = &status.issued {
+        let rotated =
+            if issued.generation > 0 { format!(", rotated {} times", issued.generation) } else { String::new() };
+        field("Key Issued", format!("{}{rotated}", issued.issued_at.0));
         field("Reveal", format!("kubectl apiportal key show {} -n {ns} --reveal", k.name_any()));
         let rule = status.auth_scheme.as_ref().and_then(|s| s.api_key_rule().map(|(_, r)| r.clone()));
         let host = status.api_hostname.clone().unwrap_or_else(|| "<api-hostname>".to_owned());
         let location = Credentials::describe(rule.as_ref().and_then(|r| r.credentials.as_ref()), "$API_KEY");
         field("Call it", location.curl(&format!("https://{host}/")));
+    }
+    if let Some(previous) = &status.previous_key {
+        field(
+            "Previous Key",
+            format!("still valid until {} ({})", previous.valid_until.0, until(previous.valid_until.0)),
+        );
     }
     if !status.conditions.is_empty() {
         let _ = writeln!(out, "\nConditions:");
@@ -153,10 +162,38 @@ fn render(k: &APIKey) -> String {
             let _ = writeln!(out, "  {line}");
         }
     }
+    if !status.history.is_empty() {
+        let _ = writeln!(out, "\nHistory:");
+        let mut table = Table::new(vec!["WHEN", "ACTION", "BY", "REASON"]);
+        for e in &status.history {
+            table.rows.push(vec![
+                e.at.0.to_string(),
+                e.action.as_str().to_owned(),
+                e.by.clone(),
+                e.reason.clone().unwrap_or_default(),
+            ]);
+        }
+        for line in table.render(false, false).lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     out
 }
 
+/// `in 3d4h` or `5m ago`.
+fn until(at: jiff::Timestamp) -> String {
+    let left = at.duration_since(jiff::Timestamp::now());
+    let text = |d: jiff::SignedDuration| {
+        apiportal_core::duration::format(std::time::Duration::from_secs(d.as_secs().unsigned_abs()))
+    };
+    if left.is_negative() { format!("{} ago", text(left)) } else { format!("in {}", text(left)) }
+}
+
+/// `revoke`: with `--reason`, an approver revokes a consumer's key; without, a consumer deletes their own request.
 pub async fn revoke(session: &Session, args: &RevokeArgs) -> Result<(), Error> {
+    if let Some(reason) = &args.reason {
+        return super::decide::revoke(session, &args.name, reason, args.dry_run.dry_run).await;
+    }
     let (ns, name) = session.qualify(&args.name)?;
     let api: Api<APIKey> = Api::namespaced(session.client.clone(), &ns);
     let doing = format!("revoke apikey {ns}/{name}");
@@ -186,4 +223,70 @@ pub async fn revoke(session: &Session, args: &RevokeArgs) -> Result<(), Error> {
         Err(e) => return Err(Error::from_kube(e, &session.server, &doing)),
     }
     Ok(())
+}
+
+/// `key rotate`: asks the bridge for a new value (a status write the admission policy admits from the key's
+/// consumers and approvers); the old value keeps working for `--grace`.
+pub async fn rotate(session: &Session, args: &RotateArgs) -> Result<(), Error> {
+    let (ns, name) = session.qualify(&args.name)?;
+    let key = get_key(session, &ns, &name).await?;
+    let status = key.status.clone().unwrap_or_default();
+    let Some(issued) = status.issued.as_ref().filter(|_| key.phase() == KeyPhase::Approved) else {
+        return Err(Error::Conflict(format!(
+            "apikey {ns}/{name} is {} and has no issued key to rotate: only an approved key whose value was issued rotates (kubectl apiportal describe key {name} -n {ns})",
+            key.phase()
+        )));
+    };
+    let next = issued.generation + 1;
+    let grace = apiportal_core::duration::format(args.grace);
+    let dry_run = args.dry_run.dry_run;
+    let already_asked = status.rotation_request.as_ref().is_some_and(|r| r.generation == next);
+    if !already_asked {
+        if dry_run == DryRun::Client {
+            report(APIKEY_KIND, &name, "rotation requested", dry_run);
+            return Ok(());
+        }
+        let user = session.username().await?;
+        let patch = decision::rotation_patch(next, &user, jiff::Timestamp::now(), &grace);
+        let mut params = PatchParams {
+            field_manager: Some(apiportal_core::labels::PLUGIN_FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        params.dry_run = dry_run == DryRun::Server;
+        let api: Api<APIKey> = Api::namespaced(session.client.clone(), &ns);
+        api.patch_status(&name, &params, &Patch::Merge(&patch)).await.map_err(|e| {
+            if e.is_refused_by_admission() {
+                Error::Forbidden(format!("cannot rotate apikey {ns}/{name}: {}", e.message()))
+            } else {
+                Error::from_kube(e, &session.server, &format!("rotate apikey {ns}/{name}"))
+            }
+        })?;
+        report(APIKEY_KIND, &name, "rotation requested", dry_run);
+    }
+    if dry_run != DryRun::None || args.wait.is_zero() {
+        return Ok(());
+    }
+    let api: Api<APIKey> = Api::namespaced(session.client.clone(), &ns);
+    let rotated =
+        |k: Option<&APIKey>| k.and_then(|k| k.status.as_ref()?.issued.as_ref()).is_some_and(|i| i.generation >= next);
+    let done = tokio::time::timeout(args.wait, await_condition(api, &name, rotated)).await;
+    match done {
+        Ok(Ok(Some(key))) => {
+            let previous = key
+                .status
+                .and_then(|s| s.previous_key)
+                .map(|p| format!("the previous value works until {}", p.valid_until.0));
+            eprintln!(
+                "{APIKEY_KIND}/{name} rotated: {}; reveal the new value with: kubectl apiportal key show {name} -n {ns} --reveal",
+                previous.unwrap_or_else(|| "the previous value stopped working".into())
+            );
+            Ok(())
+        }
+        Ok(Ok(None)) => Err(Error::NotFound(format!("apikey {ns}/{name} was deleted while it was being rotated"))),
+        Ok(Err(e)) => Err(Error::Other(format!("cannot watch apikey {ns}/{name}: {e}"))),
+        Err(_) => Err(Error::Other(format!(
+            "apikey {ns}/{name}: the bridge has not rotated the key after {}; it will (is it running? kubectl apiportal doctor)",
+            apiportal_core::duration::format(args.wait)
+        ))),
+    }
 }

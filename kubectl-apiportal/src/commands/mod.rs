@@ -42,10 +42,12 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Products(args) => products::list(&session, &global, &args).await,
         Command::Describe(args) => match args.what {
             DescribeTarget::Product { name } => describe::product(&session, &global, &name).await,
+            DescribeTarget::Key { name } => keys::show(&session, &global, &name, false).await,
         },
         Command::Request(args) => request::run(&session, &global, &args).await,
         Command::Keys => keys::list(&session, &global).await,
         Command::Key(KeyCommand::Show { name, reveal }) => keys::show(&session, &global, &name, reveal).await,
+        Command::Key(KeyCommand::Rotate(args)) => keys::rotate(&session, &args).await,
         Command::Revoke(args) => keys::revoke(&session, &args).await,
         Command::Product(ProductCommand::Create(args)) => product::create(&session, &global, &args).await,
         Command::Product(ProductCommand::Publish { name, dry_run }) => {

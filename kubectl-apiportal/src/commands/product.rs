@@ -58,6 +58,8 @@ pub async fn create(session: &Session, global: &GlobalArgs, args: &ProductCreate
         publish_status: if args.publish { PublishStatus::Published } else { PublishStatus::Draft },
         documentation,
         contact,
+        max_keys_per_user: args.max_keys_per_user,
+        max_key_lifetime: args.max_key_lifetime.clone(),
     };
     let mut product = APIProduct::new(&args.name, spec.clone());
     product.metadata.namespace = Some(ns.clone());

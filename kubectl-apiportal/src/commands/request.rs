@@ -1,13 +1,13 @@
 //! `request`: a consumer asks for a key to one plan tier of a published product.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use apiportal_core::{
     APIKey, APIKeySpec, KeyPhase,
     resources::apikey::{ProductRef, Requester},
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::{Api, api::PostParams};
+use kube::{Api, api::PostParams, runtime::wait::await_condition};
 
 use super::{APIKEY_KIND, describe::get_product, report};
 use crate::{
@@ -25,16 +25,25 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
             "product {product_ns}/{product_name} is a Draft: only published products take requests; ask its owner to run kubectl apiportal product publish {product_name} -n {product_ns}"
         )));
     }
-    if product.plan(&args.plan).is_none() {
-        let tiers: Vec<&str> = product.plans().iter().map(|p| p.tier.as_str()).collect();
-        let offered = if tiers.is_empty() {
-            "it offers no plans yet (the bridge has not found a PlanPolicy for its route)".to_owned()
-        } else {
-            format!("it offers: {}", tiers.join(", "))
-        };
+    product
+        .offered_plan(&args.plan)
+        .map_err(|m| Error::Invalid(format!("{m} (kubectl apiportal describe product {product_ns}/{product_name})")))?;
+    // A product that caps key lifetime takes only requests that expire within it: ask for the longest allowed.
+    let max_lifetime = match product.spec.max_key_lifetime.as_deref() {
+        Some(text) => Some(
+            apiportal_core::duration::parse(text)
+                .map_err(|e| Error::Invalid(format!("product {product_ns}/{product_name}: maxKeyLifetime {e}")))?,
+        ),
+        None => None,
+    };
+    let expires_in = args.expires_in.or(max_lifetime);
+    if let (Some(wanted), Some(max)) = (expires_in, max_lifetime)
+        && wanted > max
+    {
         return Err(Error::Invalid(format!(
-            "product {product_ns}/{product_name} has no plan tier {:?}; {offered} (kubectl apiportal describe product {product_ns}/{product_name})",
-            args.plan
+            "product {product_ns}/{product_name} issues keys for at most {}: ask for --expires-in {} or less",
+            apiportal_core::duration::format(max),
+            apiportal_core::duration::format(max)
         )));
     }
     let user = session.username().await?;
@@ -44,7 +53,7 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
         plan_tier: args.plan.clone(),
         use_case: args.use_case.clone(),
         requested_by: Requester { user_id: user, email: args.email.clone() },
-        expires_at: match args.expires_in {
+        expires_at: match expires_in {
             Some(d) => Some(Time(
                 jiff::Timestamp::now()
                     .checked_add(
@@ -106,38 +115,42 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
     Ok(())
 }
 
-/// Waits until the request leaves Pending, and for an approved key until its Secret is recorded.
+/// Waits until the request is decided, and for an approved key until its value is issued.
 async fn wait_for_decision(session: &Session, api: &Api<APIKey>, name: &str, timeout: Duration) -> Result<(), Error> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let key =
-            api.get(name).await.map_err(|e| Error::from_kube(e, &session.server, &format!("get apikey {name}")))?;
-        let status = key.status.clone().unwrap_or_default();
-        match key.phase() {
-            KeyPhase::Approved if status.secret_ref.is_some() => {
-                eprintln!(
-                    "{APIKEY_KIND}/{name} approved; reveal the key with: kubectl apiportal key show {name} --reveal -n {}",
-                    session.namespace
-                );
-                return Ok(());
-            }
-            KeyPhase::Rejected => {
-                let reason = status.reason.map(|r| format!(": {r}")).unwrap_or_default();
-                return Err(Error::Conflict(format!(
-                    "{APIKEY_KIND}/{name} was rejected by {}{reason}",
-                    status.reviewed_by.unwrap_or_default()
-                )));
-            }
-            KeyPhase::Expired => return Err(Error::Conflict(format!("{APIKEY_KIND}/{name} has expired"))),
-            _ => {}
+    let decided = |k: Option<&APIKey>| {
+        k.is_none_or(|k| k.phase().is_final() || k.status.as_ref().is_some_and(|s| s.issued.is_some()))
+    };
+    let outcome = tokio::time::timeout(timeout, await_condition(api.clone(), name, decided)).await;
+    let key = match outcome {
+        Ok(Ok(Some(key))) => key,
+        Ok(Ok(None)) => {
+            return Err(Error::NotFound(format!("{APIKEY_KIND}/{name} was deleted while waiting for a decision")));
         }
-        if Instant::now() >= deadline {
+        Ok(Err(e)) => return Err(Error::Other(format!("cannot watch {APIKEY_KIND}/{name}: {e}"))),
+        Err(_) => {
+            let phase = api.get(name).await.map(|k| k.phase().to_string()).unwrap_or_else(|_| "undecided".into());
             return Err(Error::Other(format!(
-                "{APIKEY_KIND}/{name} is still {} after {}s; its reviewers see it with kubectl apiportal requests --pending, check it later with kubectl apiportal keys",
-                key.phase(),
-                timeout.as_secs()
+                "{APIKEY_KIND}/{name} is still {phase} after {}; its reviewers see it with kubectl apiportal requests --pending, check it later with kubectl apiportal keys",
+                apiportal_core::duration::format(timeout)
             )));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let status = key.status.clone().unwrap_or_default();
+    match key.phase() {
+        KeyPhase::Approved => {
+            eprintln!(
+                "{APIKEY_KIND}/{name} approved; reveal the key with: kubectl apiportal key show {name} --reveal -n {}",
+                session.namespace
+            );
+            Ok(())
+        }
+        phase => {
+            let reason = status.reason.map(|r| format!(": {r}")).unwrap_or_default();
+            Err(Error::Conflict(format!(
+                "{APIKEY_KIND}/{name} was {} by {}{reason}",
+                phase.as_str().to_lowercase(),
+                status.reviewed_by.unwrap_or_default()
+            )))
+        }
     }
 }

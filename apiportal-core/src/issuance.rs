@@ -1,0 +1,403 @@
+//! Whether the bridge may issue keys for a product, and with which labels: a key must open its own product and
+//! nothing else. The bridge writes an enforcement Secret only under an AuthPolicy that
+//! - applies to the product's route (`attachment::effective`: the route's own, or a Gateway that accepted it),
+//!   and is Enforced;
+//! - selects Secrets with `matchLabels` that name this very product (`devportal.kuadrant.io/apiproduct` and
+//!   `devportal.kuadrant.io/apiproduct-namespace`), in every apiKey rule, without `matchExpressions` or
+//!   `allNamespaces: true`.
+//!
+//! The bridge's own labels always name the key's real product, so a tenant who copies another product's selector
+//! into their own policy gets nothing: that selector names the other product, not theirs. The selector may add
+//! labels of its own; those must never make another AuthPolicy accept the key, or a tenant could label their
+//! keys to fit someone else's loosely written policy.
+
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::ResourceExt;
+
+use crate::{
+    attachment::Attachment,
+    labels,
+    resources::{apiproduct::KeyIssuance, authpolicy::AuthPolicy, httproute::HTTPRoute},
+    secrets::{self, KeyIdentity},
+    selector::{self, Labels},
+};
+
+/// Why no key is issued: a condition reason (CamelCase) and a message that says what to change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn refuse(reason: &'static str, message: String) -> Refusal {
+    Refusal { reason, message }
+}
+
+fn id<K: ResourceExt>(object: &K) -> String {
+    format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any())
+}
+
+/// The labels that make a selector product-scoped, as `key: value` for messages.
+fn product_labels(namespace: &str, name: &str) -> String {
+    format!("{}: {name} and {}: {namespace}", labels::APIPRODUCT, labels::APIPRODUCT_NAMESPACE)
+}
+
+/// Decides where product `namespace/name` may have keys issued. `route` is the product's HTTPRoute (if found),
+/// `policy` the AuthPolicy that applies to it (see `attachment::effective`), `all_policies` every AuthPolicy in
+/// the cluster (each may read the enforcement namespace).
+pub fn evaluate(
+    namespace: &str,
+    name: &str,
+    route: Option<&HTTPRoute>,
+    policy: Option<(&AuthPolicy, Attachment)>,
+    all_policies: &[Arc<AuthPolicy>],
+) -> Result<KeyIssuance, Refusal> {
+    let Some(route) = route else {
+        return Err(refuse("HTTPRouteNotFound", "the product's HTTPRoute does not exist: no key is issued".into()));
+    };
+    if !route.is_accepted() {
+        return Err(refuse(
+            "HTTPRouteNotAccepted",
+            format!("HTTPRoute {} is not accepted by any Gateway: no key is issued until it is", id(route)),
+        ));
+    }
+    let Some((policy, _)) = policy else {
+        return Err(refuse(
+            "AuthPolicyNotFound",
+            format!(
+                "no AuthPolicy applies to HTTPRoute {} (on the route, or on a Gateway that accepted it): no key is issued",
+                id(route)
+            ),
+        ));
+    };
+    let policy_id = id(policy);
+    if !policy.is_enforced() {
+        return Err(refuse(
+            "AuthPolicyNotEnforced",
+            format!("AuthPolicy {policy_id} is not both Accepted and Enforced: no key is issued until it is"),
+        ));
+    }
+    let rules: Vec<(String, LabelSelector, bool)> = policy
+        .authentication()
+        .into_iter()
+        .filter_map(|(rule, r)| r.api_key.map(|k| (rule, k.selector, k.all_namespaces.unwrap_or(false))))
+        .collect();
+    if rules.is_empty() {
+        return Err(refuse(
+            "NoAPIKeyAuthentication",
+            format!("AuthPolicy {policy_id} authenticates without API keys: consumers use its other credentials"),
+        ));
+    }
+    let wanted = product_labels(namespace, name);
+    for (rule, selector, all_namespaces) in &rules {
+        if *all_namespaces {
+            return Err(refuse(
+                "AllNamespacesRefused",
+                format!(
+                    "AuthPolicy {policy_id} rule {rule:?} sets apiKey.allNamespaces: true, so anyone who may create a Secret in any namespace could mint keys; set it to false (the bridge writes keys where consumers cannot)"
+                ),
+            ));
+        }
+        if selector.match_expressions.as_ref().is_some_and(|e| !e.is_empty()) {
+            return Err(refuse(
+                "MatchExpressionsRefused",
+                format!(
+                    "AuthPolicy {policy_id} rule {rule:?} selects keys with matchExpressions; select them with matchLabels that name this product: {wanted}"
+                ),
+            ));
+        }
+        let match_labels = selector.match_labels.clone().unwrap_or_default();
+        let named_product = (match_labels.get(labels::APIPRODUCT), match_labels.get(labels::APIPRODUCT_NAMESPACE));
+        match named_product {
+            (Some(p), Some(ns)) if p == name && ns == namespace => {}
+            (Some(p), Some(ns)) => {
+                return Err(refuse(
+                    "SelectorNamesAnotherProduct",
+                    format!(
+                        "the route's AuthPolicy {policy_id} (rule {rule:?}) selects the keys of APIProduct {ns}/{p}, not of this product: a route's keys belong to one product; give this product a route of its own"
+                    ),
+                ));
+            }
+            _ => {
+                return Err(refuse(
+                    "SelectorNotProductScoped",
+                    format!(
+                        "AuthPolicy {policy_id} rule {rule:?} selects keys by {{{}}}, which does not name this product: add {wanted} to its matchLabels",
+                        selector::display(&match_labels)
+                    ),
+                ));
+            }
+        }
+        for key in [labels::APIKEY, labels::APIKEY_NAMESPACE] {
+            if match_labels.contains_key(key) {
+                return Err(refuse(
+                    "SelectorConflictsWithKeys",
+                    format!(
+                        "AuthPolicy {policy_id} rule {rule:?} selects on {key}, which differs for every key: remove it"
+                    ),
+                ));
+            }
+        }
+        for (key, value) in
+            [(labels::AUTHORINO_MANAGED_BY, labels::AUTHORINO_MANAGED_BY_VALUE), (labels::ENFORCEMENT, "true")]
+        {
+            if match_labels.get(key).is_some_and(|v| v != value) {
+                return Err(refuse(
+                    "SelectorConflictsWithKeys",
+                    format!(
+                        "AuthPolicy {policy_id} rule {rule:?} wants {key}={}, but keys carry {key}={value}",
+                        match_labels[key]
+                    ),
+                ));
+            }
+        }
+    }
+    let (rule, selector, _) = &rules[0];
+    let issuance = KeyIssuance {
+        auth_policy: policy_id.clone(),
+        rule: rule.clone(),
+        match_labels: selector.match_labels.clone().unwrap_or_default(),
+    };
+    check_extras_open_nothing_else(namespace, name, &issuance, policy, all_policies)?;
+    Ok(issuance)
+}
+
+/// Refuses when the selector's own extra labels (beyond the ones the bridge writes) make another AuthPolicy accept
+/// this product's keys. A policy that accepts them without those labels (an empty selector, or one naming this
+/// product) would accept them whatever this product's policy says: that is its own author's choice, not a label
+/// the bridge was made to write.
+fn check_extras_open_nothing_else(
+    namespace: &str,
+    name: &str,
+    issuance: &KeyIssuance,
+    own: &AuthPolicy,
+    all_policies: &[Arc<AuthPolicy>],
+) -> Result<(), Refusal> {
+    let bridge_keys = secrets::bridge_label_keys();
+    let extras: Labels = issuance
+        .match_labels
+        .iter()
+        .filter(|(k, _)| !bridge_keys.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if extras.is_empty() {
+        return Ok(());
+    }
+    // Any key of this product: the key's own labels cannot widen anything (they are the same for every policy).
+    let identity =
+        KeyIdentity { key_namespace: "\u{0}", key_name: "\u{0}", product_namespace: namespace, product_name: name };
+    let with_extras = secrets::enforcement_labels(&identity, &issuance.match_labels);
+    let without_extras = secrets::enforcement_labels(&identity, &Labels::new());
+    let own_id = id(own);
+    for other in all_policies.iter().filter(|p| id(p.as_ref()) != own_id) {
+        for (rule, r) in other.authentication() {
+            let Some(api_key) = r.api_key else { continue };
+            if selector::matches(&api_key.selector, &with_extras)
+                && !selector::matches(&api_key.selector, &without_extras)
+            {
+                return Err(refuse(
+                    "KeysWouldOpenOtherRoutes",
+                    format!(
+                        "AuthPolicy {} (rule {rule:?}) would also accept this product's keys because of the labels {{{}}} that AuthPolicy {} selects on: drop them from {}'s selector, or make {}'s selector name its own product",
+                        id(other.as_ref()),
+                        selector::display(&extras),
+                        issuance.auth_policy,
+                        issuance.auth_policy,
+                        id(other.as_ref())
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::attachment;
+
+    const T0: &str = "2026-01-01T00:00:00Z";
+
+    fn conditions(enforced: bool) -> Value {
+        let status = if enforced { "True" } else { "False" };
+        json!([
+            {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "", "lastTransitionTime": T0},
+            {"type": "Enforced", "status": status, "reason": "Enforced", "message": "", "lastTransitionTime": T0},
+        ])
+    }
+
+    fn policy(ns: &str, name: &str, route: &str, api_key: Value, enforced: bool) -> Arc<AuthPolicy> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "kuadrant.io/v1", "kind": "AuthPolicy",
+                "metadata": {"name": name, "namespace": ns, "creationTimestamp": T0},
+                "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route},
+                         "rules": {"authentication": {"api-key": {"apiKey": api_key, "credentials": {"authorizationHeader": {"prefix": "APIKEY"}}}}}},
+                "status": {"conditions": conditions(enforced)},
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn scoped(ns: &str, product: &str, extra: &[(&str, &str)]) -> Value {
+        let mut labels =
+            json!({"devportal.kuadrant.io/apiproduct": product, "devportal.kuadrant.io/apiproduct-namespace": ns});
+        for (k, v) in extra {
+            labels[*k] = json!(v);
+        }
+        json!({"selector": {"matchLabels": labels}})
+    }
+
+    fn route(ns: &str, name: &str, accepted: bool) -> HTTPRoute {
+        let status = if accepted { "True" } else { "False" };
+        serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": name, "namespace": ns},
+            "spec": {"parentRefs": [{"name": "gw"}]},
+            "status": {"parents": [{"parentRef": {"name": "gw"}, "controllerName": "x",
+                "conditions": [{"type": "Accepted", "status": status, "reason": "r", "message": "", "lastTransitionTime": T0}]}]}
+        }))
+        .unwrap()
+    }
+
+    fn decide(
+        ns: &str,
+        product: &str,
+        route: &HTTPRoute,
+        policies: &[Arc<AuthPolicy>],
+    ) -> Result<KeyIssuance, Refusal> {
+        let gateways = route.accepting_gateways(ns);
+        let effective = attachment::effective(policies, ns, &route.name_any(), &gateways);
+        evaluate(ns, product, Some(route), effective.map(|(p, a)| (p.as_ref(), a)), policies)
+    }
+
+    fn reason(result: Result<KeyIssuance, Refusal>) -> &'static str {
+        result.expect_err("refused").reason
+    }
+
+    #[test]
+    fn a_product_scoped_enforced_policy_on_an_accepted_route_issues_with_its_labels() {
+        let policies = [policy("shop", "toys-keys", "toys", scoped("shop", "toys", &[("app", "toys")]), true)];
+        let issuance = decide("shop", "toys", &route("shop", "toys", true), &policies).unwrap();
+        assert_eq!(issuance.auth_policy, "shop/toys-keys");
+        assert_eq!(issuance.rule, "api-key");
+        assert_eq!(issuance.match_labels["app"], "toys");
+        assert_eq!(issuance.match_labels[labels::APIPRODUCT], "toys");
+    }
+
+    #[test]
+    fn two_products_on_one_route_the_policy_names_one_and_the_other_is_told_which() {
+        let policies = [policy("shop", "toys-keys", "toys", scoped("shop", "toys", &[]), true)];
+        let refusal = decide("shop", "toys-partner", &route("shop", "toys", true), &policies).unwrap_err();
+        assert_eq!(refusal.reason, "SelectorNamesAnotherProduct");
+        assert!(refusal.message.contains("APIProduct shop/toys"), "{}", refusal.message);
+    }
+
+    #[test]
+    fn a_selector_that_does_not_name_the_product_says_which_labels_to_add() {
+        let policies =
+            [policy("shop", "toys-keys", "toys", json!({"selector": {"matchLabels": {"app": "toys"}}}), true)];
+        let refusal = decide("shop", "toys", &route("shop", "toys", true), &policies).unwrap_err();
+        assert_eq!(refusal.reason, "SelectorNotProductScoped");
+        assert!(
+            refusal.message.contains(
+                "devportal.kuadrant.io/apiproduct: toys and devportal.kuadrant.io/apiproduct-namespace: shop"
+            ),
+            "{}",
+            refusal.message
+        );
+        // Naming the product without its namespace is not enough: a product of that name elsewhere would match.
+        let half = [policy(
+            "shop",
+            "toys-keys",
+            "toys",
+            json!({"selector": {"matchLabels": {"devportal.kuadrant.io/apiproduct": "toys"}}}),
+            true,
+        )];
+        assert_eq!(reason(decide("shop", "toys", &route("shop", "toys", true), &half)), "SelectorNotProductScoped");
+    }
+
+    #[test]
+    fn a_tenant_copying_another_products_selector_gets_nothing() {
+        // The victim's selector, copied verbatim onto the tenant's own route.
+        let copied = scoped("shop", "toys", &[]);
+        let policies =
+            [policy("shop", "toys-keys", "toys", copied.clone(), true), policy("evil", "mine", "evil", copied, true)];
+        assert_eq!(
+            reason(decide("evil", "evil", &route("evil", "evil", true), &policies)),
+            "SelectorNamesAnotherProduct"
+        );
+    }
+
+    #[test]
+    fn all_namespaces_match_expressions_and_empty_selectors_are_refused() {
+        let r = route("shop", "toys", true);
+        let mut all_ns = scoped("shop", "toys", &[]);
+        all_ns["allNamespaces"] = json!(true);
+        assert_eq!(
+            reason(decide("shop", "toys", &r, &[policy("shop", "p", "toys", all_ns, true)])),
+            "AllNamespacesRefused"
+        );
+        let mut expressions = scoped("shop", "toys", &[]);
+        expressions["selector"]["matchExpressions"] = json!([{"key": "app", "operator": "Exists"}]);
+        assert_eq!(
+            reason(decide("shop", "toys", &r, &[policy("shop", "p", "toys", expressions, true)])),
+            "MatchExpressionsRefused"
+        );
+        assert_eq!(
+            reason(decide("shop", "toys", &r, &[policy("shop", "p", "toys", json!({"selector": {}}), true)])),
+            "SelectorNotProductScoped"
+        );
+    }
+
+    #[test]
+    fn policies_that_are_not_enforced_and_routes_that_are_not_accepted_issue_nothing() {
+        let policies = [policy("shop", "p", "toys", scoped("shop", "toys", &[]), false)];
+        assert_eq!(reason(decide("shop", "toys", &route("shop", "toys", true), &policies)), "AuthPolicyNotEnforced");
+        let enforced = [policy("shop", "p", "toys", scoped("shop", "toys", &[]), true)];
+        assert_eq!(reason(decide("shop", "toys", &route("shop", "toys", false), &enforced)), "HTTPRouteNotAccepted");
+        assert_eq!(reason(decide("shop", "toys", &route("shop", "toys", true), &[])), "AuthPolicyNotFound");
+        assert_eq!(evaluate("shop", "toys", None, None, &[]).unwrap_err().reason, "HTTPRouteNotFound");
+    }
+
+    #[test]
+    fn a_policy_in_another_api_group_is_not_the_one_that_applies() {
+        let mut wrong = (*policy("shop", "p", "toys", scoped("shop", "toys", &[]), true)).clone();
+        wrong.spec.target_ref.group = "example.com".into();
+        assert_eq!(
+            reason(decide("shop", "toys", &route("shop", "toys", true), &[Arc::new(wrong)])),
+            "AuthPolicyNotFound"
+        );
+    }
+
+    #[test]
+    fn extra_labels_may_not_make_another_policy_accept_the_keys() {
+        // A loosely written policy elsewhere selects app=toys; a tenant labels their own keys app=toys.
+        let victim = policy("shop", "toys-legacy", "toys", json!({"selector": {"matchLabels": {"app": "toys"}}}), true);
+        let tenant = policy("evil", "mine", "evil", scoped("evil", "evil", &[("app", "toys")]), true);
+        let refusal = decide("evil", "evil", &route("evil", "evil", true), &[victim.clone(), tenant]).unwrap_err();
+        assert_eq!(refusal.reason, "KeysWouldOpenOtherRoutes");
+        assert!(
+            refusal.message.contains("shop/toys-legacy") && refusal.message.contains("app=toys"),
+            "{}",
+            refusal.message
+        );
+        // Without the extra label the tenant's keys match nothing of the victim's.
+        let plain = policy("evil", "mine", "evil", scoped("evil", "evil", &[]), true);
+        assert!(decide("evil", "evil", &route("evil", "evil", true), &[victim, plain]).is_ok());
+    }
+
+    #[test]
+    fn a_policy_that_accepts_every_key_regardless_does_not_block_anyone() {
+        // Someone's match-all policy opens their own route to every key; refusing here would let any tenant stop
+        // every product's keys by writing one.
+        let open = policy("evil", "open", "evil", json!({"selector": {}}), true);
+        let naming_us = policy("evil", "ours", "evil", scoped("shop", "toys", &[]), true);
+        let own = policy("shop", "toys-keys", "toys", scoped("shop", "toys", &[("tier-group", "a")]), true);
+        assert!(decide("shop", "toys", &route("shop", "toys", true), &[open, naming_us, own]).is_ok());
+    }
+}

@@ -1,0 +1,92 @@
+//! What the key reconcile sees: the key, its product and its enforcement copies, from the synced caches. The one
+//! read it makes beyond them: a product missing from the cache is confirmed gone with a live read before any
+//! plan may act on its absence.
+
+use std::sync::Arc;
+
+use apiportal_core::{APIKey, APIProduct, KeyPhase, labels, secrets};
+use kube::{Api, ResourceExt};
+
+use super::plan::{EnforcementCopy, ProductState};
+use crate::{Result, controller::Context};
+
+/// The product as the cache has it, or as a live read finds it when the cache does not. `None` only when the
+/// product is absent from the cache and its absence cannot matter (the key is not Approved).
+pub async fn product(ctx: &Context, key: &APIKey) -> Result<Option<Arc<APIProduct>>> {
+    let (ns, name) = (key.product_namespace(), key.spec.api_product_ref.name.clone());
+    if let Some(p) = ctx.caches.product(&ns, &name) {
+        return Ok(Some(p));
+    }
+    if key.phase() != KeyPhase::Approved {
+        return Ok(None);
+    }
+    // Revoking keys is destructive: a product missing from the cache (a lagging watch, a re-list) is confirmed
+    // gone by the API server itself first.
+    let live = Api::<APIProduct>::namespaced(ctx.client.clone(), &ns).get_opt(&name).await?;
+    if live.is_some() {
+        tracing::info!(product = %format!("{ns}/{name}"), "product missing from the cache exists: not revoking");
+    }
+    Ok(live.map(Arc::new))
+}
+
+pub fn product_state(product: Option<&APIProduct>) -> ProductState<'_> {
+    match product {
+        Some(p) => ProductState::Found(p),
+        None => ProductState::Gone,
+    }
+}
+
+/// Every enforcement copy of the key the cache holds: the generations its status names, the one a rotation
+/// asks for, and anything else labelled as this key's.
+pub fn copies(ctx: &Context, key: &APIKey) -> Vec<EnforcementCopy> {
+    let (ns, name) = (key.namespace().unwrap_or_default(), key.name_any());
+    let status = key.status.clone().unwrap_or_default();
+    let current = status.issued.as_ref().map(|i| i.generation).unwrap_or(0);
+    let mut generations = vec![current, current + 1];
+    generations.extend(status.previous_key.as_ref().map(|p| p.generation));
+    if current > 0 {
+        generations.push(current - 1);
+    }
+    generations.sort_unstable();
+    generations.dedup();
+    generations
+        .into_iter()
+        .filter_map(|g| {
+            ctx.caches.enforcement_secret(
+                &ctx.settings.enforcement_namespace,
+                &secrets::enforcement_secret_name(&ns, &name, g),
+            )
+        })
+        .filter(|s| {
+            s.labels().get(labels::APIKEY) == Some(&name) && s.labels().get(labels::APIKEY_NAMESPACE) == Some(&ns)
+        })
+        .map(|s| EnforcementCopy {
+            name: s.name_any(),
+            uid: s.uid().unwrap_or_default(),
+            generation: secrets::generation_of(s.metadata.annotations.as_ref()),
+            apikey_uid: s.annotations().get(labels::APIKEY_UID).cloned(),
+            labels: s.labels().clone(),
+            annotations: s.annotations().clone(),
+        })
+        .collect()
+}
+
+/// The requester's other Pending or Approved keys for the same product created before this one (for
+/// `maxKeysPerUser`; the older request wins, whatever order they are reconciled in).
+pub fn earlier_keys_of_requester(ctx: &Context, key: &APIKey, product: Option<&APIProduct>) -> usize {
+    if product.is_none_or(|p| p.spec.max_keys_per_user.is_none()) {
+        return 0;
+    }
+    let order = |k: &APIKey| (k.metadata.creation_timestamp.as_ref().map(|t| t.0), k.namespace(), k.name_any());
+    let mine = order(key);
+    ctx.caches
+        .keys
+        .state()
+        .iter()
+        .filter(|k| k.requester() == key.requester() && k.product_id() == key.product_id())
+        .filter(|k| {
+            matches!(k.phase(), KeyPhase::Pending | KeyPhase::Approved) && k.metadata.deletion_timestamp.is_none()
+        })
+        .filter(|k| order(k) < mine)
+        .count()
+}

@@ -17,6 +17,7 @@ use kube::{
 };
 use rand::RngExt;
 
+pub mod fixtures;
 pub mod stage;
 
 /// Who a test acts as. Each is a static-token user of the test cluster with the groups the platform team would

@@ -163,6 +163,31 @@ impl Stage {
         self.set_status(cluster, &ar, name, json!({"conditions": conditions})).await;
     }
 
+    /// An enforced API-key AuthPolicy `name` in this stage's namespace on Gateway `gateway` (in the same
+    /// namespace), selecting keys with `selector`.
+    pub async fn gateway_auth_policy(&self, cluster: &Cluster, name: &str, gateway: &str, selector: Value) {
+        let ar = authpolicy_resource();
+        let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(Persona::Admin).await, &self.shop, &ar);
+        let object = json!({
+            "apiVersion": "kuadrant.io/v1", "kind": "AuthPolicy", "metadata": {"name": name},
+            "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway},
+                     "rules": {"authentication": {"api-key": {"apiKey": {"selector": selector}}}}}
+        });
+        api.patch(name, &PatchParams::apply("test-platform").force(), &Patch::Apply(&object))
+            .await
+            .expect("apply AuthPolicy");
+        self.set_status(cluster, &ar, name, json!({"conditions": true_conditions(&["Accepted", "Enforced"])})).await;
+    }
+
+    /// Sets the route's status as if each of `gateways` (namespace, name) accepted it.
+    pub async fn accept_route(&self, cluster: &Cluster, route: &str, gateways: &[(&str, &str)]) {
+        let parents: Vec<Value> = gateways
+            .iter()
+            .map(|(ns, name)| json!({"parentRef": {"name": name, "namespace": ns}, "controllerName": "example.com/gateway", "conditions": true_conditions(&["Accepted"])}))
+            .collect();
+        self.set_status(cluster, &httproute_resource(), route, json!({"parents": parents})).await;
+    }
+
     /// A PlanPolicy on the route with the given plans (`[{tier, limits}]`); predicates as Kuadrant documents.
     pub async fn plans(&self, cluster: &Cluster, route: &str, plans: Value) {
         let ar = planpolicy_resource();

@@ -345,3 +345,167 @@ async fn an_approved_status_must_name_its_reviewer() {
         .expect_err("a final decision stays final, even for the bridge");
     assert!(api_error_message(&err).contains("is Rejected: a decision moves a Pending key"), "{err}");
 }
+
+async fn approved_key(name: &str) -> (String, String, Api<APIKey>) {
+    let c = cluster();
+    let (shop, consumer_ns) = marketplace().await;
+    let consumer_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
+    consumer_keys
+        .create(&PostParams::default(), &serde_json::from_value(apikey(name, &shop, "alice")).unwrap())
+        .await
+        .unwrap();
+    let owner_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Owner).await, &consumer_ns);
+    owner_keys.patch_status(name, &PatchParams::default(), &Patch::Merge(decision("Approved", "bob"))).await.unwrap();
+    (shop, consumer_ns, owner_keys)
+}
+
+fn refused_with(result: Result<APIKey, kube::Error>, message: &str) {
+    let err = result.expect_err(message);
+    assert_eq!(api_error_code(&err), 403, "{err}");
+    assert!(api_error_message(&err).contains(message), "{err}");
+}
+
+#[tokio::test]
+async fn a_decision_cannot_write_the_fields_the_bridge_owns() {
+    let c = cluster();
+    let (shop, consumer_ns) = marketplace().await;
+    let consumer_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
+    consumer_keys
+        .create(&PostParams::default(), &serde_json::from_value(apikey("k", &shop, "alice")).unwrap())
+        .await
+        .unwrap();
+    let owner_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Owner).await, &consumer_ns);
+    // An owner's approval that also points the consumer at another Secret of their namespace (which `key show
+    // --reveal` would print, and the consumer would send to the owner's API).
+    let mut forged = decision("Approved", "bob");
+    forged["status"]["secretRef"] = json!({"name": "database-password", "key": "password"});
+    refused_with(
+        owner_keys.patch_status("k", &PatchParams::default(), &Patch::Merge(forged)).await,
+        "status.secretRef is written only by the apiportal bridge",
+    );
+    let mut forged = decision("Approved", "bob");
+    forged["status"]["authScheme"] = json!({"authentication": {"x": {"credentials": {"queryString": {"name": "k"}}}}});
+    refused_with(
+        owner_keys.patch_status("k", &PatchParams::default(), &Patch::Merge(forged)).await,
+        "status.authScheme is written only by the apiportal bridge",
+    );
+    // Nobody may record the bridge as the reviewer of their own decision.
+    refused_with(
+        owner_keys
+            .patch_status(
+                "k",
+                &PatchParams::default(),
+                &Patch::Merge(decision("Approved", &Persona::Bridge.username())),
+            )
+            .await,
+        "status.reviewedBy must be the deciding user \"bob\"",
+    );
+    owner_keys
+        .patch_status("k", &PatchParams::default(), &Patch::Merge(decision("Approved", "bob")))
+        .await
+        .expect("a plain approval");
+    refused_with(
+        owner_keys
+            .patch_status(
+                "k",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"apiHostname": "evil.example.com"}})),
+            )
+            .await,
+        "status.apiHostname is written only by the apiportal bridge",
+    );
+    refused_with(
+        owner_keys
+            .patch_status("k", &PatchParams::default(), &Patch::Merge(json!({"status": {"reason": "rewritten"}})))
+            .await,
+        "change only with a decision",
+    );
+}
+
+#[tokio::test]
+async fn approvers_revoke_approved_keys_with_a_reason_and_nobody_else_does() {
+    let c = cluster();
+    let (_, consumer_ns, owner_keys) = approved_key("k").await;
+    let revoke = |reviewer: &str, reason: Option<&str>| {
+        let mut d = decision("Revoked", reviewer);
+        if let Some(r) = reason {
+            d["status"]["reason"] = json!(r);
+        }
+        Patch::Merge(d)
+    };
+    let consumer_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
+    let err = consumer_keys
+        .patch_status("k", &PatchParams::default(), &revoke("alice", Some("mine")))
+        .await
+        .expect_err("consumer");
+    assert_eq!(api_error_code(&err), 403, "a consumer has no right to write a decision: {err}");
+    // Another product's owner, with the cluster-wide reviewer role every owner holds.
+    let other_shop = c.namespace("other-shop").await;
+    c.bind(&other_shop, rbac::OWNER_ROLE, Persona::Owner2).await;
+    let erin_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Owner2).await, &consumer_ns);
+    refused_with(
+        erin_keys.patch_status("k", &PatchParams::default(), &revoke("erin", Some("mine now"))).await,
+        "may not decide requests for APIProduct",
+    );
+    refused_with(owner_keys.patch_status("k", &PatchParams::default(), &revoke("bob", None)).await, "needs a reason");
+    let revoked = owner_keys
+        .patch_status("k", &PatchParams::default(), &revoke("bob", Some("leaked")))
+        .await
+        .expect("the owner revokes");
+    assert_eq!(revoked.phase(), apiportal_core::KeyPhase::Revoked);
+    refused_with(
+        owner_keys.patch_status("k", &PatchParams::default(), &Patch::Merge(decision("Approved", "bob"))).await,
+        "is Revoked",
+    );
+
+    // Only an Approved key is revoked: a Pending one is rejected instead.
+    let shop = revoked.product_namespace();
+    consumer_keys
+        .create(&PostParams::default(), &serde_json::from_value(apikey("pending", &shop, "alice")).unwrap())
+        .await
+        .unwrap();
+    refused_with(
+        owner_keys.patch_status("pending", &PatchParams::default(), &revoke("bob", Some("no"))).await,
+        "is Pending",
+    );
+}
+
+#[tokio::test]
+async fn rotation_is_asked_for_the_next_value_by_the_keys_consumers_or_approvers() {
+    let c = cluster();
+    let (_, consumer_ns, owner_keys) = approved_key("k").await;
+    let ask = |generation: i64, by: &str| {
+        Patch::Merge(apiportal_core::decision::rotation_patch(generation, by, jiff::Timestamp::now(), "1h"))
+    };
+    let consumer_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
+    refused_with(
+        consumer_keys.patch_status("k", &PatchParams::default(), &ask(1, "alice")).await,
+        "whose value was issued",
+    );
+    // What the bridge records once it has issued the first value.
+    let bridge_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Bridge).await, &consumer_ns);
+    let issued = json!({"status": {"issued": {"generation": 0, "productUID": "u", "authPolicy": "p/p", "selector": {}, "issuedAt": "2026-11-25T12:00:00Z"}}});
+    bridge_keys
+        .patch_status("k", &PatchParams::default(), &Patch::Merge(issued))
+        .await
+        .expect("the bridge writes its own fields");
+    refused_with(
+        consumer_keys.patch_status("k", &PatchParams::default(), &ask(3, "alice")).await,
+        "asks for the next value",
+    );
+    refused_with(
+        consumer_keys.patch_status("k", &PatchParams::default(), &ask(1, "bob")).await,
+        "requestedBy must be the requesting user \"alice\"",
+    );
+    consumer_keys
+        .patch_status("k", &PatchParams::default(), &ask(1, "alice"))
+        .await
+        .expect("the key's consumer asks for a rotation");
+    // The product's owner may ask too (after a leak), for the same next value.
+    let mut again = apiportal_core::decision::rotation_patch(1, "bob", jiff::Timestamp::now(), "0s");
+    again["status"]["rotationRequest"]["requestedBy"] = json!("bob");
+    owner_keys
+        .patch_status("k", &PatchParams::default(), &Patch::Merge(again))
+        .await
+        .expect("an approver asks for a rotation");
+}

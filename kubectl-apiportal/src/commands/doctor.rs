@@ -149,6 +149,16 @@ fn check_product(report: &mut Report, p: &APIProduct) {
             ),
         ),
     ];
+    let keys_fix = format!(
+        "make the AuthPolicy of httproute {ns}/{route} select keys by labels naming this product: {}: {}, {}: {ns} (kubectl apiportal expose {route} -n {ns} --product {} prints one)",
+        apiportal_core::labels::APIPRODUCT,
+        p.name_any(),
+        apiportal_core::labels::APIPRODUCT_NAMESPACE,
+        p.name_any()
+    );
+    let jwt_only =
+        conditions::find(p.conditions(), "KeysIssuable").is_some_and(|c| c.reason == "NoAPIKeyAuthentication");
+    let checks = checks.into_iter().chain((!jwt_only).then_some(("KeysIssuable", keys_fix)));
     for (type_, fix) in checks {
         match conditions::find(p.conditions(), type_) {
             Some(c) if c.status == "True" => report.ok(&format!("{id}: {type_}")),

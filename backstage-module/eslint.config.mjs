@@ -25,7 +25,17 @@ export default tseslint.config(
     ...jest.configs['flat/recommended'],
   },
   {
-    files: ['*.js'],
-    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+    // Plain Node.js scripts: the Jest config, scripts/ and e2e/backend/start.js.
+    files: ['**/*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: Object.fromEntries(
+        ['module', 'require', 'process', 'console', '__dirname', '__filename', 'fetch', 'setTimeout'].map(g => [
+          g,
+          g === 'module' ? 'writable' : 'readonly',
+        ]),
+      ),
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

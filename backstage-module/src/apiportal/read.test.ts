@@ -1,20 +1,28 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { makeProduct, startFakeBridge, type FakeBridge } from '../testing/fakeBridge';
+import { makeTestCertificates, type TestCertificates } from '../testing/certs';
+import { makeKey, makeProduct, startFakeBridge, type FakeBridge } from '../testing/fakeBridge';
+import { BridgeTls, StaticToken } from './credentials';
 import {
   ApiportalReadError,
+  BridgeClient,
   normalizeBaseUrl,
   parseProductList,
+  parseRetryAfter,
   productUrl,
-  readOpenApi,
-  readProducts,
-  type ReadProductsResult,
+  type ConditionalRead,
 } from './read';
 
-/** The result of a full read, after an expect() checked that it is one. */
-const fullRead = (result: ReadProductsResult) => result as Extract<ReadProductsResult, { notModified: false }>;
+/** The value of a full read, after an expect() checked that it is one. */
+function value<T>(result: ConditionalRead<T>): T {
+  if (result.notModified) throw new Error('expected a full read, got 304');
+  return result.value;
+}
 
-describe('readProducts and readOpenApi against a fake bridge', () => {
+const client = (bridge: FakeBridge, extra: Partial<ConstructorParameters<typeof BridgeClient>[0]> = {}) =>
+  new BridgeClient({ baseUrl: `${bridge.url}/`, token: new StaticToken(bridge.token, 'the token setting'), ...extra });
+
+describe('BridgeClient against a fake bridge', () => {
   let bridge: FakeBridge;
   beforeAll(async () => {
     bridge = await startFakeBridge({
@@ -22,77 +30,174 @@ describe('readProducts and readOpenApi against a fake bridge', () => {
         makeProduct({ namespace: 'shop', name: 'toys', openapi: { available: true, lastSyncTime: 't1' } }),
         makeProduct({ namespace: 'shop', name: 'draft', publishStatus: 'Draft' }),
       ],
+      keys: [
+        makeKey('shop/toys', 'gold', 'alice'),
+        makeKey('shop/toys', 'gold', 'bob', { phase: 'Pending' }),
+      ],
       openapi: { 'shop/toys': 'openapi: 3.0.3\n' },
     });
   });
   afterAll(async () => bridge.close());
-
-  const client = () => ({ baseUrl: `${bridge.url}/`, token: bridge.token });
-
-  it('reads the list with the bearer token and returns its ETag', async () => {
+  afterEach(() => {
     bridge.mode = 'ok';
-    const result = await readProducts(client());
-    expect(result.notModified).toBe(false);
-    expect(fullRead(result).products.map(p => `${p.namespace}/${p.name}`)).toStrictEqual(['shop/toys']);
-    expect(result.etag ?? '').toMatch(/^"[0-9a-f]+"$/);
-    const last = bridge.requests[bridge.requests.length - 1];
-    expect(last.path).toBe('/api/v1/products');
-    expect(last.authorization).toBe(`Bearer ${bridge.token}`);
-    expect(last.ifNoneMatch).toBeUndefined();
+    bridge.keysForbidden = false;
   });
 
-  it('sends If-None-Match and reports 304 as not modified', async () => {
-    bridge.mode = 'ok';
-    const first = await readProducts(client());
-    expect(first.notModified).toBe(false);
-    const second = await readProducts(client(), { etag: first.etag });
+  const last = () => bridge.requests[bridge.requests.length - 1];
+
+  it('reads the list and its scope with the bearer token, gzip-compressed, and returns its ETag', async () => {
+    const result = await client(bridge).readProducts();
+    expect(value(result).items.map(p => `${p.namespace}/${p.name}`)).toStrictEqual(['shop/toys']);
+    expect(value(result).scope).toStrictEqual({ allNamespaces: true, namespaces: [] });
+    expect(result.etag ?? '').toMatch(/^"[0-9a-f]{32}-gzip"$/);
+    expect(last()).toMatchObject({
+      path: '/api/v1/products',
+      authorization: `Bearer ${bridge.token}`,
+      acceptEncoding: 'gzip',
+      ifNoneMatch: undefined,
+      status: 200,
+    });
+  });
+
+  it('sends back exactly the ETag it received, -gzip suffix included, and reports 304 as not modified', async () => {
+    const first = await client(bridge).readProducts();
+    const second = await client(bridge).readProducts({ etag: first.etag });
     expect(second).toStrictEqual({ notModified: true, etag: first.etag });
-    expect(bridge.requests[bridge.requests.length - 1].ifNoneMatch).toBe(first.etag);
-    const stale = await readProducts(client(), { etag: '"something-else"' });
+    expect(last()).toMatchObject({ ifNoneMatch: first.etag, status: 304 });
+    const stale = await client(bridge).readProducts({ etag: '"something-else"' });
     expect(stale.notModified).toBe(false);
   });
 
-  it('a rejected token is an error that names the status, the code and the fix', async () => {
-    bridge.mode = 'ok';
-    const read = readProducts({ baseUrl: bridge.url, token: 'wrong' });
-    await expect(read).rejects.toBeInstanceOf(ApiportalReadError);
-    await expect(read).rejects.toMatchObject({ status: 401, code: 'Unauthorized' });
-    await expect(read).rejects.toThrow(/answered 401 Unauthorized: a valid bearer token is required/);
-    await expect(read).rejects.toThrow(/catalog\.providers\.apiportal\.token/);
+  it('reads approved keys only, with their own ETag', async () => {
+    const result = await client(bridge).readApprovedKeys();
+    expect(value(result).map(k => k.requestedBy.userId)).toStrictEqual(['alice']);
+    expect(last()).toMatchObject({ path: '/api/v1/keys?phase=Approved', status: 200 });
+    const again = await client(bridge).readApprovedKeys({ etag: result.etag });
+    expect(again.notModified).toBe(true);
   });
 
-  it('server errors, garbage and wrong shapes are errors', async () => {
+  it('a bridge that ignores ?phase cannot inflate the approved keys', async () => {
+    const everyKey = JSON.stringify({ items: bridge.keys });
+    const fetch = async () => new Response(everyKey, { status: 200, headers: { 'content-type': 'application/json' } });
+    const result = await client(bridge, { fetch: fetch as never }).readApprovedKeys();
+    expect(value(result).map(k => k.requestedBy.userId)).toStrictEqual(['alice']);
+  });
+
+  it('a rejected token is an error that names the status, the code and where the token came from, never the token', async () => {
+    const read = new BridgeClient({
+      baseUrl: bridge.url,
+      token: new StaticToken('wrong-secret-value', 'the apiportal provider "eu" token setting'),
+    }).readProducts();
+    await expect(read).rejects.toBeInstanceOf(ApiportalReadError);
+    await expect(read).rejects.toMatchObject({ status: 401, code: 'Unauthorized' });
+    const message = await read.catch((e: Error) => e.message);
+    expect(message).toBe(
+      `apiportal bridge GET ${bridge.url}/api/v1/products answered 401 Unauthorized: a valid bearer token is required (the bridge did not accept the token from the apiportal provider "eu" token setting: it must be a token the API server accepts for the audience apiportal-bridge)`,
+    );
+    expect(message).not.toContain('wrong-secret-value');
+  });
+
+  it('403 for keys names the ClusterRole that is missing', async () => {
+    bridge.keysForbidden = true;
+    const read = client(bridge).readApprovedKeys();
+    await expect(read).rejects.toMatchObject({ status: 403, code: 'Forbidden' });
+    await expect(read).rejects.toThrow(/needs the apiportal-key-reader ClusterRole, bound cluster-wide/);
+  });
+
+  it('429 and 503 carry Retry-After', async () => {
+    bridge.retryAfterSeconds = 7;
+    bridge.mode = 'rate-limited';
+    const limited = client(bridge).readProducts();
+    await expect(limited).rejects.toMatchObject({ status: 429, retryAfterMs: 7000 });
+    await expect(limited).rejects.toThrow(/answered 429 TooManyRequests: .*\(rate limited; it asked to retry after 7 s\)/);
+    bridge.mode = 'unavailable';
+    const unavailable = client(bridge).readProducts();
+    await expect(unavailable).rejects.toMatchObject({ status: 503, retryAfterMs: 7000 });
+    await expect(unavailable).rejects.toThrow(/answered 503 Unavailable: the watch caches have not synced yet/);
+  });
+
+  it('server errors, garbage and bodies that do not match the schema are errors', async () => {
     bridge.mode = 'error';
-    await expect(readProducts(client())).rejects.toThrow(
+    await expect(client(bridge).readProducts()).rejects.toThrow(
       /answered 500 InternalError: the fake bridge was told to fail/,
     );
     bridge.mode = 'garbage';
-    await expect(readProducts(client())).rejects.toThrow(/body that is not JSON: "<html>this is not json<\/html>"/);
+    await expect(client(bridge).readProducts()).rejects.toThrow(
+      /body that is not JSON: "<html>this is not json<\/html>"/,
+    );
     bridge.mode = 'not-a-list';
-    await expect(readProducts(client())).rejects.toThrow(/not a product list: "items" is not an array/);
-    bridge.mode = 'ok';
+    await expect(client(bridge).readProducts()).rejects.toThrow(
+      /with a body that does not match the bridge's view schema \(\$defs\/ProductList\): \/ must have required property 'items'/,
+    );
+  });
+
+  it('a product of the wrong shape rejects the whole list, naming the field', async () => {
+    const body = JSON.stringify({ items: [makeProduct({ namespace: 'a', name: 'b' }), { name: 'c', publishStatus: 'Published' }] });
+    const fetch = async () => new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+    await expect(client(bridge, { fetch: fetch as never }).readProducts()).rejects.toThrow(
+      /\/items\/1 must have required property 'namespace'/,
+    );
   });
 
   it('a slow bridge times out', async () => {
     bridge.mode = 'slow';
     bridge.slowMs = 2_000;
     const started = Date.now();
-    await expect(readProducts({ ...client(), timeoutMs: 200 })).rejects.toThrow(
+    await expect(client(bridge, { timeoutMs: 200 }).readProducts()).rejects.toThrow(
       /no complete answer within 200 ms \(timed out\)/,
     );
     // Gave up at the timeout.
     expect(Date.now() - started).toBeLessThan(1_500);
-    bridge.mode = 'ok';
   });
 
   it('reads an OpenAPI document, and undefined when there is none', async () => {
-    bridge.mode = 'ok';
-    expect(await readOpenApi(client(), 'shop', 'toys')).toBe('openapi: 3.0.3\n');
-    expect(bridge.requests[bridge.requests.length - 1].path).toBe('/api/v1/products/shop/toys/openapi');
-    expect(await readOpenApi(client(), 'shop', 'draft')).toBeUndefined();
+    expect(await client(bridge).readOpenApi('shop', 'toys')).toBe('openapi: 3.0.3\n');
+    expect(last().path).toBe('/api/v1/products/shop/toys/openapi');
+    expect(await client(bridge).readOpenApi('shop', 'draft')).toBeUndefined();
     bridge.mode = 'error';
-    await expect(readOpenApi(client(), 'shop', 'toys')).rejects.toThrow(ApiportalReadError);
-    bridge.mode = 'ok';
+    await expect(client(bridge).readOpenApi('shop', 'toys')).rejects.toThrow(ApiportalReadError);
+  });
+});
+
+describe('BridgeClient over https with a private CA', () => {
+  let certs: TestCertificates;
+  let other: TestCertificates;
+  let bridge: FakeBridge;
+  beforeAll(async () => {
+    certs = makeTestCertificates('bridge-ca');
+    other = makeTestCertificates('some-other-ca');
+    bridge = await startFakeBridge({ products: [makeProduct({ namespace: 'a', name: 'b' })], tls: certs });
+  });
+  afterAll(async () => {
+    await bridge.close();
+    certs.cleanup();
+    other.cleanup();
+  });
+
+  it('trusts the bridge through caFile', async () => {
+    const tls = new BridgeTls(certs.caFile);
+    try {
+      const result = await client(bridge, { tls }).readProducts();
+      expect(value(result).items.map(p => p.name)).toStrictEqual(['b']);
+      expect(bridge.url).toMatch(/^https:\/\/localhost:\d+$/);
+    } finally {
+      await tls.close();
+    }
+  });
+
+  it('without caFile the certificate is not trusted, and the error says to set caFile', async () => {
+    await expect(client(bridge).readProducts()).rejects.toThrow(
+      /failed: fetch failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate\): set caFile to the CA that signed the bridge's certificate/,
+    );
+  });
+
+  it('another CA is not trusted either', async () => {
+    const tls = new BridgeTls(other.caFile);
+    try {
+      await expect(client(bridge, { tls }).readProducts()).rejects.toThrow(/UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
+    } finally {
+      await tls.close();
+    }
   });
 });
 
@@ -101,10 +206,10 @@ it('a bridge that is down is an error that says so', async () => {
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   await new Promise(resolve => server.close(resolve));
-  const read = readProducts({ baseUrl: `http://127.0.0.1:${port}`, token: 't' });
+  const read = new BridgeClient({ baseUrl: `http://127.0.0.1:${port}`, token: new StaticToken('t', 'x') }).readProducts();
   await expect(read).rejects.toBeInstanceOf(ApiportalReadError);
   await expect(read).rejects.toThrow(
-    new RegExp(`GET http://127.0.0.1:${port}/api/v1/products failed: .*ECONNREFUSED`),
+    new RegExp(`GET http://127.0.0.1:${port}/api/v1/products failed: fetch failed \\(ECONNREFUSED`),
   );
 });
 
@@ -116,9 +221,9 @@ it('a non-JSON error body is quoted', async () => {
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   try {
-    await expect(readProducts({ baseUrl: `http://127.0.0.1:${port}`, token: 't' })).rejects.toThrow(
-      /answered 502: "<h1>Bad gateway<\/h1>"/,
-    );
+    await expect(
+      new BridgeClient({ baseUrl: `http://127.0.0.1:${port}`, token: new StaticToken('t', 'x') }).readProducts(),
+    ).rejects.toThrow(/answered 502: "<h1>Bad gateway<\/h1>"/);
   } finally {
     server.close();
   }
@@ -126,34 +231,37 @@ it('a non-JSON error body is quoted', async () => {
 
 describe('parseProductList', () => {
   it('fills in missing optional fields', () => {
-    const [p] = parseProductList({ items: [{ namespace: 'a', name: 'b', publishStatus: 'Published' }] });
-    expect(p).toStrictEqual({
-      namespace: 'a',
-      name: 'b',
-      uid: 'a/b',
-      generation: null,
-      createdAt: null,
-      displayName: null,
-      description: null,
-      version: null,
-      tags: [],
-      labels: {},
-      annotations: {},
-      approvalMode: 'manual',
-      publishStatus: 'Published',
-      route: null,
-      documentation: null,
-      contact: null,
-      plans: [],
-      authScheme: null,
-      oidc: null,
-      openapi: null,
-      ready: null,
-      conditions: [],
-    });
+    const { items, scope } = parseProductList({ items: [{ namespace: 'a', name: 'b', publishStatus: 'Published' }] });
+    expect(scope).toBeUndefined();
+    expect(items).toStrictEqual([
+      {
+        namespace: 'a',
+        name: 'b',
+        uid: 'a/b',
+        generation: null,
+        createdAt: null,
+        displayName: null,
+        description: null,
+        version: null,
+        tags: [],
+        labels: {},
+        annotations: {},
+        approvalMode: 'manual',
+        publishStatus: 'Published',
+        route: null,
+        documentation: null,
+        contact: null,
+        plans: [],
+        authScheme: null,
+        oidc: null,
+        openapi: null,
+        ready: null,
+        conditions: [],
+      },
+    ]);
   });
 
-  it('keeps the contract example as it is', () => {
+  it('keeps the contract example as it is, and reads the scope', () => {
     const example = makeProduct({
       namespace: 'shop',
       name: 'toys',
@@ -161,33 +269,26 @@ describe('parseProductList', () => {
       oidc: { issuerUrl: 'https://idp/x', tokenEndpoint: 'https://idp/token' },
       openapi: { available: true, lastSyncTime: '2026-11-25T12:00:05Z' },
     });
-    expect(parseProductList(JSON.parse(JSON.stringify({ items: [example] })))).toStrictEqual([example]);
-  });
-
-  it('drops values of the wrong type', () => {
-    const [p] = parseProductList({
-      items: [
-        {
-          namespace: 'a',
-          name: 'b',
-          tags: ['ok', 3, null],
-          labels: { ok: 'yes', no: 1 },
-          plans: [{ tier: 'gold', limits: { daily: '10', monthly: 5 } }, { description: 'no tier' }],
-          openapi: { available: 'yes' },
-        },
-      ],
+    const scope = { allNamespaces: false, namespaces: ['shop'] };
+    expect(parseProductList(JSON.parse(JSON.stringify({ items: [example], scope })))).toStrictEqual({
+      items: [example],
+      scope,
     });
-    expect(p.tags).toStrictEqual(['ok']);
-    expect(p.labels).toStrictEqual({ ok: 'yes' });
-    expect(p.plans).toStrictEqual([{ tier: 'gold', description: null, limits: { monthly: 5 } }]);
-    expect(p.openapi).toStrictEqual({ available: false, lastSyncTime: null });
   });
 
-  it('rejects the whole list when an item has no namespace or name', () => {
-    expect(() => parseProductList({ items: [{ namespace: 'a', name: 'b' }, { name: 'c' }] })).toThrow(/items\[1\]/);
-    expect(() => parseProductList([])).toThrow(/expected a JSON object/);
-    expect(() => parseProductList({ items: null })).toThrow(/"items" is not an array/);
+  it('ignores fields it does not know', () => {
+    const { items } = parseProductList({
+      items: [{ ...makeProduct({ namespace: 'a', name: 'b' }), somethingNew: { x: 1 } }],
+    });
+    expect(items).toStrictEqual([makeProduct({ namespace: 'a', name: 'b' })]);
   });
+});
+
+it('Retry-After as seconds or an HTTP date', () => {
+  expect(parseRetryAfter('30')).toBe(30_000);
+  expect(parseRetryAfter('Thu, 26 Nov 2026 12:00:10 GMT', Date.parse('2026-11-26T12:00:00Z'))).toBe(10_000);
+  expect(parseRetryAfter('soon')).toBeUndefined();
+  expect(parseRetryAfter(null)).toBeUndefined();
 });
 
 it('URLs', () => {

@@ -1,14 +1,25 @@
 /*
- * The bridge's HTTP view, as documented in bridge/API.md of the apiportal repository.
- *
- * Fields whose value is unknown are `null` (never missing) and arrays and maps are empty rather than `null`;
- * the reader still tolerates missing fields (see `read.ts`), so a slightly older or newer bridge does not
+ * The bridge's HTTP view, as documented in bridge/API.md of the apiportal repository and described by the JSON
+ * Schema generated from the bridge's Rust types (bridge/api/view.schema.json, copied into this package as
+ * schema/view.schema.json). Every response is validated against that schema before it is used (see `schema.ts`);
+ * these types are the normalised form the module works with: fields whose value is unknown are `null`, arrays
+ * and maps are empty rather than missing, and unknown fields are ignored, so a slightly newer bridge does not
  * break the catalog.
  */
 
 /** `GET /api/v1/products` */
 export interface ProductList {
   items: Product[];
+  /** Which namespaces the caller's token may list; absent from bridges older than the `scope` field. */
+  scope?: ProductListScope;
+}
+
+/** The namespaces a product list covers. */
+export interface ProductListScope {
+  /** True when the token may list products cluster-wide. */
+  allNamespaces: boolean;
+  /** When not cluster-wide: the namespaces the token may list (and the list covers). */
+  namespaces: string[];
 }
 
 /** One API product as the bridge serves it. */
@@ -100,6 +111,23 @@ export interface Condition {
   status: string;
   reason: string | null;
   message: string | null;
+}
+
+/** `GET /api/v1/keys`: API key requests, metadata only (the view never serves key values). */
+export interface KeyList {
+  items: Key[];
+}
+
+/** One APIKey (a consumer's request for access to a product on a plan). */
+export interface Key {
+  namespace: string;
+  name: string;
+  product: { namespace: string; name: string };
+  planTier: string;
+  requestedBy: { userId: string; email: string | null };
+  phase: 'Pending' | 'Approved' | 'Rejected' | 'Revoked' | 'Expired' | string;
+  createdAt: string | null;
+  expiresAt: string | null;
 }
 
 /** The error body of every non-2xx answer except 304. */

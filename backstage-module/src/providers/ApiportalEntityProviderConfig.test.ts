@@ -1,55 +1,101 @@
 import { ConfigReader } from '@backstage/config';
-import { DEFAULT_SCHEDULE, readProviderConfig } from './ApiportalEntityProviderConfig';
+import { DEFAULT_SCHEDULE, readProviderConfigs } from './ApiportalEntityProviderConfig';
 
 /** What ConfigReader takes. */
 type JsonObject = NonNullable<ConstructorParameters<typeof ConfigReader>[0]>;
 
-const root = (apiportal: JsonObject) => new ConfigReader({ catalog: { providers: { apiportal } } });
+const root = (apiportal: JsonObject | string) => new ConfigReader({ catalog: { providers: { apiportal } } } as JsonObject);
 
-describe('readProviderConfig', () => {
-  it('fills in defaults', () => {
-    expect(readProviderConfig(root({ baseUrl: 'http://bridge:8080/', token: 'abc' }))).toStrictEqual({
-      baseUrl: 'http://bridge:8080',
-      token: 'abc',
-      schedule: DEFAULT_SCHEDULE,
-      defaultOwner: 'unknown',
-      lifecycle: 'production',
-    });
+describe('readProviderConfigs', () => {
+  it('the single-bridge form is one provider with id default, defaults filled in', () => {
+    expect(readProviderConfigs(root({ baseUrl: 'http://bridge:8080/', token: 'abc' }))).toStrictEqual([
+      {
+        id: 'default',
+        cluster: 'default',
+        baseUrl: 'http://bridge:8080',
+        token: 'abc',
+        schedule: DEFAULT_SCHEDULE,
+        defaultOwner: 'unknown',
+        lifecycle: 'production',
+      },
+    ]);
     expect(DEFAULT_SCHEDULE).toStrictEqual({ frequency: { seconds: 30 }, timeout: { minutes: 3 } });
   });
 
-  it('reads every option', () => {
-    const config = readProviderConfig(
+  it('one provider per id, each with its own settings; the cluster defaults to the id', () => {
+    const configs = readProviderConfigs(
       root({
-        baseUrl: 'https://apiportal.example.com/bridge',
-        token: 'abc',
-        schedule: { frequency: { minutes: 5 }, timeout: { seconds: 50 }, initialDelay: 'PT10S' },
-        defaultOwner: 'group:default/platform',
-        lifecycle: 'experimental',
+        eu: {
+          baseUrl: 'https://bridge.eu.example.com:8443',
+          tokenFile: '/var/run/secrets/apiportal/eu/token',
+          caFile: '/var/run/secrets/apiportal/eu/ca.crt',
+          cluster: 'eu-west-1',
+          schedule: { frequency: { minutes: 5 }, timeout: { seconds: 50 }, initialDelay: { seconds: 10 } },
+          defaultOwner: 'group:default/platform',
+          lifecycle: 'experimental',
+        },
+        us: { baseUrl: 'https://bridge.us.example.com:8443', token: 't' },
       }),
     );
-    expect(config?.baseUrl).toBe('https://apiportal.example.com/bridge');
-    expect(config?.schedule.frequency).toStrictEqual({ minutes: 5 });
-    expect(config?.schedule.timeout).toStrictEqual({ seconds: 50 });
-    expect(config?.schedule.initialDelay).toBeTruthy();
-    expect(config?.defaultOwner).toBe('group:default/platform');
-    expect(config?.lifecycle).toBe('experimental');
+    expect(configs).toStrictEqual([
+      {
+        id: 'eu',
+        cluster: 'eu-west-1',
+        baseUrl: 'https://bridge.eu.example.com:8443',
+        tokenFile: '/var/run/secrets/apiportal/eu/token',
+        caFile: '/var/run/secrets/apiportal/eu/ca.crt',
+        schedule: { frequency: { minutes: 5 }, timeout: { seconds: 50 }, initialDelay: { seconds: 10 }, scope: undefined },
+        defaultOwner: 'group:default/platform',
+        lifecycle: 'experimental',
+      },
+      {
+        id: 'us',
+        cluster: 'us',
+        baseUrl: 'https://bridge.us.example.com:8443',
+        token: 't',
+        schedule: DEFAULT_SCHEDULE,
+        defaultOwner: 'unknown',
+        lifecycle: 'production',
+      },
+    ]);
   });
 
-  it('undefined when the module is not configured', () => {
-    expect(readProviderConfig(new ConfigReader({}))).toBeUndefined();
-    expect(readProviderConfig(new ConfigReader({ catalog: { providers: {} } }))).toBeUndefined();
+  it('empty when the module is not configured', () => {
+    expect(readProviderConfigs(new ConfigReader({}))).toStrictEqual([]);
+    expect(readProviderConfigs(new ConfigReader({ catalog: { providers: {} } }))).toStrictEqual([]);
   });
 
-  it('rejects what cannot work', () => {
-    expect(() => readProviderConfig(root({ token: 'abc' }))).toThrow(/baseUrl/);
-    expect(() => readProviderConfig(root({ baseUrl: 'bridge:8080', token: 'abc' }))).toThrow(/http or https/);
-    expect(() => readProviderConfig(root({ baseUrl: 'not a url', token: 'abc' }))).toThrow(/absolute http\(s\) URL/);
-    expect(() => readProviderConfig(root({ baseUrl: 'http://b/?x=1', token: 'abc' }))).toThrow(/query/);
-    expect(() => readProviderConfig(root({ baseUrl: 'http://b' }))).toThrow(/token/);
-    expect(() => readProviderConfig(root({ baseUrl: 'http://b', token: ' ' }))).toThrow(/token must not be empty/);
+  it('rejects what cannot work, naming the key and the fix', () => {
+    const cases: [JsonObject | string, string][] = [
+      ['x', 'catalog.providers.apiportal must be an object: either one bridge ({baseUrl, tokenFile, ...}) or one bridge per id ({<id>: {baseUrl, tokenFile, ...}})'],
+      [{ token: 'abc' }, 'catalog.providers.apiportal.baseUrl is required: the bridge\'s URL, e.g. https://apiportal-bridge.apiportal-system.svc:8443'],
+      [{ baseUrl: 'bridge:8080', token: 'abc' }, 'catalog.providers.apiportal.baseUrl must be an http or https URL, got "bridge:8080"'],
+      [{ baseUrl: 'not a url', token: 'abc' }, 'catalog.providers.apiportal.baseUrl must be an absolute http(s) URL, got "not a url"'],
+      [{ baseUrl: 'http://b/?x=1', token: 'abc' }, 'catalog.providers.apiportal.baseUrl must not have a query or fragment, got "http://b/?x=1"'],
+      [{ baseUrl: 'http://b' }, 'catalog.providers.apiportal: set tokenFile (a file with the ServiceAccount token, e.g. a projected token with audience apiportal-bridge) or token'],
+      [{ baseUrl: 'http://b', token: 't', tokenFile: '/t' }, 'catalog.providers.apiportal: set either token or tokenFile, not both'],
+      [{ baseUrl: 'http://b', token: ' ' }, 'catalog.providers.apiportal.token must not be empty'],
+      [{ baseUrl: 'http://b', token: 't', caFile: '/ca.crt' }, 'catalog.providers.apiportal.caFile is set but catalog.providers.apiportal.baseUrl is not https: the CA only applies to https'],
+      [{ baseUrl: 'http://b', token: 't', cluster: 'EU West' }, 'catalog.providers.apiportal.cluster must be a DNS label (lowercase letters, digits and \'-\', at most 63 characters), got "EU West"'],
+      [{ eu: 'https://b' }, 'catalog.providers.apiportal.eu must be an object with baseUrl and token or tokenFile (one bridge per id), or put baseUrl directly under catalog.providers.apiportal for a single bridge'],
+      [{ eu: { token: 't' } }, "catalog.providers.apiportal.eu.baseUrl is required: the bridge's URL, e.g. https://apiportal-bridge.apiportal-system.svc:8443"],
+      [{ eu_west: { baseUrl: 'https://b', token: 't' } }, 'the cluster name of catalog.providers.apiportal.eu_west defaults to its id "eu_west", which is not a DNS label (lowercase letters, digits and \'-\', at most 63 characters); set catalog.providers.apiportal.eu_west.cluster'],
+      [
+        { eu: { baseUrl: 'https://a', token: 't', cluster: 'prod' }, us: { baseUrl: 'https://b', token: 't', cluster: 'prod' } },
+        'catalog.providers.apiportal.eu and catalog.providers.apiportal.us both name the cluster "prod"; every bridge needs its own cluster name (set cluster: on one of them)',
+      ],
+    ];
+    const wrong = cases.flatMap(([config, message]) => {
+      try {
+        readProviderConfigs(root(config));
+        return [`${JSON.stringify(config)}: no error`];
+      } catch (e) {
+        return (e as Error).message === message ? [] : [`${JSON.stringify(config)}: ${(e as Error).message}`];
+      }
+    });
+    expect(wrong).toStrictEqual([]);
     expect(() =>
-      readProviderConfig(root({ baseUrl: 'http://b', token: 't', schedule: { timeout: { minutes: 1 } } })),
+      readProviderConfigs(root({ baseUrl: 'http://b', token: 't', schedule: { timeout: { minutes: 1 } } })),
     ).toThrow(/frequency/);
   });
 });

@@ -4,9 +4,12 @@ import {
   type SchedulerServiceTaskScheduleDefinition,
 } from '@backstage/backend-plugin-api';
 import { normalizeBaseUrl } from '../apiportal/read';
+import { isValidClusterName } from '../transformers/entityName';
 
-/** Where the provider's config lives in app-config.yaml. */
+/** Where the providers' config lives in app-config.yaml. */
 export const CONFIG_PATH = 'catalog.providers.apiportal';
+/** The id of the provider configured in the single-bridge form (`baseUrl` directly under `CONFIG_PATH`). */
+export const DEFAULT_PROVIDER_ID = 'default';
 
 /** Every 30 s, at most 3 minutes per run. */
 export const DEFAULT_SCHEDULE: SchedulerServiceTaskScheduleDefinition = {
@@ -16,12 +19,27 @@ export const DEFAULT_SCHEDULE: SchedulerServiceTaskScheduleDefinition = {
 export const DEFAULT_OWNER = 'unknown';
 export const DEFAULT_LIFECYCLE = 'production';
 
-/** `catalog.providers.apiportal`, validated, with defaults filled in. */
+/** Keys that mark the single-bridge form: `catalog.providers.apiportal: { baseUrl, token | tokenFile, ... }`. */
+const SINGLE_FORM_KEYS = ['baseUrl', 'token', 'tokenFile'];
+
+/**
+ * One provider's configuration (`catalog.providers.apiportal.<id>`), validated, with defaults filled in.
+ *
+ * @public
+ */
 export interface ApiportalEntityProviderConfig {
+  /** The provider's id: its key under `catalog.providers.apiportal`, or `default` for the single-bridge form. */
+  id: string;
+  /** The cluster's name, in the `apiportal.dev/cluster` annotation and, with several providers, in entity names. */
+  cluster: string;
   /** The bridge's base URL, without trailing slash. */
   baseUrl: string;
-  /** Bearer token for the bridge. */
-  token: string;
+  /** A bearer token given in config. Exactly one of `token` and `tokenFile` is set. */
+  token?: string;
+  /** A file holding the bearer token, read for every request (a projected ServiceAccount token rotates). */
+  tokenFile?: string;
+  /** A PEM file with the CA that signed the bridge's certificate (https only). */
+  caFile?: string;
   schedule: SchedulerServiceTaskScheduleDefinition;
   /** Owner of products with neither a `backstage.io/owner` annotation nor a contact team. */
   defaultOwner: string;
@@ -30,36 +48,82 @@ export interface ApiportalEntityProviderConfig {
 }
 
 /**
- * Reads `catalog.providers.apiportal` from the root config. Returns undefined when the section is absent (the
- * module is installed but not configured); throws a descriptive error when it is present but invalid.
+ * Reads every provider under `catalog.providers.apiportal`: either one bridge configured directly there (id
+ * `default`), or one bridge per key. Returns an empty list when the section is absent (the module is installed
+ * but not configured); throws a descriptive error, naming the config key, when something is invalid.
+ *
+ * @public
  */
-export function readProviderConfig(rootConfig: Config): ApiportalEntityProviderConfig | undefined {
-  const config = rootConfig.getOptionalConfig(CONFIG_PATH);
-  if (!config) {
-    return undefined;
+export function readProviderConfigs(rootConfig: Config): ApiportalEntityProviderConfig[] {
+  const section = rootConfig.getOptional(CONFIG_PATH);
+  if (section === undefined) return [];
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) {
+    throw new Error(
+      `${CONFIG_PATH} must be an object: either one bridge ({baseUrl, tokenFile, ...}) or one bridge per id ({<id>: {baseUrl, tokenFile, ...}})`,
+    );
   }
-  return readApiportalConfig(config);
+  const providers = rootConfig.getConfig(CONFIG_PATH);
+  let configs: ApiportalEntityProviderConfig[];
+  if (SINGLE_FORM_KEYS.some(key => providers.has(key))) {
+    configs = [readProviderConfig(DEFAULT_PROVIDER_ID, providers, CONFIG_PATH)];
+  } else {
+    configs = providers.keys().map(id => {
+      const value = (section as Record<string, unknown>)[id];
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new Error(
+          `${CONFIG_PATH}.${id} must be an object with baseUrl and token or tokenFile (one bridge per id), or put baseUrl directly under ${CONFIG_PATH} for a single bridge`,
+        );
+      }
+      return readProviderConfig(id, providers.getConfig(id), `${CONFIG_PATH}.${id}`);
+    });
+  }
+
+  const byCluster = new Map<string, string>();
+  for (const config of configs) {
+    const other = byCluster.get(config.cluster);
+    if (other !== undefined) {
+      throw new Error(
+        `${CONFIG_PATH}.${other} and ${CONFIG_PATH}.${config.id} both name the cluster "${config.cluster}"; every bridge needs its own cluster name (set cluster: on one of them)`,
+      );
+    }
+    byCluster.set(config.cluster, config.id);
+  }
+  return configs;
 }
 
-/** Reads the `catalog.providers.apiportal` section itself. */
-export function readApiportalConfig(config: Config): ApiportalEntityProviderConfig {
-  const baseUrl = config.getString('baseUrl').trim();
-  let parsed: URL;
-  try {
-    parsed = new URL(baseUrl);
-  } catch {
-    throw new Error(`${CONFIG_PATH}.baseUrl must be an absolute http(s) URL, got ${JSON.stringify(baseUrl)}`);
+/** Reads one provider's section; `path` is its config path, for messages. */
+function readProviderConfig(id: string, config: Config, path: string): ApiportalEntityProviderConfig {
+  const baseUrl = readBaseUrl(config, path);
+
+  const token = config.getOptionalString('token');
+  const tokenFile = config.getOptionalString('tokenFile');
+  if (token !== undefined && tokenFile !== undefined) {
+    throw new Error(`${path}: set either token or tokenFile, not both`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new Error(`${CONFIG_PATH}.baseUrl must be an http or https URL, got ${JSON.stringify(baseUrl)}`);
+  if (token === undefined && tokenFile === undefined) {
+    throw new Error(
+      `${path}: set tokenFile (a file with the ServiceAccount token, e.g. a projected token with audience apiportal-bridge) or token`,
+    );
   }
-  if (parsed.search || parsed.hash) {
-    throw new Error(`${CONFIG_PATH}.baseUrl must not have a query or fragment, got ${JSON.stringify(baseUrl)}`);
+  if (token !== undefined && token.trim() === '') {
+    throw new Error(`${path}.token must not be empty`);
+  }
+  if (tokenFile !== undefined && tokenFile.trim() === '') {
+    throw new Error(`${path}.tokenFile must not be empty`);
   }
 
-  const token = config.getString('token').trim();
-  if (token === '') {
-    throw new Error(`${CONFIG_PATH}.token must not be empty`);
+  const caFile = config.getOptionalString('caFile')?.trim() || undefined;
+  if (caFile && !baseUrl.startsWith('https:')) {
+    throw new Error(`${path}.caFile is set but ${path}.baseUrl is not https: the CA only applies to https`);
+  }
+
+  const cluster = config.getOptionalString('cluster')?.trim() || id;
+  if (!isValidClusterName(cluster)) {
+    throw new Error(
+      config.has('cluster')
+        ? `${path}.cluster must be a DNS label (lowercase letters, digits and '-', at most 63 characters), got ${JSON.stringify(cluster)}`
+        : `the cluster name of ${path} defaults to its id ${JSON.stringify(id)}, which is not a DNS label (lowercase letters, digits and '-', at most 63 characters); set ${path}.cluster`,
+    );
   }
 
   const schedule = config.has('schedule')
@@ -69,5 +133,29 @@ export function readApiportalConfig(config: Config): ApiportalEntityProviderConf
   const defaultOwner = config.getOptionalString('defaultOwner')?.trim() || DEFAULT_OWNER;
   const lifecycle = config.getOptionalString('lifecycle')?.trim() || DEFAULT_LIFECYCLE;
 
-  return { baseUrl: normalizeBaseUrl(baseUrl), token, schedule, defaultOwner, lifecycle };
+  const result: ApiportalEntityProviderConfig = { id, cluster, baseUrl, schedule, defaultOwner, lifecycle };
+  if (token !== undefined) result.token = token.trim();
+  if (tokenFile !== undefined) result.tokenFile = tokenFile.trim();
+  if (caFile) result.caFile = caFile;
+  return result;
+}
+
+function readBaseUrl(config: Config, path: string): string {
+  if (!config.has('baseUrl')) {
+    throw new Error(`${path}.baseUrl is required: the bridge's URL, e.g. https://apiportal-bridge.apiportal-system.svc:8443`);
+  }
+  const baseUrl = config.getString('baseUrl').trim();
+  let parsed: URL;
+  try {
+    parsed = new URL(baseUrl);
+  } catch {
+    throw new Error(`${path}.baseUrl must be an absolute http(s) URL, got ${JSON.stringify(baseUrl)}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new Error(`${path}.baseUrl must be an http or https URL, got ${JSON.stringify(baseUrl)}`);
+  }
+  if (parsed.search || parsed.hash) {
+    throw new Error(`${path}.baseUrl must not have a query or fragment, got ${JSON.stringify(baseUrl)}`);
+  }
+  return normalizeBaseUrl(baseUrl);
 }

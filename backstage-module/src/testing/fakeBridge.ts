@@ -1,12 +1,16 @@
 /*
- * A stand-in for the apiportal bridge's HTTP view (bridge/API.md), for tests: Bearer token check, strong ETag on
- * the list with If-None-Match -> 304, the OpenAPI endpoint, the contract's error bodies, and switches to make it
- * misbehave (slow, garbage, server errors). Listens on 127.0.0.1 on a free port.
+ * A stand-in for the apiportal bridge's HTTP view (bridge/API.md), for tests: Bearer token check, http or https
+ * (with a certificate the test makes), gzip when asked, strong ETags (`-gzip` suffix on compressed bodies) with
+ * If-None-Match -> 304, the product list with its scope, the key view, the OpenAPI endpoint, the contract's error
+ * bodies, and switches to make it misbehave (slow, garbage, server errors, rate limiting, forbidding keys).
+ * Listens on 127.0.0.1 on a free port.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Product } from '../apiportal/types';
+import { gzipSync } from 'node:zlib';
+import type { Key, Product, ProductListScope } from '../apiportal/types';
 
 export type FakeBridgeMode =
   /** Serve the contract. */
@@ -17,6 +21,10 @@ export type FakeBridgeMode =
   | 'not-a-list'
   /** 500 with the contract's error body. */
   | 'error'
+  /** 429 with Retry-After: `retryAfterSeconds`. */
+  | 'rate-limited'
+  /** 503 with Retry-After: `retryAfterSeconds`, as while the watch caches sync. */
+  | 'unavailable'
   /** Wait `slowMs` before answering. */
   | 'slow';
 
@@ -25,42 +33,69 @@ export interface RecordedRequest {
   path: string;
   authorization?: string;
   ifNoneMatch?: string;
+  acceptEncoding?: string;
+  /** The status the fake answered. */
+  status?: number;
 }
 
 export interface FakeBridge {
-  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  /** Base URL, e.g. `http://127.0.0.1:41234` or `https://localhost:41234`. */
   readonly url: string;
-  readonly token: string;
+  /** The token the bridge accepts now; set it to "rotate" the token. */
+  token: string;
   /** The products served (Published and Draft alike; the list shows Published ones unless `?all=true`). */
   products: Product[];
+  /** The keys served by `GET /api/v1/keys` (filtered by `?phase=`). */
+  keys: Key[];
+  /** Answer 403 for the key view, as for a token without the apiportal-key-reader ClusterRole. */
+  keysForbidden: boolean;
+  /** The scope reported with the product list; default cluster-wide. */
+  scope: ProductListScope;
   /** OpenAPI documents by `namespace/name`. */
   openapi: Map<string, string>;
   mode: FakeBridgeMode;
   slowMs: number;
+  retryAfterSeconds: number;
   /** Every request received, in order. */
   readonly requests: RecordedRequest[];
   close(): Promise<void>;
 }
 
-export async function startFakeBridge(
-  options: { token?: string; products?: Product[]; openapi?: Record<string, string> } = {},
-): Promise<FakeBridge> {
+export interface FakeBridgeOptions {
+  token?: string;
+  products?: Product[];
+  keys?: Key[];
+  openapi?: Record<string, string>;
+  /** Serve https with this certificate and key (PEM); the URL then uses `localhost`. */
+  tls?: { cert: string; key: string };
+}
+
+export async function startFakeBridge(options: FakeBridgeOptions = {}): Promise<FakeBridge> {
   const requests: RecordedRequest[] = [];
   const state = {
     token: options.token ?? 'test-token',
     products: options.products ?? [],
+    keys: options.keys ?? [],
+    keysForbidden: false,
+    scope: { allNamespaces: true, namespaces: [] } as ProductListScope,
     openapi: new Map(Object.entries(options.openapi ?? {})),
     mode: 'ok' as FakeBridgeMode,
     slowMs: 0,
+    retryAfterSeconds: 1,
   };
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    requests.push({
+    const recorded: RecordedRequest = {
       method: req.method ?? 'GET',
       path: url.pathname + url.search,
       authorization: req.headers.authorization,
       ifNoneMatch: header(req, 'if-none-match'),
+      acceptEncoding: header(req, 'accept-encoding'),
+    };
+    requests.push(recorded);
+    res.on('finish', () => {
+      recorded.status = res.statusCode;
     });
     const answer = () => handle(req, res, url);
     if (state.mode === 'slow') {
@@ -69,53 +104,75 @@ export async function startFakeBridge(
     } else {
       answer();
     }
-  });
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener)
+    : createHttpServer(listener);
 
   function handle(req: IncomingMessage, res: ServerResponse, url: URL) {
     if (url.pathname === '/healthz' || url.pathname === '/readyz') {
-      return send(res, 200, 'text/plain', 'ok');
+      return send(req, res, 200, 'text/plain', 'ok');
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return error(res, 405, 'MethodNotAllowed', `${req.method} is not allowed`);
+      return error(req, res, 405, 'MethodNotAllowed', `${req.method} is not allowed`);
+    }
+    if (state.mode === 'rate-limited') {
+      res.setHeader('Retry-After', String(state.retryAfterSeconds));
+      return error(req, res, 429, 'TooManyRequests', 'too many requests from unknown tokens');
     }
     if (req.headers.authorization !== `Bearer ${state.token}`) {
-      return error(res, 401, 'Unauthorized', 'a valid bearer token is required');
+      return error(req, res, 401, 'Unauthorized', 'a valid bearer token is required');
+    }
+    if (state.mode === 'unavailable') {
+      res.setHeader('Retry-After', String(state.retryAfterSeconds));
+      return error(req, res, 503, 'Unavailable', 'the watch caches have not synced yet');
     }
     if (state.mode === 'error') {
-      return error(res, 500, 'InternalError', 'the fake bridge was told to fail');
+      return error(req, res, 500, 'InternalError', 'the fake bridge was told to fail');
     }
     if (state.mode === 'garbage') {
-      return send(res, 200, 'application/json', '<html>this is not json</html>');
+      return send(req, res, 200, 'application/json', '<html>this is not json</html>');
     }
     if (state.mode === 'not-a-list') {
-      return send(res, 200, 'application/json', JSON.stringify({ products: 'nope' }));
+      return send(req, res, 200, 'application/json', JSON.stringify({ products: 'nope' }));
     }
 
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (parts.length === 3 && parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'keys') {
+      if (state.keysForbidden) {
+        return error(req, res, 403, 'Forbidden', 'system:serviceaccount:backstage:backstage may not list apikeys');
+      }
+      const phase = url.searchParams.get('phase');
+      const items = state.keys
+        .filter(k => !phase || k.phase === phase)
+        .map(k => ({ useCase: null, reviewedBy: null, reviewedAt: null, reason: null, ...k }));
+      return sendWithEtag(req, res, 'application/json', JSON.stringify({ items }));
+    }
     if (parts.length === 3 && parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'products') {
       const ns = url.searchParams.get('namespace');
       const all = url.searchParams.get('all') === 'true';
       const items = state.products
         .filter(p => (all || p.publishStatus === 'Published') && (!ns || p.namespace === ns))
+        .filter(p => state.scope.allNamespaces || state.scope.namespaces.includes(p.namespace))
         .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
-      return sendWithEtag(req, res, 'application/json', JSON.stringify({ items }));
+      return sendWithEtag(req, res, 'application/json', JSON.stringify({ items, scope: state.scope }));
     }
     if (parts.length >= 5 && parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'products') {
       const [, , , ns, name, sub] = parts;
       const product = state.products.find(p => p.namespace === ns && p.name === name);
       if (!product || parts.length > 6 || (sub !== undefined && sub !== 'openapi')) {
-        return error(res, 404, 'NotFound', `no product ${ns}/${name}`);
+        return error(req, res, 404, 'NotFound', `no product ${ns}/${name}`);
       }
       if (sub === 'openapi') {
         const doc = state.openapi.get(`${ns}/${name}`);
         if (doc === undefined) {
-          return error(res, 404, 'NotFound', `no OpenAPI document for ${ns}/${name}`);
+          return error(req, res, 404, 'NotFound', `no OpenAPI document for ${ns}/${name}`);
         }
         return sendWithEtag(req, res, 'text/plain; charset=utf-8', doc);
       }
       return sendWithEtag(req, res, 'application/json', JSON.stringify(product));
     }
-    return error(res, 404, 'NotFound', `no route ${url.pathname}`);
+    return error(req, res, 404, 'NotFound', `no route ${url.pathname}`);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -125,15 +182,36 @@ export async function startFakeBridge(
   const { port } = server.address() as AddressInfo;
 
   const bridge: FakeBridge = {
-    url: `http://127.0.0.1:${port}`,
+    url: options.tls ? `https://localhost:${port}` : `http://127.0.0.1:${port}`,
     get token() {
       return state.token;
+    },
+    set token(v) {
+      state.token = v;
     },
     get products() {
       return state.products;
     },
     set products(v) {
       state.products = v;
+    },
+    get keys() {
+      return state.keys;
+    },
+    set keys(v) {
+      state.keys = v;
+    },
+    get keysForbidden() {
+      return state.keysForbidden;
+    },
+    set keysForbidden(v) {
+      state.keysForbidden = v;
+    },
+    get scope() {
+      return state.scope;
+    },
+    set scope(v) {
+      state.scope = v;
     },
     get openapi() {
       return state.openapi;
@@ -153,6 +231,12 @@ export async function startFakeBridge(
     set slowMs(v) {
       state.slowMs = v;
     },
+    get retryAfterSeconds() {
+      return state.retryAfterSeconds;
+    },
+    set retryAfterSeconds(v) {
+      state.retryAfterSeconds = v;
+    },
     requests,
     close: () =>
       new Promise<void>(resolve => {
@@ -168,24 +252,37 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+function wantsGzip(req: IncomingMessage): boolean {
+  return (header(req, 'accept-encoding') ?? '').split(',').some(e => e.trim().split(';')[0] === 'gzip');
+}
+
+/** A strong ETag of the body; a gzip-compressed answer's ETag carries `-gzip` inside the quotes, as the bridge's. */
 function sendWithEtag(req: IncomingMessage, res: ServerResponse, type: string, body: string) {
-  const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`;
+  const hash = createHash('sha256').update(body).digest('hex').slice(0, 32);
+  const gzip = wantsGzip(req);
+  const etag = gzip ? `"${hash}-gzip"` : `"${hash}"`;
   const ifNoneMatch = header(req, 'if-none-match');
   if (ifNoneMatch && ifNoneMatch.split(',').some(t => t.trim() === etag || t.trim() === '*')) {
-    res.writeHead(304, { ETag: etag });
+    res.writeHead(304, { ETag: etag, Vary: 'Accept-Encoding' });
     return res.end();
   }
   res.setHeader('ETag', etag);
-  return send(res, 200, type, body);
+  res.setHeader('Vary', 'Accept-Encoding');
+  return send(req, res, 200, type, body);
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string) {
+function send(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: string) {
+  if (wantsGzip(req) && body.length > 0) {
+    const compressed = gzipSync(body);
+    res.writeHead(status, { 'Content-Type': type, 'Content-Encoding': 'gzip', 'Content-Length': compressed.length });
+    return res.end(compressed);
+  }
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }
 
-function error(res: ServerResponse, status: number, code: string, message: string) {
-  send(res, status, 'application/json', JSON.stringify({ error: { code, message } }));
+function error(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string) {
+  send(req, res, status, 'application/json', JSON.stringify({ error: { code, message } }));
 }
 
 /** A product as the bridge serves it, every field present, with `overrides` applied. */
@@ -218,6 +315,27 @@ export function makeProduct(overrides: Partial<Product> & { namespace: string; n
     openapi: { available: false, lastSyncTime: null },
     ready: true,
     conditions: [{ type: 'Ready', status: 'True', reason: 'HTTPRouteAccepted', message: 'route accepted' }],
+    ...overrides,
+  };
+}
+
+/** An approved key (request) by `userId` for `product` on `planTier`. */
+export function makeKey(
+  product: string,
+  planTier: string,
+  userId: string,
+  overrides: Partial<Key> = {},
+): Key {
+  const [namespace, name] = product.split('/');
+  return {
+    namespace: `team-${userId}`,
+    name: `${name}-${planTier}-${createHash('sha256').update(`${product}/${planTier}/${userId}/${JSON.stringify(overrides)}`).digest('hex').slice(0, 6)}`,
+    product: { namespace, name },
+    planTier,
+    requestedBy: { userId, email: `${userId}@example.com` },
+    phase: 'Approved',
+    createdAt: '2026-11-25T12:00:00Z',
+    expiresAt: null,
     ...overrides,
   };
 }

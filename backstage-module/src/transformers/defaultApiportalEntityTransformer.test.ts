@@ -3,7 +3,6 @@ import {
   DefaultNamespaceEntityPolicy,
   EntityPolicies,
   FieldFormatEntityPolicy,
-  makeValidator,
   NoForeignRootFieldsEntityPolicy,
   SchemaValidEntityPolicy,
   type Entity,
@@ -11,25 +10,27 @@ import {
 import { makeProduct } from '../testing/fakeBridge';
 import {
   authSchemeOf,
+  defaultApiportalEntityTransformer,
   entityLinks,
-  entityName,
   entityTags,
   lifecycleOf,
-  locationKey,
   ownerOf,
-  productToEntity,
   sanitizeTag,
+  sourceLocationOf,
   stubDefinition,
   systemOf,
-  type TransformOptions,
-} from './transform';
+  viewUrlOf,
+} from './defaultApiportalEntityTransformer';
+import type { ApiportalTransformContext } from './types';
 
-const options: TransformOptions = {
-  baseUrl: 'http://bridge.apiportal-system.svc:8080',
+const context: ApiportalTransformContext = {
+  providerId: 'default',
+  cluster: 'default',
+  clusterInName: false,
+  baseUrl: 'https://bridge.apiportal-system.svc:8443',
   defaultOwner: 'unknown',
   lifecycle: 'production',
 };
-const validators = makeValidator();
 
 /** What the catalog itself checks before it accepts an entity. */
 async function assertCatalogAccepts(entity: Entity) {
@@ -39,9 +40,8 @@ async function assertCatalogAccepts(entity: Entity) {
     new NoForeignRootFieldsEntityPolicy(),
     new FieldFormatEntityPolicy(),
   ]);
-  // The entity policies accept the entity...
-  expect(await policy.enforce(entity)).toBeTruthy();
-  // ...and it is a valid API entity.
+  // enforce() resolves to the entity when every policy accepts it, and rejects otherwise.
+  await expect(policy.enforce(entity)).resolves.toStrictEqual(entity);
   expect(await apiEntityV1alpha1Validator.check(entity)).toBe(true);
 }
 
@@ -80,40 +80,77 @@ const toys = makeProduct({
   openapi: { available: true, lastSyncTime: '2026-11-25T12:00:05Z' },
 });
 
-describe('productToEntity', () => {
-  it('maps a full product to an API entity the catalog accepts', async () => {
-    const entity = productToEntity(toys, options, '{"openapi":"3.0.3"}');
-    expect(entity.apiVersion).toBe('backstage.io/v1alpha1');
-    expect(entity.kind).toBe('API');
-    expect(entity.metadata.name).toBe('shop--toys');
-    expect(entity.metadata.namespace).toBe('default');
-    expect(entity.metadata.title).toBe('Toys API');
-    expect(entity.metadata.description).toBe('Browse and order toys.');
-    expect(entity.metadata.tags).toStrictEqual(['retail', 'toys-games', 'apiportal']);
-    expect(entity.spec).toStrictEqual({
-      type: 'openapi',
-      lifecycle: 'experimental',
-      owner: 'group:default/toys-team',
+describe('defaultApiportalEntityTransformer', () => {
+  it('maps a full product, with its consumers, to an API entity the catalog accepts', async () => {
+    const entity = defaultApiportalEntityTransformer(toys, {
+      ...context,
       definition: '{"openapi":"3.0.3"}',
-      system: 'storefront',
+      usage: { consumers: 3, consumersByPlan: { bronze: 1, gold: 2 } },
     });
-    const location = 'apiportal:http://bridge.apiportal-system.svc:8080/api/v1/products/shop/toys';
-    expect(entity.metadata.annotations).toStrictEqual({
-      'backstage.io/managed-by-location': location,
-      'backstage.io/managed-by-origin-location': location,
-      'apiportal.dev/product-namespace': 'shop',
-      'apiportal.dev/product-name': 'toys',
-      'apiportal.dev/product-uid': '0d6c-uid',
-      'apiportal.dev/approval-mode': 'manual',
-      'apiportal.dev/plans': JSON.stringify([
-        { tier: 'gold', limits: { daily: 10000, monthly: 200000 } },
-        { tier: 'bronze', limits: { daily: 100, custom: [{ limit: 5, window: '10s' }] } },
-      ]),
-      'apiportal.dev/auth-scheme': 'api-key',
-      'backstage.io/source-location': 'url:https://git.example.com/shop/toys',
-      'backstage.io/techdocs-ref': 'url:https://git.example.com/shop/toys/tree/main',
+    const location = 'apiportal:https://bridge.apiportal-system.svc:8443/api/v1/products/shop/toys';
+    expect(entity).toStrictEqual({
+      apiVersion: 'backstage.io/v1alpha1',
+      kind: 'API',
+      metadata: {
+        name: 'shop--toys',
+        namespace: 'default',
+        title: 'Toys API',
+        description: 'Browse and order toys.',
+        tags: ['retail', 'toys-games', 'apiportal'],
+        links: [
+          { url: 'https://docs.example.com/toys', title: 'Documentation', icon: 'docs', type: 'documentation' },
+          { url: 'https://toys.example.com/openapi.json', title: 'OpenAPI specification', icon: 'code', type: 'openapi' },
+          { url: 'https://toys.example.com/docs', title: 'Swagger UI', icon: 'web', type: 'swagger-ui' },
+          { url: 'https://git.example.com/shop/toys', title: 'Source repository', icon: 'github', type: 'source' },
+        ],
+        annotations: {
+          'backstage.io/managed-by-location': location,
+          'backstage.io/managed-by-origin-location': location,
+          'apiportal.dev/cluster': 'default',
+          'apiportal.dev/product-namespace': 'shop',
+          'apiportal.dev/product-name': 'toys',
+          'apiportal.dev/product-uid': '0d6c-uid',
+          'kuadrant.io/namespace': 'shop',
+          'kuadrant.io/apiproduct': 'toys',
+          'apiportal.dev/approval-mode': 'manual',
+          'apiportal.dev/plans': JSON.stringify([
+            { tier: 'gold', limits: { daily: 10000, monthly: 200000 } },
+            { tier: 'bronze', limits: { daily: 100, custom: [{ limit: 5, window: '10s' }] } },
+          ]),
+          'apiportal.dev/auth-scheme': 'api-key',
+          'apiportal.dev/consumers': '3',
+          'apiportal.dev/consumers-by-plan': '{"bronze":1,"gold":2}',
+          'backstage.io/source-location': 'url:https://git.example.com/shop/toys',
+          'backstage.io/view-url': 'https://git.example.com/shop/toys',
+          'backstage.io/techdocs-ref': 'url:https://git.example.com/shop/toys/tree/main',
+        },
+      },
+      spec: {
+        type: 'openapi',
+        lifecycle: 'experimental',
+        owner: 'group:default/toys-team',
+        definition: '{"openapi":"3.0.3"}',
+        system: 'storefront',
+      },
     });
     await assertCatalogAccepts(entity);
+  });
+
+  it('with several clusters configured the name carries the cluster; the annotation always does', () => {
+    const eu = defaultApiportalEntityTransformer(toys, { ...context, providerId: 'eu', cluster: 'eu-west', clusterInName: true });
+    expect(eu.metadata.name).toBe('eu-west--shop--toys');
+    expect(eu.metadata.annotations?.['apiportal.dev/cluster']).toBe('eu-west');
+    const single = defaultApiportalEntityTransformer(toys, { ...context, providerId: 'eu', cluster: 'eu-west' });
+    expect(single.metadata.name).toBe('shop--toys');
+    expect(single.metadata.annotations?.['apiportal.dev/cluster']).toBe('eu-west');
+  });
+
+  it('consumers: absent when unknown, zero when nobody has an approved key', () => {
+    const unknown = defaultApiportalEntityTransformer(toys, context).metadata.annotations ?? {};
+    expect(Object.keys(unknown).filter(k => k.startsWith('apiportal.dev/consumers'))).toStrictEqual([]);
+    const none = defaultApiportalEntityTransformer(toys, { ...context, usage: { consumers: 0, consumersByPlan: {} } });
+    expect(none.metadata.annotations?.['apiportal.dev/consumers']).toBe('0');
+    expect(none.metadata.annotations?.['apiportal.dev/consumers-by-plan']).toBe('{}');
   });
 
   it('a bare product still maps to a valid entity (stub definition, default owner and lifecycle)', async () => {
@@ -129,7 +166,11 @@ describe('productToEntity', () => {
       contact: null,
       openapi: null,
     });
-    const entity = productToEntity(bare, { ...options, defaultOwner: 'group:default/platform', lifecycle: 'beta' });
+    const entity = defaultApiportalEntityTransformer(bare, {
+      ...context,
+      defaultOwner: 'group:default/platform',
+      lifecycle: 'beta',
+    });
     expect(entity.metadata.title).toBeUndefined();
     expect(entity.metadata.links).toBeUndefined();
     expect(entity.metadata.tags).toStrictEqual(['apiportal']);
@@ -138,14 +179,44 @@ describe('productToEntity', () => {
     expect(entity.spec.system).toBeUndefined();
     expect(entity.metadata.annotations?.['apiportal.dev/auth-scheme']).toBe('none');
     expect(entity.metadata.annotations?.['apiportal.dev/plans']).toBe('[]');
-    expect(entity.metadata.annotations?.['backstage.io/source-location']).toBeUndefined();
+    const absent = ['backstage.io/source-location', 'backstage.io/view-url', 'backstage.io/edit-url', 'backstage.io/techdocs-ref'];
+    expect(absent.filter(a => entity.metadata.annotations?.[a] !== undefined)).toStrictEqual([]);
     const stub = JSON.parse(entity.spec.definition);
     expect(stub).toStrictEqual({ openapi: '3.0.3', info: { title: 'bare', version: '0.0.0' }, paths: {} });
     await assertCatalogAccepts(entity);
   });
+});
 
-  it('location key names the bridge', () => {
-    expect(locationKey('http://bridge:8080/')).toBe('apiportal:http://bridge:8080');
+describe('where the product lives', () => {
+  it('its own source-location, view-url and edit-url annotations win over gitRepository', () => {
+    const product = makeProduct({
+      namespace: 'a',
+      name: 'b',
+      annotations: {
+        'backstage.io/source-location': 'url:https://git.example.com/platform/apis/tree/main/b',
+        'backstage.io/view-url': 'https://git.example.com/platform/apis/blob/main/b/apiproduct.yaml',
+        'backstage.io/edit-url': 'https://git.example.com/platform/apis/edit/main/b/apiproduct.yaml',
+      },
+      documentation: { openAPISpecURL: null, swaggerUI: null, docsURL: null, gitRepository: 'https://git.example.com/b', techdocsRef: null },
+    });
+    const annotations = defaultApiportalEntityTransformer(product, context).metadata.annotations ?? {};
+    expect(annotations['backstage.io/source-location']).toBe('url:https://git.example.com/platform/apis/tree/main/b');
+    expect(annotations['backstage.io/view-url']).toBe('https://git.example.com/platform/apis/blob/main/b/apiproduct.yaml');
+    expect(annotations['backstage.io/edit-url']).toBe('https://git.example.com/platform/apis/edit/main/b/apiproduct.yaml');
+  });
+
+  it('gitRepository with or without url:, and only http(s) URLs as view-url', () => {
+    const repo = (gitRepository: string) =>
+      makeProduct({
+        namespace: 'a',
+        name: 'b',
+        documentation: { openAPISpecURL: null, swaggerUI: null, docsURL: null, gitRepository, techdocsRef: null },
+      });
+    expect(sourceLocationOf(repo('https://git.example.com/a/b'))).toBe('url:https://git.example.com/a/b');
+    expect(sourceLocationOf(repo('url:https://git.example.com/a/b'))).toBe('url:https://git.example.com/a/b');
+    expect(viewUrlOf(repo('url:https://git.example.com/a/b'))).toBe('https://git.example.com/a/b');
+    expect(viewUrlOf(repo('git@git.example.com:a/b.git'))).toBeUndefined();
+    expect(sourceLocationOf(makeProduct({ namespace: 'a', name: 'b' }))).toBeUndefined();
   });
 });
 
@@ -173,76 +244,6 @@ describe('owner', () => {
   });
 });
 
-describe('entityName', () => {
-  it('namespace--name when it fits', () => {
-    expect(entityName('shop', 'toys')).toBe('shop--toys');
-    expect(entityName('shop', 'toys.v1')).toBe('shop--toys.v1');
-  });
-
-  it('equal names in two namespaces never collide', () => {
-    expect(entityName('shop', 'toys')).not.toBe(entityName('games', 'toys'));
-  });
-
-  it('a namespace with its own -- cannot make two products share a name', () => {
-    const a = entityName('a--b', 'c');
-    const b = entityName('a', 'b--c');
-    expect(b).toBe('a--b--c');
-    expect(a).not.toBe(b);
-    expect(a).toMatch(/^a--b--c_[0-9a-f]{10}$/);
-  });
-
-  it('long names are truncated to 63 characters with a hash that keeps them apart', () => {
-    const ns = 'team-with-a-rather-long-namespace-name';
-    const one = entityName(ns, 'an-equally-long-product-name-number-one');
-    const two = entityName(ns, 'an-equally-long-product-name-number-two');
-    expect(one).toHaveLength(63);
-    expect(two).toHaveLength(63);
-    expect(one).not.toBe(two);
-    expect(one.startsWith('team-with-a-rather-long-namespace-name--an-equal')).toBe(true);
-    expect(validators.isValidEntityName(one)).toBe(true);
-    // Stable across runs.
-    expect(one).toBe(entityName(ns, 'an-equally-long-product-name-number-one'));
-    // 63 fits exactly.
-    const exact = entityName('n'.repeat(30), 'p'.repeat(31));
-    expect(exact).toBe(`${'n'.repeat(30)}--${'p'.repeat(31)}`);
-    expect(entityName('n'.repeat(30), 'p'.repeat(32))).toMatch(/_[0-9a-f]{10}$/);
-  });
-
-  it('characters Backstage does not allow are replaced', () => {
-    const invalid = [
-      ['Shop', 'Toys API'],
-      ['-x-', '..y..'],
-      ['ü', 'ö'],
-      ['', ''],
-      ['a', 'b_c'],
-    ]
-      .map(([ns, name]) => ({ product: [ns, name], name: entityName(ns, name) }))
-      .filter(mapped => !validators.isValidEntityName(mapped.name));
-    expect(invalid).toStrictEqual([]);
-    expect(entityName('Shop', 'Toys API')).toMatch(/^shop--toys-api_[0-9a-f]{10}$/);
-    expect(entityName('ü', 'ö')).toMatch(/^apiportal_[0-9a-f]{10}$/);
-  });
-
-  it('many products: every name valid and distinct', () => {
-    const seen = new Map<string, string>();
-    const namespaces = ['a', 'a-', 'a--b', 'a-b', 'b', 'x'.repeat(63), 'shop', 'team-a--b'];
-    const names = ['b', 'b--c', '-b', 'c', 'a.b', 'a--b--c', 'y'.repeat(253), 'y'.repeat(252) + 'z', 'toys'];
-    const invalid: string[] = [];
-    const collisions: string[] = [];
-    for (const ns of namespaces) {
-      for (const name of names) {
-        const n = entityName(ns, name);
-        if (!validators.isValidEntityName(n)) invalid.push(`${ns}/${name} -> ${n}`);
-        const key = n.toLowerCase(); // the catalog compares names case-insensitively
-        if (seen.get(key) !== undefined) collisions.push(`${ns}/${name} and ${seen.get(key)} both map to ${n}`);
-        seen.set(key, `${ns}/${name}`);
-      }
-    }
-    expect(invalid).toStrictEqual([]);
-    expect(collisions).toStrictEqual([]);
-  });
-});
-
 describe('tags', () => {
   it('sanitised to Backstage tag rules, deduplicated, plus apiportal', () => {
     expect(sanitizeTag('Retail')).toBe('retail');
@@ -252,23 +253,13 @@ describe('tags', () => {
     expect(sanitizeTag('--edge--')).toBe('edge');
     expect(sanitizeTag('ns:tag')).toBe('ns:tag');
     expect(sanitizeTag('!!!')).toBeUndefined();
-    const long = sanitizeTag(`${'a'.repeat(62)}-bbb`)!;
-    expect(long).toBe('a'.repeat(62));
+    expect(sanitizeTag(`${'a'.repeat(62)}-bbb`)).toBe('a'.repeat(62));
     expect(entityTags(['B', 'b', '', 'apiportal', 'x y'])).toStrictEqual(['b', 'apiportal', 'x-y']);
-    const tags = entityTags(['Hello World', 'a'.repeat(100), 'ÄÖÜ-ok', '#1', '+1', 'a:b']);
-    expect(tags.filter(tag => !validators.isValidTag(tag))).toStrictEqual([]);
   });
 });
 
 describe('links', () => {
   it('documentation, OpenAPI, Swagger UI, repository and contact when they are http(s) URLs', () => {
-    const links = entityLinks(toys);
-    expect(links.map(l => [l.title, l.url])).toStrictEqual([
-      ['Documentation', 'https://docs.example.com/toys'],
-      ['OpenAPI specification', 'https://toys.example.com/openapi.json'],
-      ['Swagger UI', 'https://toys.example.com/docs'],
-      ['Source repository', 'https://git.example.com/shop/toys'],
-    ]);
     const other = makeProduct({
       namespace: 'a',
       name: 'b',
@@ -285,9 +276,6 @@ describe('links', () => {
       'https://git.example.com/a/b',
       'https://example.com/contact',
     ]);
-    expect(productToEntity(other, options).metadata.annotations?.['backstage.io/source-location']).toBe(
-      'url:https://git.example.com/a/b',
-    );
   });
 });
 
@@ -321,7 +309,7 @@ describe('auth scheme', () => {
       oidc: { issuerUrl: 'https://idp.example.com/realms/x', tokenEndpoint: 'https://idp.example.com/token' },
     });
     expect(authSchemeOf(jwt)).toBe('oidc');
-    const entity = productToEntity(jwt, options);
+    const entity = defaultApiportalEntityTransformer(jwt, context);
     expect(entity.metadata.annotations?.['apiportal.dev/oidc-token-endpoint']).toBe('https://idp.example.com/token');
     expect(authSchemeOf(makeProduct({ namespace: 'a', name: 'b', authScheme: { authentication: {} } }))).toBe('none');
     expect(authSchemeOf(makeProduct({ namespace: 'a', name: 'b', authScheme: null }))).toBe('none');
@@ -330,15 +318,16 @@ describe('auth scheme', () => {
 
 describe('definition', () => {
   it('the fetched document when there is one, else a valid OpenAPI 3.0 stub', () => {
-    expect(productToEntity(toys, options, 'openapi: 3.1.0\n').spec.definition).toBe('openapi: 3.1.0\n');
-    const stub = JSON.parse(stubDefinition(toys));
-    expect(stub).toStrictEqual({
+    expect(defaultApiportalEntityTransformer(toys, { ...context, definition: 'openapi: 3.1.0\n' }).spec.definition).toBe(
+      'openapi: 3.1.0\n',
+    );
+    expect(JSON.parse(stubDefinition(toys))).toStrictEqual({
       openapi: '3.0.3',
       info: { title: 'Toys API', version: 'v1', description: 'Browse and order toys.' },
       // The wildcard hostname is no server URL.
       servers: [{ url: 'https://toys.example.com' }],
       paths: {},
     });
-    expect(productToEntity(toys, options).spec.definition).toBe(stubDefinition(toys));
+    expect(defaultApiportalEntityTransformer(toys, context).spec.definition).toBe(stubDefinition(toys));
   });
 });

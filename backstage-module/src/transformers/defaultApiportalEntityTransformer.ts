@@ -1,22 +1,24 @@
 /*
- * Mapping apiportal products to Backstage `kind: API` entities.
- *
- * Unlike Kuadrant's upstream provider, the entity name includes the product's namespace (equal names in two
- * namespaces never collide) and a product without an owner annotation is never dropped (the owner falls back to
- * the contact team, then to the configured default).
+ * The default mapping of an apiportal product to a Backstage `kind: API` entity. Organisations that map
+ * differently register their own transformer through `apiportalEntityProviderTransformExtensionPoint`, usually
+ * by calling this one and changing its result.
  */
-import { createHash } from 'node:crypto';
 import {
+  ANNOTATION_EDIT_URL,
   ANNOTATION_LOCATION,
   ANNOTATION_ORIGIN_LOCATION,
   ANNOTATION_SOURCE_LOCATION,
+  ANNOTATION_VIEW_URL,
   type ApiEntityV1alpha1,
   type EntityLink,
 } from '@backstage/catalog-model';
-import { normalizeBaseUrl, productUrl } from './read';
-import type { Product } from './types';
+import { productUrl } from '../apiportal/read';
+import type { Product } from '../apiportal/types';
+import { entityName } from './entityName';
+import type { ApiportalTransformContext } from './types';
 
 /** Annotations this module sets, besides Backstage's own. */
+export const ANNOTATION_CLUSTER = 'apiportal.dev/cluster';
 export const ANNOTATION_PRODUCT_NAMESPACE = 'apiportal.dev/product-namespace';
 export const ANNOTATION_PRODUCT_NAME = 'apiportal.dev/product-name';
 export const ANNOTATION_PRODUCT_UID = 'apiportal.dev/product-uid';
@@ -24,6 +26,11 @@ export const ANNOTATION_APPROVAL_MODE = 'apiportal.dev/approval-mode';
 export const ANNOTATION_PLANS = 'apiportal.dev/plans';
 export const ANNOTATION_AUTH_SCHEME = 'apiportal.dev/auth-scheme';
 export const ANNOTATION_OIDC_TOKEN_ENDPOINT = 'apiportal.dev/oidc-token-endpoint';
+export const ANNOTATION_CONSUMERS = 'apiportal.dev/consumers';
+export const ANNOTATION_CONSUMERS_BY_PLAN = 'apiportal.dev/consumers-by-plan';
+/** Kuadrant's Backstage plugin finds the APIProduct behind an API entity with these two. */
+export const ANNOTATION_KUADRANT_NAMESPACE = 'kuadrant.io/namespace';
+export const ANNOTATION_KUADRANT_APIPRODUCT = 'kuadrant.io/apiproduct';
 export const ANNOTATION_TECHDOCS_REF = 'backstage.io/techdocs-ref';
 /** Read from the product: who owns it, and which system it belongs to. */
 export const ANNOTATION_BACKSTAGE_OWNER = 'backstage.io/owner';
@@ -32,35 +39,33 @@ export const ANNOTATION_BACKSTAGE_SYSTEM = 'backstage.io/system';
 /** The tag every entity from this module carries. */
 export const APIPORTAL_TAG = 'apiportal';
 
-export interface TransformOptions {
-  /** The bridge's base URL, used in location annotations. */
-  baseUrl: string;
-  /** Owner when the product has neither a `backstage.io/owner` annotation nor a contact team. */
-  defaultOwner: string;
-  /** Lifecycle when the product has no `lifecycle` label. */
-  lifecycle: string;
+/** `apiportal:<baseUrl>/api/v1/products/<ns>/<name>`: the managed-by location of a product's entity. */
+export function productLocation(baseUrl: string, namespace: string, name: string): string {
+  return `apiportal:${productUrl(baseUrl, namespace, name)}`;
 }
 
-/** `apiportal:<baseUrl>`: the location key of every entity this module emits for one bridge. */
-export function locationKey(baseUrl: string): string {
-  return `apiportal:${normalizeBaseUrl(baseUrl)}`;
-}
-
-/** Maps one published product to a `kind: API` entity. `definition` is the fetched OpenAPI text, if any. */
-export function productToEntity(
+/**
+ * Maps one published product to a `kind: API` entity (see the README's "What an entity looks like" for every
+ * field and where it comes from).
+ *
+ * @public
+ */
+export function defaultApiportalEntityTransformer(
   product: Product,
-  options: TransformOptions,
-  definition?: string,
+  context: ApiportalTransformContext,
 ): ApiEntityV1alpha1 {
-  const location = `apiportal:${productUrl(options.baseUrl, product.namespace, product.name)}`;
+  const location = productLocation(context.baseUrl, product.namespace, product.name);
   const docs = product.documentation;
 
   const annotations: Record<string, string> = {
     [ANNOTATION_LOCATION]: location,
     [ANNOTATION_ORIGIN_LOCATION]: location,
+    [ANNOTATION_CLUSTER]: context.cluster,
     [ANNOTATION_PRODUCT_NAMESPACE]: product.namespace,
     [ANNOTATION_PRODUCT_NAME]: product.name,
     [ANNOTATION_PRODUCT_UID]: product.uid,
+    [ANNOTATION_KUADRANT_NAMESPACE]: product.namespace,
+    [ANNOTATION_KUADRANT_APIPRODUCT]: product.name,
     [ANNOTATION_APPROVAL_MODE]: product.approvalMode,
     [ANNOTATION_PLANS]: JSON.stringify(product.plans.map(p => ({ tier: p.tier, limits: p.limits }))),
     [ANNOTATION_AUTH_SCHEME]: authSchemeOf(product),
@@ -68,17 +73,21 @@ export function productToEntity(
   if (product.oidc?.tokenEndpoint) {
     annotations[ANNOTATION_OIDC_TOKEN_ENDPOINT] = product.oidc.tokenEndpoint;
   }
-  if (docs?.gitRepository) {
-    annotations[ANNOTATION_SOURCE_LOCATION] = docs.gitRepository.startsWith('url:')
-      ? docs.gitRepository
-      : `url:${docs.gitRepository}`;
+  if (context.usage) {
+    annotations[ANNOTATION_CONSUMERS] = String(context.usage.consumers);
+    annotations[ANNOTATION_CONSUMERS_BY_PLAN] = JSON.stringify(context.usage.consumersByPlan);
   }
-  if (docs?.techdocsRef) {
-    annotations[ANNOTATION_TECHDOCS_REF] = docs.techdocsRef;
-  }
+  const source = sourceLocationOf(product);
+  if (source) annotations[ANNOTATION_SOURCE_LOCATION] = source;
+  const view = viewUrlOf(product);
+  if (view) annotations[ANNOTATION_VIEW_URL] = view;
+  const edit = nonBlank(product.annotations[ANNOTATION_EDIT_URL]);
+  if (edit && isHttpUrl(edit)) annotations[ANNOTATION_EDIT_URL] = edit;
+  const techdocs = nonBlank(docs?.techdocsRef) ?? nonBlank(product.annotations[ANNOTATION_TECHDOCS_REF]);
+  if (techdocs) annotations[ANNOTATION_TECHDOCS_REF] = techdocs;
 
   const metadata: ApiEntityV1alpha1['metadata'] = {
-    name: entityName(product.namespace, product.name),
+    name: entityName(product.namespace, product.name, context.clusterInName ? context.cluster : undefined),
     namespace: 'default',
   };
   if (product.displayName) metadata.title = product.displayName;
@@ -90,46 +99,14 @@ export function productToEntity(
 
   const spec: ApiEntityV1alpha1['spec'] = {
     type: 'openapi',
-    lifecycle: lifecycleOf(product, options.lifecycle),
-    owner: ownerOf(product, options.defaultOwner),
-    definition: definition ?? stubDefinition(product),
+    lifecycle: lifecycleOf(product, context.lifecycle),
+    owner: ownerOf(product, context.defaultOwner),
+    definition: context.definition ?? stubDefinition(product),
   };
   const system = systemOf(product);
   if (system) spec.system = system;
 
   return { apiVersion: 'backstage.io/v1alpha1', kind: 'API', metadata, spec };
-}
-
-const K8S_NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const MAX_NAME = 63;
-const HASH_LENGTH = 10;
-
-/**
- * A Backstage entity name for the product `namespace/name`, unique per product:
- * - `<namespace>--<name>` (e.g. `shop--toys`) when that is a valid name of at most 63 characters and the
- *   namespace has no `--` of its own (so the first `--` always ends the namespace: two products cannot share it);
- * - otherwise the sanitised, truncated form followed by `_` and a hash of `namespace/name`. Kubernetes names never
- *   contain `_`, so such a name can never equal a plain one, and the hash keeps truncated names apart.
- */
-export function entityName(namespace: string, name: string): string {
-  const plain = `${namespace}--${name}`;
-  if (
-    plain.length <= MAX_NAME &&
-    K8S_NAMESPACE.test(namespace) &&
-    !namespace.includes('--') &&
-    K8S_NAME.test(name)
-  ) {
-    return plain;
-  }
-  const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, HASH_LENGTH);
-  const prefix = plain
-    .toLowerCase()
-    .replace(/[^a-z0-9._-]+/g, '-')
-    .replace(/^[^a-z0-9]+/, '')
-    .slice(0, MAX_NAME - HASH_LENGTH - 1)
-    .replace(/[^a-z0-9]+$/, '');
-  return `${prefix || 'apiportal'}_${hash}`;
 }
 
 /** A tag in Backstage's format (lowercase `[a-z0-9:+#]` words joined by `-`, at most 63), or undefined. */
@@ -138,8 +115,8 @@ export function sanitizeTag(tag: string): string | undefined {
     .toLowerCase()
     .replace(/[^a-z0-9:+#]+/g, '-')
     .replace(/^-+|-+$/g, '');
-  if (t.length > MAX_NAME) {
-    t = t.slice(0, MAX_NAME).replace(/-+$/, '');
+  if (t.length > 63) {
+    t = t.slice(0, 63).replace(/-+$/, '');
   }
   return t === '' ? undefined : t;
 }
@@ -186,6 +163,29 @@ export function lifecycleOf(product: Product, defaultLifecycle: string): string 
 /** `backstage.io/system` annotation, else the `system` label. */
 export function systemOf(product: Product): string | undefined {
   return nonBlank(product.annotations[ANNOTATION_BACKSTAGE_SYSTEM]) ?? nonBlank(product.labels.system);
+}
+
+/**
+ * Where the product's source lives, as a Backstage location reference: the product's own
+ * `backstage.io/source-location` annotation, else `url:` and its documentation's `gitRepository`.
+ */
+export function sourceLocationOf(product: Product): string | undefined {
+  const own = nonBlank(product.annotations[ANNOTATION_SOURCE_LOCATION]);
+  if (own) return own;
+  const repo = nonBlank(product.documentation?.gitRepository);
+  if (!repo) return undefined;
+  return repo.startsWith('url:') ? repo : `url:${repo}`;
+}
+
+/**
+ * Where a person can view the product's source: its own `backstage.io/view-url` annotation, else its
+ * `gitRepository` when that is an http(s) URL.
+ */
+export function viewUrlOf(product: Product): string | undefined {
+  const own = nonBlank(product.annotations[ANNOTATION_VIEW_URL]);
+  if (own && isHttpUrl(own)) return own;
+  const repo = stripUrlPrefix(product.documentation?.gitRepository);
+  return isHttpUrl(repo) ? repo : undefined;
 }
 
 /** `api-key` when an AuthPolicy rule uses API keys, `oidc` when one uses JWT (or OIDC was found), else `none`. */

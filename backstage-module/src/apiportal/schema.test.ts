@@ -1,0 +1,107 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { makeKey, makeProduct } from '../testing/fakeBridge';
+import { defaultViewSchema, VIEW_SCHEMA_PATH, ViewSchema } from './schema';
+
+/** The bridge's schema in this checkout, generated from its Rust view types. */
+const BRIDGE_SCHEMA = resolve(__dirname, '..', '..', '..', 'bridge', 'api', 'view.schema.json');
+/** What scripts/copy-schema.js copies while the bridge has not committed its schema yet. */
+const INTERIM_SCHEMA = resolve(__dirname, '..', '..', 'scripts', 'interim-view.schema.json');
+
+/**
+ * The schema with `additionalProperties: false` on every object that lists its properties: what the module's own
+ * idea of the contract (the fake bridge's products and keys) must satisfy, so that a field renamed or removed in
+ * the bridge's Rust types fails here instead of silently reading as null.
+ */
+function closed(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(closed);
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) {
+    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([p, s]) => [p, closed(s)])) : closed(v);
+  }
+  if ('properties' in out && !('additionalProperties' in out)) out.additionalProperties = false;
+  return out;
+}
+
+describe('the view schema', () => {
+  it('the package has a copy of the schema', () => {
+    expect(existsSync(VIEW_SCHEMA_PATH)).toBe(true);
+    expect(defaultViewSchema().path).toBe(VIEW_SCHEMA_PATH);
+    expect(defaultViewSchema().digest).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it('the copy is the bridge schema of this checkout, byte for byte (the interim one until the bridge commits it)', () => {
+    const source = existsSync(BRIDGE_SCHEMA) ? BRIDGE_SCHEMA : INTERIM_SCHEMA;
+    expect(readFileSync(VIEW_SCHEMA_PATH, 'utf8')).toBe(readFileSync(source, 'utf8'));
+  });
+
+  it("the module's products and keys are exactly the contract: no field the schema lacks, none it requires missing", () => {
+    const strict = new ViewSchema(closed(JSON.parse(readFileSync(VIEW_SCHEMA_PATH, 'utf8'))), 'closed');
+    const product = makeProduct({
+      namespace: 'shop',
+      name: 'toys',
+      labels: { lifecycle: 'production' },
+      annotations: { 'backstage.io/owner': 'group:default/toys-team' },
+      documentation: {
+        openAPISpecURL: 'https://toys.example.com/openapi.json',
+        swaggerUI: 'https://toys.example.com/docs',
+        docsURL: 'https://docs.example.com/toys',
+        gitRepository: 'https://git.example.com/shop/toys',
+        techdocsRef: 'url:https://git.example.com/shop/toys/tree/main',
+      },
+      contact: { team: 'toys-team', email: 'toys@example.com', slack: '#toys', url: 'https://example.com/toys' },
+      plans: [{ tier: 'gold', description: 'For partners', limits: { daily: 10000, custom: [{ limit: 5, window: '10s' }] } }],
+      authScheme: { authentication: { 'api-key': { apiKey: { selector: {} }, credentials: {} } } },
+      oidc: { issuerUrl: 'https://idp.example.com/realms/x', tokenEndpoint: 'https://idp.example.com/token' },
+      openapi: { available: true, lastSyncTime: '2026-11-25T12:00:05Z' },
+    });
+    const list = { items: [product], scope: { allNamespaces: false, namespaces: ['shop'] } };
+    expect(() => strict.check('ProductList', list)).not.toThrow();
+    const key = { ...makeKey('shop/toys', 'gold', 'alice'), useCase: 'stock sync', reviewedBy: 'owner', reviewedAt: '2026-11-25T12:01:00Z', reason: null };
+    expect(() => strict.check('KeyList', { items: [key] })).not.toThrow();
+    expect(() => strict.check('Error', { error: { code: 'NotFound', message: 'no product a/b' } })).not.toThrow();
+  });
+
+  it('names what does not match, with JSON paths', () => {
+    const schema = defaultViewSchema();
+    expect(() => schema.check('ProductList', { items: [{ namespace: 'a', name: 3, publishStatus: 'Published' }] })).toThrow(
+      "does not match the bridge's view schema ($defs/ProductList): /items/0/name must be string",
+    );
+    expect(() => schema.check('KeyList', {})).toThrow(
+      "does not match the bridge's view schema ($defs/KeyList): / must have required property 'items'",
+    );
+    expect(schema.matches('Error', { error: { code: 'Forbidden', message: 'no' } })).toBe(true);
+    expect(schema.matches('Error', { message: 'no' })).toBe(false);
+  });
+
+  it('tolerates fields it does not know (a newer bridge)', () => {
+    const item = { ...makeProduct({ namespace: 'a', name: 'b' }), somethingNew: [1, 2] };
+    expect(defaultViewSchema().matches('ProductList', { items: [item], alsoNew: true })).toBe(true);
+  });
+
+  describe('loading', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'apiportal-schema-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('a missing file says how the package gets one', () => {
+      expect(() => ViewSchema.load(join(dir, 'view.schema.json'))).toThrow(
+        `cannot read the apiportal bridge's view schema at ${join(dir, 'view.schema.json')} (ENOENT); a package built with \`npm run build\` or backstage-module/package.sh carries it (copied from bridge/api/view.schema.json)`,
+      );
+    });
+
+    it('a file that is not JSON, or not the view schema, is refused', () => {
+      const path = join(dir, 'view.schema.json');
+      writeFileSync(path, '{');
+      expect(() => ViewSchema.load(path)).toThrow(`the apiportal bridge's view schema at ${path} is not JSON`);
+      writeFileSync(path, JSON.stringify({ $defs: { ProductList: {} } }));
+      expect(() => ViewSchema.load(path)).toThrow(
+        `the apiportal bridge's view schema at ${path} has no $defs KeyList, Error; it is not the view schema this module expects`,
+      );
+    });
+  });
+});

@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+/*
+ * Starts a real Backstage backend: @backstage/backend-defaults' createBackend() with the catalog plugin and the
+ * apiportal module, as installed in this folder by backstage-module/e2e/backend.sh (see the contract there).
+ *
+ *   node start.js CONFIG.yaml [MORE.yaml ...]
+ *
+ * - The configs are Backstage app-configs (later ones win), on top of a base config that sets an in-memory SQLite
+ *   database and one static external-access token, and under one that sets the port (so CONFIG cannot move it).
+ * - The REST API accepts `Authorization: Bearer $APIPORTAL_BACKSTAGE_TOKEN` (default `apiportal-e2e-token`), unless
+ *   CONFIG sets backend.auth.externalAccess itself.
+ * - It listens on 127.0.0.1, on $APIPORTAL_BACKSTAGE_PORT or else a free port, and prints exactly one line on
+ *   stdout, `listening on http://127.0.0.1:PORT`, once Backstage reports itself ready. Everything else (the
+ *   backend's logs) goes to stderr.
+ * - SIGTERM or SIGINT stops the backend and exits 0. A backend that cannot start exits 1 with the reason on stderr.
+ */
+'use strict';
+
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+// stdout is the contract's one line; the backend logs through console and winston, which write to stdout.
+const writeStdout = process.stdout.write.bind(process.stdout);
+process.stdout.write = process.stderr.write.bind(process.stderr);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitReady(url, token, deadline) {
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+      if (response.ok) return;
+      last = `${response.status} ${await response.text()}`;
+    } catch (e) {
+      last = String(e && e.cause ? e.cause : e);
+    }
+    await new Promise(resolve => setTimeout(resolve, 100));
+  }
+  throw new Error(`Backstage did not report ready at ${url} within 60 s; last answer: ${last}`);
+}
+
+async function main() {
+  const configs = process.argv.slice(2);
+  if (configs.length === 0) {
+    console.error('usage: node start.js CONFIG.yaml [MORE.yaml ...]');
+    process.exit(2);
+  }
+  for (const config of configs) {
+    if (!fs.existsSync(config)) {
+      console.error(`start.js: no such config file: ${config}`);
+      process.exit(2);
+    }
+  }
+  const port = Number(process.env.APIPORTAL_BACKSTAGE_PORT) || (await freePort());
+  const token = process.env.APIPORTAL_BACKSTAGE_TOKEN || 'apiportal-e2e-token';
+
+  // JSON is YAML: no YAML library needed to write the two configs of our own.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apiportal-backstage-'));
+  const base = path.join(dir, 'base.yaml');
+  const listen = path.join(dir, 'listen.yaml');
+  fs.writeFileSync(
+    base,
+    JSON.stringify({
+      app: { baseUrl: 'http://127.0.0.1:3000' },
+      backend: {
+        database: { client: 'better-sqlite3', connection: ':memory:' },
+        auth: { externalAccess: [{ type: 'static', options: { token, subject: 'apiportal-e2e' } }] },
+      },
+    }),
+  );
+  fs.writeFileSync(
+    listen,
+    JSON.stringify({ backend: { baseUrl: `http://127.0.0.1:${port}`, listen: { host: '127.0.0.1', port } } }),
+  );
+  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
+  process.on('exit', cleanup);
+
+  const configPaths = configs.map(c => path.resolve(c));
+  // Backstage finds its package (and the config schemas of its dependencies) from the working directory.
+  process.chdir(__dirname);
+
+  const { createBackend } = require('@backstage/backend-defaults');
+  const { rootConfigServiceFactory } = require('@backstage/backend-defaults/rootConfig');
+  const argv = [process.argv[0], __filename];
+  for (const config of [base, ...configPaths, listen]) argv.push('--config', config);
+
+  const backend = createBackend();
+  backend.add(rootConfigServiceFactory({ argv, watch: false }));
+  backend.add(require('@backstage/plugin-catalog-backend').default);
+  backend.add(require('@apiportal/backstage-plugin-catalog-backend-module-apiportal').default);
+  // createBackend() stops the backend and exits on SIGTERM and SIGINT itself.
+  await backend.start();
+  await waitReady(`http://127.0.0.1:${port}/.backstage/health/v1/readiness`, token, Date.now() + 60_000);
+  writeStdout(`listening on http://127.0.0.1:${port}\n`);
+}
+
+main().catch(error => {
+  console.error('start.js: the Backstage backend did not start:', error);
+  process.exit(1);
+});

@@ -1,0 +1,403 @@
+/*
+ * End to end: a REAL Backstage backend (createBackend() from @backstage/backend-defaults 0.19.0 with
+ * @backstage/plugin-catalog-backend 4.0.5, in-memory SQLite), with this module installed from its packed tarball
+ * into a fresh backend package by e2e/backend.sh, reads bridges; Backstage's own catalog REST API shows the
+ * products as `kind: API` entities. Run it with `npm run test:e2e` (e2e/test.sh), which prepares the backend.
+ *
+ * - With APIPORTAL_BRIDGE_URL and APIPORTAL_BRIDGE_TOKEN set (and APIPORTAL_BRIDGE_CA_FILE for https), the bridge is
+ *   that real bridge: every product it lists must appear with every mapped field as the module maps it. With
+ *   APIPORTAL_E2E_REMOVE_PRODUCT=ns/name and APIPORTAL_E2E_REMOVE_CMD (a shell command that unpublishes or deletes
+ *   that product), the test runs the command and waits for the entity to disappear.
+ * - Without them, fake bridges serving the contract stand in: two clusters over https with their own CAs and token
+ *   files, one of which may not read keys; a product with the same namespace/name in both; one bridge stopped; a
+ *   token rotated; 429 and 503 answers; and the single-bridge configuration of earlier versions.
+ */
+import { execFileSync, execSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Entity } from '@backstage/catalog-model';
+import { BridgeTls, FileToken } from './apiportal/credentials';
+import { BridgeClient } from './apiportal/read';
+import { ViewSchema } from './apiportal/schema';
+import { usageByProduct, NO_USAGE, productKey } from './apiportal/usage';
+import { makeTestCertificates, type TestCertificates } from './testing/certs';
+import { makeKey, makeProduct, startFakeBridge, type FakeBridge } from './testing/fakeBridge';
+import {
+  apiEntityNames,
+  countLogs,
+  e2eBackendDir,
+  getApiEntities,
+  startBackstage,
+  waitForCatalog,
+  waitForEntity,
+  waitForLogs,
+  waitForNoEntity,
+  type RunningBackstage,
+} from './testing/backstage';
+import { defaultApiportalEntityTransformer } from './transformers/defaultApiportalEntityTransformer';
+import { entityName } from './transformers/entityName';
+
+const PACKAGE = '@apiportal/backstage-plugin-catalog-backend-module-apiportal';
+const realBridgeUrl = process.env.APIPORTAL_BRIDGE_URL;
+const realBridgeToken = process.env.APIPORTAL_BRIDGE_TOKEN;
+const every = { frequency: { seconds: 1 }, timeout: { seconds: 30 } };
+
+/** The fields a user sees, without what the catalog adds (uid, etag, relations, status). */
+function mapped(entity: Entity) {
+  const metadata = { ...entity.metadata };
+  delete metadata.uid;
+  delete metadata.etag;
+  return { apiVersion: entity.apiVersion, kind: entity.kind, metadata, spec: entity.spec };
+}
+
+if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
+  // eslint-disable-next-line jest/expect-expect -- fails with a message that says what to set
+  it('APIPORTAL_BRIDGE_URL and APIPORTAL_BRIDGE_TOKEN come together', () => {
+    throw new Error(
+      'set both APIPORTAL_BRIDGE_URL and APIPORTAL_BRIDGE_TOKEN for the real bridge, or neither for the fake ones',
+    );
+  });
+} else if (realBridgeUrl && realBridgeToken) {
+  describe('Backstage catalog against the real apiportal bridge', () => {
+    let backstage: RunningBackstage | undefined;
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'apiportal-e2e-'));
+      writeFileSync(join(dir, 'token'), realBridgeToken);
+    });
+    afterAll(async () => {
+      await backstage?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }, 60_000);
+
+    it('every product the bridge lists becomes an API entity, every field as the module maps it', async () => {
+      const caFile = process.env.APIPORTAL_BRIDGE_CA_FILE;
+      const tls = new BridgeTls(caFile);
+      const client = new BridgeClient({
+        baseUrl: realBridgeUrl,
+        token: new FileToken(join(dir, 'token')),
+        tls,
+        schema: ViewSchema.load(resolve(__dirname, '..', 'schema', 'view.schema.json')),
+      });
+      const list = await client.readProducts();
+      if (list.notModified) throw new Error('304 without If-None-Match');
+      const published = list.value.items.filter(p => p.publishStatus === 'Published');
+      // The bridge at APIPORTAL_BRIDGE_URL lists at least one published product.
+      expect(published.length).toBeGreaterThan(0);
+      const keys = await client.readApprovedKeys().catch(() => undefined);
+      const usage = keys && !keys.notModified ? usageByProduct(keys.value) : undefined;
+
+      backstage = await startBackstage({
+        catalog: {
+          providers: {
+            apiportal: { baseUrl: realBridgeUrl, tokenFile: join(dir, 'token'), ...(caFile ? { caFile } : {}), schedule: every },
+          },
+        },
+      });
+      for (const product of published) {
+        const definition = product.openapi?.available
+          ? await client.readOpenApi(product.namespace, product.name)
+          : undefined;
+        const expected = defaultApiportalEntityTransformer(product, {
+          providerId: 'default',
+          cluster: 'default',
+          clusterInName: false,
+          baseUrl: realBridgeUrl.replace(/\/+$/, ''),
+          defaultOwner: 'unknown',
+          lifecycle: 'production',
+          definition,
+          usage: usage ? (usage.get(productKey(product.namespace, product.name)) ?? NO_USAGE) : undefined,
+        });
+        const entity = await waitForEntity(backstage, entityName(product.namespace, product.name), 60_000);
+        expect(mapped(entity)).toStrictEqual(expected);
+      }
+      await tls.close();
+    }, 120_000);
+
+    const removeProduct = process.env.APIPORTAL_E2E_REMOVE_PRODUCT;
+    const removeCmd = process.env.APIPORTAL_E2E_REMOVE_CMD;
+    // Runs only with APIPORTAL_E2E_REMOVE_PRODUCT and APIPORTAL_E2E_REMOVE_CMD set; reported as skipped otherwise.
+    (removeProduct && removeCmd ? it : it.skip)('a product removed from the bridge leaves the catalog', async () => {
+      if (!backstage) throw new Error('the previous test did not start Backstage');
+      const [ns, name] = removeProduct!.split('/');
+      await waitForEntity(backstage, entityName(ns, name));
+      execSync(removeCmd!, { stdio: 'inherit', shell: '/bin/sh' });
+      await waitForNoEntity(backstage, entityName(ns, name));
+    }, 120_000);
+  });
+} else {
+  describe('a real Backstage backend reading two clusters through fake bridges', () => {
+    let euCerts: TestCertificates;
+    let usCerts: TestCertificates;
+    let eu: FakeBridge;
+    let us: FakeBridge;
+    let backstage: RunningBackstage | undefined;
+    let dir: string;
+
+    const toysDoc = JSON.stringify({ openapi: '3.0.3', info: { title: 'Toys', version: 'v1' }, paths: { '/toys': {} } });
+    const euToys = makeProduct({
+      namespace: 'shop',
+      name: 'toys',
+      uid: 'uid-eu-toys',
+      displayName: 'Toys API',
+      description: 'Browse and order toys.',
+      tags: ['retail', 'Toys'],
+      labels: { lifecycle: 'beta', system: 'storefront' },
+      annotations: { 'backstage.io/owner': 'group:default/toys-team' },
+      documentation: {
+        openAPISpecURL: 'https://toys.example.com/openapi.json',
+        swaggerUI: null,
+        docsURL: 'https://docs.example.com/toys',
+        gitRepository: 'https://git.example.com/shop/toys',
+        techdocsRef: null,
+      },
+      plans: [
+        { tier: 'gold', description: null, limits: { daily: 10000 } },
+        { tier: 'bronze', description: null, limits: { daily: 100 } },
+      ],
+      authScheme: { authentication: { 'api-key': { apiKey: { selector: {} }, credentials: {} } } },
+      openapi: { available: true, lastSyncTime: '2026-11-25T12:00:05Z' },
+    });
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'apiportal-e2e-'));
+      euCerts = makeTestCertificates('eu-bridge-ca');
+      usCerts = makeTestCertificates('us-bridge-ca');
+      eu = await startFakeBridge({
+        token: 'eu-token-1',
+        tls: euCerts,
+        products: [
+          euToys,
+          makeProduct({ namespace: 'games', name: 'toys', contact: { team: 'games-team', email: null, slack: null, url: null } }),
+          makeProduct({ namespace: 'shop', name: 'secret', publishStatus: 'Draft' }),
+        ],
+        keys: [makeKey('shop/toys', 'gold', 'alice'), makeKey('shop/toys', 'gold', 'bob'), makeKey('shop/toys', 'bronze', 'bob')],
+        openapi: { 'shop/toys': toysDoc },
+      });
+      us = await startFakeBridge({
+        token: 'us-token-1',
+        tls: usCerts,
+        products: [makeProduct({ namespace: 'shop', name: 'toys', uid: 'uid-us-toys', displayName: 'Toys API (US)' })],
+      });
+      // The US cluster did not bind apiportal-key-reader for Backstage.
+      us.keysForbidden = true;
+      writeFileSync(join(dir, 'eu-token'), 'eu-token-1\n');
+      writeFileSync(join(dir, 'us-token'), 'us-token-1\n');
+    });
+    afterAll(async () => {
+      await backstage?.stop();
+      await eu?.close();
+      await us?.close();
+      euCerts?.cleanup();
+      usCerts?.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }, 60_000);
+
+    function started() {
+      if (!backstage) throw new Error('the first test did not start Backstage');
+      return backstage;
+    }
+
+    it("both clusters' products appear, the same namespace/name in each as two entities, every field mapped", async () => {
+      backstage = await startBackstage({
+        catalog: {
+          providers: {
+            apiportal: {
+              eu: { baseUrl: eu.url, tokenFile: join(dir, 'eu-token'), caFile: euCerts.caFile, cluster: 'eu-west', schedule: every },
+              us: { baseUrl: us.url, tokenFile: join(dir, 'us-token'), caFile: usCerts.caFile, schedule: every },
+            },
+          },
+        },
+      });
+      await waitForCatalog(backstage, 'three API entities', entities => (entities.length === 3 ? true : undefined));
+      expect(await apiEntityNames(backstage)).toStrictEqual(['eu-west--games--toys', 'eu-west--shop--toys', 'us--shop--toys']);
+
+      const toys = await waitForEntity(backstage, 'eu-west--shop--toys');
+      const location = `apiportal:${eu.url}/api/v1/products/shop/toys`;
+      expect(mapped(toys)).toStrictEqual({
+        apiVersion: 'backstage.io/v1alpha1',
+        kind: 'API',
+        metadata: {
+          name: 'eu-west--shop--toys',
+          namespace: 'default',
+          title: 'Toys API',
+          description: 'Browse and order toys.',
+          tags: ['retail', 'toys', 'apiportal'],
+          links: [
+            { url: 'https://docs.example.com/toys', title: 'Documentation', icon: 'docs', type: 'documentation' },
+            { url: 'https://toys.example.com/openapi.json', title: 'OpenAPI specification', icon: 'code', type: 'openapi' },
+            { url: 'https://git.example.com/shop/toys', title: 'Source repository', icon: 'github', type: 'source' },
+          ],
+          annotations: {
+            'backstage.io/managed-by-location': location,
+            'backstage.io/managed-by-origin-location': location,
+            'apiportal.dev/cluster': 'eu-west',
+            'apiportal.dev/product-namespace': 'shop',
+            'apiportal.dev/product-name': 'toys',
+            'apiportal.dev/product-uid': 'uid-eu-toys',
+            'kuadrant.io/namespace': 'shop',
+            'kuadrant.io/apiproduct': 'toys',
+            'apiportal.dev/approval-mode': 'automatic',
+            'apiportal.dev/plans': '[{"tier":"gold","limits":{"daily":10000}},{"tier":"bronze","limits":{"daily":100}}]',
+            'apiportal.dev/auth-scheme': 'api-key',
+            'apiportal.dev/consumers': '2',
+            'apiportal.dev/consumers-by-plan': '{"bronze":1,"gold":2}',
+            'backstage.io/source-location': 'url:https://git.example.com/shop/toys',
+            'backstage.io/view-url': 'https://git.example.com/shop/toys',
+          },
+        },
+        spec: {
+          type: 'openapi',
+          lifecycle: 'beta',
+          owner: 'group:default/toys-team',
+          system: 'storefront',
+          definition: toysDoc,
+        },
+      });
+      // The catalog resolved owner and system into relations.
+      expect(toys.relations?.map(r => `${r.type} ${r.targetRef}`).sort()).toStrictEqual([
+        'ownedBy group:default/toys-team',
+        'partOf system:default/storefront',
+      ]);
+
+      const games = await waitForEntity(backstage, 'eu-west--games--toys');
+      expect(games.spec?.owner).toBe('games-team');
+      expect(games.metadata.annotations?.['apiportal.dev/consumers']).toBe('0');
+
+      // The US cluster's token may not list keys: its entity has no consumer counts, and that was said once.
+      const usToys = await waitForEntity(backstage, 'us--shop--toys');
+      expect(usToys.metadata.title).toBe('Toys API (US)');
+      expect(usToys.metadata.annotations?.['apiportal.dev/cluster']).toBe('us');
+      expect(usToys.metadata.annotations?.['apiportal.dev/product-uid']).toBe('uid-us-toys');
+      expect(Object.keys(usToys.metadata.annotations ?? {}).filter(a => a.startsWith('apiportal.dev/consumers'))).toStrictEqual([]);
+      await waitForCatalog(backstage, 'several runs against the US bridge', () =>
+        us.requests.filter(r => r.path.startsWith('/api/v1/keys')).length >= 3 ? true : undefined,
+      );
+      expect(countLogs(backstage, /does not let this token list API keys/)).toBe(1);
+
+      // Every request carried its own cluster's token, and the bridges' answers were gzip-compressed.
+      expect(eu.requests.filter(r => r.authorization !== 'Bearer eu-token-1')).toStrictEqual([]);
+      expect(us.requests.filter(r => r.authorization !== 'Bearer us-token-1')).toStrictEqual([]);
+      expect(eu.requests.filter(r => r.acceptEncoding !== 'gzip')).toStrictEqual([]);
+      // Unchanged lists are revalidated, not read again.
+      expect(eu.requests.filter(r => r.path === '/api/v1/products' && r.status === 304).length).toBeGreaterThan(0);
+    }, 90_000);
+
+    it('a rotated token file is picked up without a restart', async () => {
+      const backstage = started();
+      // The API server stops accepting the old token before the kubelet has written the new one.
+      eu.token = 'eu-token-2';
+      eu.products = [...eu.products, makeProduct({ namespace: 'shop', name: 'new' })];
+      await waitForLogs(backstage, /answered 401 Unauthorized: .*tokenFile .*eu-token/, 1);
+      expect(await apiEntityNames(backstage)).toStrictEqual(['eu-west--games--toys', 'eu-west--shop--toys', 'us--shop--toys']);
+      writeFileSync(join(dir, 'eu-token'), 'eu-token-2\n');
+      await waitForEntity(backstage, 'eu-west--shop--new');
+      // The token file's name is in the 401's hint; the tokens themselves never are.
+      expect(backstage.logs()).not.toContain('eu-token-1');
+      expect(backstage.logs()).not.toContain('eu-token-2');
+    }, 60_000);
+
+    for (const mode of ['rate-limited', 'unavailable'] as const) {
+      it(`a bridge answering ${mode === 'rate-limited' ? '429' : '503'} keeps the catalog, and is read again after Retry-After`, async () => {
+        const backstage = started();
+        const status = mode === 'rate-limited' ? 429 : 503;
+        const before = eu.requests.filter(r => r.status === status).length;
+        eu.retryAfterSeconds = 1;
+        eu.mode = mode;
+        eu.products = eu.products.filter(p => p.name !== 'new');
+        await waitForCatalog(backstage, `two ${status} answers from the EU bridge`, () =>
+          eu.requests.filter(r => r.status === status).length >= before + 2 ? true : undefined,
+        );
+        expect(await apiEntityNames(backstage)).toStrictEqual([
+          'eu-west--games--toys',
+          'eu-west--shop--new',
+          'eu-west--shop--toys',
+          'us--shop--toys',
+        ]);
+        eu.mode = 'ok';
+        await waitForNoEntity(backstage, 'eu-west--shop--new');
+        eu.products = [...eu.products, makeProduct({ namespace: 'shop', name: 'new' })];
+        await waitForEntity(backstage, 'eu-west--shop--new');
+      }, 60_000);
+    }
+
+    it("a stopped bridge keeps its cluster's entities, and leaves the other cluster's untouched", async () => {
+      const backstage = started();
+      const usBefore = (await getApiEntities(backstage)).find(e => e.metadata.name === 'us--shop--toys');
+      await us.close();
+      const failures = /refresh failed, the catalog keeps its last good set of API entities from cluster us: .*ECONNREFUSED/;
+      await waitForLogs(backstage, failures, 2);
+      // Meanwhile the EU cluster changes, and the catalog follows it.
+      eu.products = eu.products.filter(p => p.namespace !== 'games');
+      await waitForNoEntity(backstage, 'eu-west--games--toys');
+      await waitForLogs(backstage, failures, countLogs(backstage, failures) + 2);
+      const entities = await getApiEntities(backstage);
+      expect(entities.map(e => e.metadata.name).sort()).toStrictEqual([
+        'eu-west--shop--new',
+        'eu-west--shop--toys',
+        'us--shop--toys',
+      ]);
+      expect(entities.find(e => e.metadata.name === 'us--shop--toys')).toStrictEqual(usBefore);
+    }, 60_000);
+
+    it('stops cleanly on SIGTERM', async () => {
+      const backstage = started();
+      const started_ = Date.now();
+      expect(await backstage.stop()).toBe(0);
+      expect(Date.now() - started_).toBeLessThan(10_000);
+    }, 30_000);
+  });
+
+  describe('a real Backstage backend with the single-bridge configuration of earlier versions', () => {
+    let bridge: FakeBridge | undefined;
+    let backstage: RunningBackstage | undefined;
+    afterAll(async () => {
+      await backstage?.stop();
+      await bridge?.close();
+    }, 60_000);
+
+    it('keeps working: provider "default", names without a cluster, an inline token over local http', async () => {
+      bridge = await startFakeBridge({ products: [makeProduct({ namespace: 'shop', name: 'toys' })] });
+      backstage = await startBackstage({
+        catalog: { providers: { apiportal: { baseUrl: bridge.url, token: bridge.token, schedule: every } } },
+      });
+      const toys = await waitForEntity(backstage, 'shop--toys');
+      expect(toys.metadata.annotations?.['apiportal.dev/cluster']).toBe('default');
+      expect(toys.metadata.annotations?.['apiportal.dev/consumers']).toBe('0');
+      expect(backstage.logs()).toMatch(/apiportal entity providers: apiportal-provider:default/);
+    }, 60_000);
+  });
+
+  describe('the package as installed from its tarball', () => {
+    const installed = join(e2eBackendDir(), 'node_modules', ...PACKAGE.split('/'));
+
+    it('carries the view schema of this checkout', () => {
+      const bridgeSchema = resolve(__dirname, '..', '..', 'bridge', 'api', 'view.schema.json');
+      // Until the bridge commits its schema, copy-schema.js ships the interim one.
+      const source = existsSync(bridgeSchema) ? bridgeSchema : resolve(__dirname, '..', 'scripts', 'interim-view.schema.json');
+      expect(readFileSync(join(installed, 'schema', 'view.schema.json'), 'utf8')).toBe(readFileSync(source, 'utf8'));
+    });
+
+    it("Backstage's config loader reads its config.d.ts: token is a secret in both forms, nothing else is", () => {
+      // Runs in the backend package, with the config-loader Backstage itself uses.
+      const script = `
+        const { loadConfigSchema } = require('@backstage/config-loader');
+        (async () => {
+          const schema = await loadConfigSchema({ dependencies: [${JSON.stringify(PACKAGE)}] });
+          const secrets = data => schema.process([{ data, context: 'test' }], { visibility: ['secret'] }).map(c => c.data);
+          const one = { baseUrl: 'https://b', token: 'token-one', cluster: 'c', tokenFile: '/f', caFile: '/ca' };
+          const many = { eu: { baseUrl: 'https://b', token: 'token-eu' }, us: { baseUrl: 'https://c', tokenFile: '/t' } };
+          process.stdout.write(JSON.stringify({
+            single: secrets({ catalog: { providers: { apiportal: one } } }),
+            multi: secrets({ catalog: { providers: { apiportal: many } } }),
+          }));
+        })().catch(e => { console.error(e); process.exit(1); });`;
+      const out = execFileSync(process.execPath, ['-e', script], { cwd: e2eBackendDir(), encoding: 'utf8' });
+      expect(JSON.parse(out)).toStrictEqual({
+        single: [{ catalog: { providers: { apiportal: { token: 'token-one' } } } }],
+        multi: [{ catalog: { providers: { apiportal: { eu: { token: 'token-eu' } } } } }],
+      });
+    });
+  });
+}

@@ -25,6 +25,9 @@ ci_if_needed "$module" backstage-module
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cd "$module"
+# Builds write dist/ and schema/ in the module: one at a time.
+exec 9>"$module/.package.sh.lock"
+flock 9
 # No compiled file of a source that no longer exists may end up in the package.
 rm -rf dist schema
 # npm pack runs `prepack` (npm run build: the schema copy and tsc) and prints the tarball's name last.

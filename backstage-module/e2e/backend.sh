@@ -21,13 +21,17 @@
 #   line on stdout, `listening on http://127.0.0.1:PORT`, once Backstage reports itself ready (logs go to
 #   stderr), and stops and exits 0 on SIGTERM.
 # - Exit status 0 when DIR is ready; non-zero, with the reason on stderr, when packing or installing failed.
+#   Concurrent calls with the same DIR wait for each other (flock on DIR/.backend.sh.lock).
 set -euo pipefail
-[[ $# -eq 1 && $1 != -* ]] || { sed -n '2,26p' "$0" >&2; exit 2; }
+[[ $# -eq 1 && $1 != -* ]] || { sed -n '2,24p' "$0" >&2; exit 2; }
 module=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../scripts/lib.sh
 source "$module/scripts/lib.sh"
 mkdir -p "$1"
 dir=$(cd "$1" && pwd)
+# Two callers preparing the same DIR at once wait for each other instead of installing over each other.
+exec 9>"$dir/.backend.sh.lock"
+flock 9
 
 # The backend package: copy it only when it differs, so an unchanged lockfile keeps DIR's node_modules.
 for f in package.json package-lock.json start.js; do

@@ -8,7 +8,7 @@
 # Contract:
 # - DIR is created if needed. The backend package (e2e/backend/package.json and its lockfile) is installed into
 #   DIR with `npm ci` only when DIR has none yet or the lockfile changed (npm's cache in ~/.npm makes a re-install
-#   fast; the first one builds better-sqlite3 from source, ~2.5 min on 2 cores). Keep DIR between runs, e.g.
+#   fast; the first one builds better-sqlite3 from source, ~1.5 to 2 min on 2 cores). Keep DIR between runs, e.g.
 #   ${APIPORTAL_CACHE:-~/.cache/apiportal}/backstage-e2e, which is what test.sh uses.
 # - The module is packed from this checkout with package.sh (or taken from $APIPORTAL_BACKSTAGE_TARBALL) and
 #   installed into DIR whenever its sha256 differs from the one installed.

@@ -81,6 +81,36 @@ describe('the view schema', () => {
     expect(defaultViewSchema().matches('ProductList', { items: [item], alsoNew: true })).toBe(true);
   });
 
+  it('compiles a schema as schemars writes it: $schema, $id, nullable references, integer formats, extensions', () => {
+    const schema = new ViewSchema({
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      $id: 'https://apiportal.dev/bridge/view.schema.json',
+      title: 'View',
+      $defs: {
+        ProductList: { type: 'object', properties: { items: { type: 'array', items: { $ref: '#/$defs/Product' } } }, required: ['items'] },
+        Product: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            generation: { type: ['integer', 'null'], format: 'int64' },
+            openapi: { anyOf: [{ $ref: '#/$defs/OpenApi' }, { type: 'null' }] },
+          },
+          required: ['name', 'generation', 'openapi'],
+          'x-kubernetes-preserve-unknown-fields': true,
+        },
+        OpenApi: { type: 'object', properties: { lastSyncTime: { type: 'string', format: 'date-time' } } },
+        KeyList: { type: 'object', properties: { items: { type: 'array', items: { $ref: '#/$defs/Key' } } }, required: ['items'] },
+        Key: { type: 'object', properties: { limit: { type: 'integer', format: 'uint32', minimum: 0 } } },
+        Error: { type: 'object', properties: { error: { type: 'object' } }, required: ['error'] },
+      },
+    });
+    expect(schema.matches('ProductList', { items: [{ name: 'a', generation: 1, openapi: null }] })).toBe(true);
+    expect(() => schema.check('ProductList', { items: [{ name: 'a', generation: 1, openapi: { lastSyncTime: 5 } }] })).toThrow(
+      "($defs/ProductList): /items/0/openapi/lastSyncTime must be string; /items/0/openapi must be null",
+    );
+    expect(schema.matches('KeyList', { items: [{ limit: -1 }] })).toBe(false);
+  });
+
   describe('loading', () => {
     let dir: string;
     beforeEach(() => {

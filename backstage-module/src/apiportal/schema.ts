@@ -74,9 +74,12 @@ export class ViewSchema {
     // Formats (date-time, int64, ...) are annotations here: the module checks shapes and types, and schemars
     // writes formats that no validator knows. Unknown keywords are allowed for the same reason.
     const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
-    const { $id: _id, ...withoutId } = schema as Record<string, unknown>;
-    void _id;
-    ajv.addSchema(withoutId, 'view');
+    // Compiled as 2020-12 under the key `view`, whatever `$id` or `$schema` the file names, so that the module
+    // never fetches a meta-schema or resolves a reference outside this file.
+    const root = { ...(schema as Record<string, unknown>) };
+    delete root.$id;
+    delete root.$schema;
+    ajv.addSchema(root, 'view');
     this.validators = Object.fromEntries(
       DEFINITIONS.map(d => [d, ajv.compile({ $ref: `view#/$defs/${d}` })]),
     ) as Record<ViewDefinition, ValidateFunction>;

@@ -26,6 +26,9 @@ use kube::{
 };
 use tokio::sync::{mpsc, watch};
 
+/// How long in-flight reconciles get to finish on shutdown, before the Lease is released.
+const CONTROLLER_DRAIN: std::time::Duration = std::time::Duration::from_secs(15);
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -154,8 +157,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Controllers first (no new work, in-flight reconciles finish), then the Lease, then the servers drain.
     tracing::info!("shutting down: finishing reconciles, then releasing the lease and finishing open requests");
     let _ = stop_controllers.send(true);
-    for controller in controllers {
-        let _ = controller.await;
+    for mut controller in controllers {
+        // A controller whose cache never synced holds its queue until it does: do not wait for it forever.
+        if tokio::time::timeout(CONTROLLER_DRAIN, &mut controller).await.is_err() {
+            tracing::warn!("a controller did not finish within {}s; stopping it", CONTROLLER_DRAIN.as_secs());
+            controller.abort();
+        }
     }
     let _ = shutdown_tx.send(true);
     if let Ok(Err(e)) = election.await {

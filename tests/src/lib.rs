@@ -269,8 +269,15 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    /// Starts the real bridge binary as its ServiceAccount on a free port.
+    /// Starts the real bridge binary as its ServiceAccount on a free port, and waits until it is ready.
     pub fn start(cluster: &Cluster, extra: &[&str]) -> Self {
+        let bridge = Self::start_unready(cluster, extra);
+        bridge.wait_ready();
+        bridge
+    }
+
+    /// Starts the bridge without waiting for its caches to sync (they may not, e.g. while its rights are cut).
+    pub fn start_unready(cluster: &Cluster, extra: &[&str]) -> Self {
         cluster.ensure_installed();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = cluster.dir.join(format!("bridge-{port}.log"));
@@ -287,12 +294,11 @@ impl Bridge {
             .args(extra)
             .spawn()
             .expect("start the bridge");
-        let bridge = Self { url: format!("http://127.0.0.1:{port}"), log, wrapper, killed: false };
-        bridge.wait_ready();
-        bridge
+        Self { url: format!("http://127.0.0.1:{port}"), log, wrapper, killed: false }
     }
 
-    fn wait_ready(&self) {
+    /// Waits until the bridge's caches have synced (`/readyz`).
+    pub fn wait_ready(&self) {
         for _ in 0..200 {
             let out = run({
                 let mut c = Command::new("curl");
@@ -318,6 +324,17 @@ impl Bridge {
         let _ = Command::new("kill").args(["-9", &self.pid().to_string()]).status();
         let _ = self.wrapper.wait();
         self.killed = true;
+    }
+
+    /// A metric's value (the first series of that name and labels prefix), read with the admin's token.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let out = run({
+            let mut cmd = Command::new("curl");
+            let auth = format!("Authorization: Bearer {}", cluster().token(Persona::Admin));
+            cmd.args(["-s", "-H", &auth, &format!("{}/metrics", self.url)]);
+            cmd
+        });
+        out.stdout.lines().find_map(|l| l.strip_prefix(&format!("{series} ")).and_then(|v| v.trim().parse().ok()))
     }
 
     /// Everything the bridge logged.

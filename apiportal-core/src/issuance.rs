@@ -401,3 +401,49 @@ mod tests {
         assert!(decide("shop", "toys", &route("shop", "toys", true), &[open, naming_us, own]).is_ok());
     }
 }
+
+/// The AuthPolicy that lets product `namespace/product` have keys: on its route, selecting only keys labelled
+/// for this product, sent as `Authorization: <prefix> <key>`. What `kubectl apiportal expose --product` applies
+/// and the documentation shows.
+pub fn product_auth_policy(namespace: &str, route: &str, product: &str, prefix: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "kuadrant.io/v1",
+        "kind": "AuthPolicy",
+        "metadata": {"name": format!("{product}-keys"), "namespace": namespace},
+        "spec": {
+            "targetRef": {"group": crate::attachment::GATEWAY_API_GROUP, "kind": "HTTPRoute", "name": route},
+            "rules": {"authentication": {"api-key": {
+                "apiKey": {
+                    "selector": {"matchLabels": {labels::APIPRODUCT: product, labels::APIPRODUCT_NAMESPACE: namespace}},
+                    "allNamespaces": false
+                },
+                "credentials": {"authorizationHeader": {"prefix": prefix}}
+            }}}
+        }
+    })
+}
+
+#[cfg(test)]
+mod generated_policy {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn the_policy_expose_writes_is_one_the_bridge_issues_keys_under() {
+        let mut policy: AuthPolicy =
+            serde_json::from_value(product_auth_policy("shop", "toys", "toys", "APIKEY")).unwrap();
+        policy.status = Some(serde_json::from_value(serde_json::json!({"conditions": [
+            {"type": "Accepted", "status": "True", "reason": "r", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+            {"type": "Enforced", "status": "True", "reason": "r", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]})).unwrap());
+        let route: HTTPRoute = serde_json::from_value(serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "toys", "namespace": "shop"},
+            "spec": {}, "status": {"parents": [{"parentRef": {"name": "gw"}, "controllerName": "x",
+                "conditions": [{"type": "Accepted", "status": "True", "reason": "r", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}]}
+        }))
+        .unwrap();
+        let all = [Arc::new(policy.clone())];
+        let issuance = evaluate("shop", "toys", Some(&route), Some((&policy, Attachment::Route)), &all).unwrap();
+        assert_eq!(issuance.auth_policy, "shop/toys-keys");
+    }
+}

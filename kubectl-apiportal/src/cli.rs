@@ -134,8 +134,11 @@ pub enum Command {
     /// List HTTPRoutes the platform team marked as exposable (platform, owners)
     #[command(after_help = "Examples:\n  kubectl apiportal routes -A")]
     Routes(RoutesArgs),
-    /// Mark an HTTPRoute as exposable, so owners can build products on it (platform)
-    #[command(after_help = "Examples:\n  kubectl apiportal expose toys -n shop")]
+    /// Mark an HTTPRoute as exposable, so owners can build products on it; with --product, protect it with an
+    /// AuthPolicy that accepts only that product's keys (platform)
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal expose toys -n shop\n  kubectl apiportal expose toys -n shop --product toys\n  kubectl apiportal expose toys -n shop --product toys --dry-run -o yaml   # print the AuthPolicy"
+    )]
     Expose(ExposeArgs),
     /// Check the installation, each product's policies and your own rights; print how to fix each problem
     #[command(after_help = "Examples:\n  kubectl apiportal doctor -A")]
@@ -380,6 +383,12 @@ pub struct RoutesArgs {
 pub struct ExposeArgs {
     /// The HTTPRoute's name
     pub route: String,
+    /// Also protect the route with an AuthPolicy that accepts only this product's keys (`<product>-keys`)
+    #[arg(long)]
+    pub product: Option<String>,
+    /// With --product: the prefix consumers send before the key in the Authorization header
+    #[arg(long, default_value = "APIKEY", requires = "product")]
+    pub key_prefix: String,
     #[command(flatten)]
     pub dry_run: DryRunArg,
 }

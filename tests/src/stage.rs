@@ -135,7 +135,8 @@ impl Stage {
     /// An enforced API-key AuthPolicy `<route>-keys` on the route, product-scoped to product `product` of this
     /// stage's namespace: keys sent as `APIKEY <key>`.
     pub async fn api_key_policy(&self, cluster: &Cluster, route: &str, product: &str) {
-        let selector = json!({"matchLabels": {"devportal.kuadrant.io/apiproduct": product, "devportal.kuadrant.io/apiproduct-namespace": self.shop}});
+        let policy = apiportal_core::issuance::product_auth_policy(&self.shop, route, product, "APIKEY");
+        let selector = policy["spec"]["rules"]["authentication"]["api-key"]["apiKey"]["selector"].clone();
         self.auth_policy(cluster, &format!("{route}-keys"), route, selector, true).await;
     }
 

@@ -21,7 +21,11 @@ async fn before_install_errors_say_to_install_then_install_doctor_routes_and_exp
 
     let out = c.apiportal(Persona::Consumer, &["install"]);
     assert_eq!(out.code, 1, "a consumer cannot install");
-    assert!(out.stderr.contains("forbidden") || out.stderr.contains("cannot"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is forbidden: User \"alice\" cannot") && out.stderr.contains("ask your platform team"),
+        "the API server's refusal, and who to ask: {}",
+        out.stderr
+    );
 
     let out = c.apiportal(Persona::Admin, &["install", "--dry-run=server"]);
     assert!(out.success(), "{}", out.stderr);
@@ -60,6 +64,31 @@ async fn before_install_errors_say_to_install_then_install_doctor_routes_and_exp
     let out = c.apiportal(Persona::Admin, &["expose", "nope", "-n", &stage.shop]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("httproute \"nope\" not found"), "{}", out.stderr);
+
+    // With --product, expose also writes the AuthPolicy that accepts only that product's keys.
+    let out = c
+        .apiportal(Persona::Admin, &["expose", "toys", "-n", &stage.shop, "--product", "x", "--dry-run", "-o", "yaml"]);
+    assert!(out.success(), "{}", out.stderr);
+    let printed: serde_json::Value = serde_saphyr::from_str(&out.stdout).expect("YAML");
+    assert_eq!(printed, apiportal_core::issuance::product_auth_policy(&stage.shop, "toys", "x", "APIKEY"));
+    let out = c.apiportal(Persona::Admin, &["expose", "toys", "-n", &stage.shop, "--product", "x"]);
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "httproute.gateway.networking.k8s.io/toys unchanged\nauthpolicy.kuadrant.io/x-keys created\n"
+    );
+    let policies: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        c.client(Persona::Admin).await,
+        &stage.shop,
+        &apiportal_tests::stage::authpolicy_resource(),
+    );
+    let policy = policies.get("x-keys").await.expect("the AuthPolicy exists");
+    assert_eq!(
+        policy.data["spec"]["rules"]["authentication"]["api-key"]["apiKey"]["selector"]["matchLabels"],
+        serde_json::json!({"devportal.kuadrant.io/apiproduct": "x", "devportal.kuadrant.io/apiproduct-namespace": stage.shop})
+    );
+    let out = c.apiportal(Persona::Admin, &["expose", "toys", "-n", &stage.shop, "--product", "x"]);
+    assert!(out.success() && out.stdout.ends_with("authpolicy.kuadrant.io/x-keys configured\n"), "{out:?}");
 }
 
 #[test]
@@ -76,5 +105,9 @@ fn completion_and_version_need_no_cluster() {
         cmd
     });
     assert!(out.success());
-    assert!(out.stdout.starts_with("Client Version: v0.1.0"), "{}", out.stdout);
+    assert_eq!(
+        out.stdout,
+        format!("Client Version: v{}\n", env!("CARGO_PKG_VERSION")),
+        "the plugin's own version, with no server"
+    );
 }

@@ -62,7 +62,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Install(args) => install::install(&session, &global, &args).await,
         Command::Uninstall(args) => uninstall::uninstall(&session, &args).await,
         Command::Routes(args) => routes::list(&session, &global, &args).await,
-        Command::Expose(args) => routes::expose(&session, &args).await,
+        Command::Expose(args) => routes::expose(&session, &global, &args).await,
         Command::Doctor => doctor::run(&session).await,
         Command::Version | Command::Completion(_) => unreachable!("handled before connecting"),
     }

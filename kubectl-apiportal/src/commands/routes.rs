@@ -1,17 +1,17 @@
 //! `routes` and `expose`: the HTTPRoutes the platform team lets owners build products on.
 
-use apiportal_core::{APIProduct, labels, resources::httproute::HTTPRoute};
+use apiportal_core::{APIProduct, issuance, labels, resources::httproute::HTTPRoute};
 use kube::{
     Api, ResourceExt,
-    api::{Patch, PatchParams},
+    api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams},
 };
 use serde_json::json;
 
 use super::{list_scoped, report, scope_text};
 use crate::{
-    cli::{DryRun, ExposeArgs, GlobalArgs, RoutesArgs},
+    cli::{DryRun, ExposeArgs, GlobalArgs, OutputFormat, RoutesArgs},
     error::Error,
-    output::{Table, age, cell, print_list},
+    output::{Table, age, cell, print_list, print_object},
     session::Session,
 };
 
@@ -68,26 +68,48 @@ pub async fn list(session: &Session, global: &GlobalArgs, args: &RoutesArgs) -> 
     )
 }
 
-pub async fn expose(session: &Session, args: &ExposeArgs) -> Result<(), Error> {
+pub async fn expose(session: &Session, global: &GlobalArgs, args: &ExposeArgs) -> Result<(), Error> {
     let (ns, name) = session.qualify(&args.route)?;
+    let dry_run = args.dry_run.dry_run;
+    let policy = args.product.as_deref().map(|p| issuance::product_auth_policy(&ns, &name, p, &args.key_prefix));
+    if let (Some(policy), DryRun::Client, Some(format @ (OutputFormat::Json | OutputFormat::Yaml))) =
+        (&policy, dry_run, global.output)
+    {
+        return print_object(policy, format);
+    }
     let api: Api<HTTPRoute> = Api::namespaced(session.client.clone(), &ns);
     let doing = format!("expose httproute {ns}/{name}");
     let route = api.get_opt(&name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?.ok_or_else(|| {
         Error::NotFound(format!("httproute {name:?} not found in namespace {ns:?}; list routes with kubectl apiportal routes --all -n {ns}"))
     })?;
-    let dry_run = args.dry_run.dry_run;
+    let mut params = PatchParams { field_manager: Some(labels::PLUGIN_FIELD_MANAGER.into()), ..Default::default() };
+    params.dry_run = dry_run == DryRun::Server;
     if is_exposed(&route) {
         report(HTTPROUTE_KIND, &name, "unchanged", dry_run);
-        return Ok(());
+    } else {
+        if dry_run != DryRun::Client {
+            let patch = json!({"metadata": {"labels": {labels::EXPOSE: "true"}}});
+            api.patch(&name, &params, &Patch::Merge(&patch))
+                .await
+                .map_err(|e| Error::from_kube(e, &session.server, &doing))?;
+        }
+        report(HTTPROUTE_KIND, &name, "exposed", dry_run);
     }
+    let Some(policy) = policy else { return Ok(()) };
+    let policy_name = policy["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let resource =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kuadrant.io", "v1", "AuthPolicy"), "authpolicies");
+    let policies: Api<DynamicObject> = Api::namespaced_with(session.client.clone(), &ns, &resource);
+    let doing = format!("apply authpolicy {ns}/{policy_name}");
+    let before = policies.get_opt(&policy_name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?;
     if dry_run != DryRun::Client {
-        let mut params = PatchParams { field_manager: Some(labels::PLUGIN_FIELD_MANAGER.into()), ..Default::default() };
-        params.dry_run = dry_run == DryRun::Server;
-        let patch = json!({"metadata": {"labels": {labels::EXPOSE: "true"}}});
-        api.patch(&name, &params, &Patch::Merge(&patch))
+        let apply = PatchParams { force: true, ..PatchParams::apply(labels::PLUGIN_FIELD_MANAGER) };
+        let apply = PatchParams { dry_run: dry_run == DryRun::Server, ..apply };
+        policies
+            .patch(&policy_name, &apply, &Patch::Apply(&policy))
             .await
             .map_err(|e| Error::from_kube(e, &session.server, &doing))?;
     }
-    report(HTTPROUTE_KIND, &name, "exposed", dry_run);
+    report("authpolicy.kuadrant.io", &policy_name, if before.is_some() { "configured" } else { "created" }, dry_run);
     Ok(())
 }

@@ -176,3 +176,72 @@ pub fn binding() -> ValidatingAdmissionPolicyBinding {
         },
     }
 }
+
+/// The policy that holds key requests to their product's `maxKeyLifetime`. The API server cannot read the product
+/// while admitting an APIKey, so the bridge mirrors every product's cap into one ConfigMap (`KEY_LIFETIMES`, in the
+/// bridge's namespace), which the binding hands the policy as its parameter. Without the ConfigMap (no bridge has
+/// run yet) requests are admitted; the bridge refuses to issue keys beyond the cap in any case.
+pub const LIFETIME_POLICY_NAME: &str = "apiportal-apikey-lifetime";
+/// The ConfigMap of caps: `<product namespace>.<product name>` → seconds.
+pub const KEY_LIFETIMES: &str = "apiportal-key-lifetimes";
+
+/// The ConfigMap key of a product's cap (a namespace has no dots, so the first one splits it again).
+pub fn lifetime_entry(product_namespace: &str, product: &str) -> String {
+    format!("{product_namespace}.{product}")
+}
+
+pub fn lifetime_policy() -> ValidatingAdmissionPolicy {
+    ValidatingAdmissionPolicy {
+        metadata: meta(LIFETIME_POLICY_NAME),
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".to_owned()),
+            param_kind: Some(k8s_openapi::api::admissionregistration::v1::ParamKind {
+                api_version: Some("v1".to_owned()),
+                kind: Some("ConfigMap".to_owned()),
+            }),
+            match_constraints: Some(MatchResources {
+                resource_rules: Some(vec![NamedRuleWithOperations {
+                    api_groups: Some(vec![GROUP.to_owned()]),
+                    api_versions: Some(vec![VERSION.to_owned()]),
+                    operations: Some(vec!["CREATE".to_owned()]),
+                    resources: Some(vec!["apikeys".to_owned()]),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            variables: Some(vec![
+                variable(
+                    "product",
+                    "(has(object.spec.apiProductRef.namespace) ? object.spec.apiProductRef.namespace : object.metadata.namespace) + '.' + object.spec.apiProductRef.name",
+                ),
+                variable("capped", "params != null && has(params.data) && variables.product in params.data"),
+            ]),
+            validations: Some(vec![Validation {
+                // creationTimestamp is set before admission: the key may live at most the cap from its creation.
+                expression: "!variables.capped || (has(object.spec.expiresAt) && timestamp(object.spec.expiresAt) - timestamp(object.metadata.creationTimestamp) <= duration(params.data[variables.product] + 's'))".to_owned(),
+                message_expression: Some("'APIProduct ' + variables.product.replace('.', '/', 1) + ' issues keys for at most ' + params.data[variables.product] + ' seconds: set spec.expiresAt at most that long after now (kubectl apiportal request --expires-in)'".to_owned()),
+                reason: Some("Invalid".to_owned()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn lifetime_binding() -> ValidatingAdmissionPolicyBinding {
+    ValidatingAdmissionPolicyBinding {
+        metadata: meta(LIFETIME_POLICY_NAME),
+        spec: ValidatingAdmissionPolicyBindingSpec {
+            policy_name: LIFETIME_POLICY_NAME.to_owned(),
+            validation_actions: vec!["Deny".to_owned()],
+            param_ref: Some(k8s_openapi::api::admissionregistration::v1::ParamRef {
+                name: Some(KEY_LIFETIMES.to_owned()),
+                namespace: Some(crate::SYSTEM_NAMESPACE.to_owned()),
+                parameter_not_found_action: Some("Allow".to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    }
+}

@@ -32,9 +32,11 @@ pub fn generated_files() -> Vec<(&'static str, String)> {
         (
             "admission/apikey-decisions.yaml",
             format!(
-                "{HEADER}{}---\n{}",
+                "{HEADER}{}---\n{}---\n{}---\n{}",
                 to_yaml_stream(&[admission::policy()]),
-                to_yaml_stream(&[admission::binding()])
+                to_yaml_stream(&[admission::binding()]),
+                to_yaml_stream(&[admission::lifetime_policy()]),
+                to_yaml_stream(&[admission::lifetime_binding()])
             ),
         ),
     ]

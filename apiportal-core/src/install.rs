@@ -45,6 +45,8 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
     objects.extend(rbac::cluster_roles().iter().map(to_value));
     objects.push(to_value(&admission::policy()));
     objects.push(to_value(&admission::binding()));
+    objects.push(to_value(&admission::lifetime_policy()));
+    objects.push(to_value(&admission::lifetime_binding()));
     let app_labels = json!({"app.kubernetes.io/name": "apiportal-bridge", PART_OF.0: PART_OF.1});
     objects.extend([
         labelled(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}})),
@@ -66,7 +68,9 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
         // Leader election: only the Lease holder reconciles.
         labelled(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": LEADER_ELECTION_ROLE, "namespace": SYSTEM_NAMESPACE},
-            "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update", "patch"]}]})),
+            "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update", "patch"]},
+                      // The mirror of every product's key lifetime cap, the lifetime admission policy's parameter.
+                      {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "patch"]}]})),
         labelled(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": {"name": LEADER_ELECTION_ROLE, "namespace": SYSTEM_NAMESPACE},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": LEADER_ELECTION_ROLE},

@@ -12,7 +12,7 @@ use apiportal_bridge::{
     controller::{self, Context, apikey::plan::Settings},
     fetch::Fetcher,
     leader,
-    metrics::Metrics,
+    metrics::{self, Metrics},
     notify::Notifier,
     telemetry,
     view::{self, Endpoints, View, auth::Authorizer},
@@ -108,11 +108,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             enforcement_namespace: args.enforcement_namespace.clone(),
             expiry_warning: args.expiry_warning,
         },
+        lifetimes: controller::lifetimes::KeyLifetimes::new(client.clone(), &args.lease_namespace),
         openapi_max_bytes: args.openapi_max_bytes,
         max_concurrent_reconciles: args.max_concurrent_reconciles,
     });
     let (product_tx, product_rx) = mpsc::unbounded_channel();
     let (key_tx, key_rx) = mpsc::unbounded_channel();
+    tokio::spawn(metrics::sample_caches(caches.clone(), metrics.clone(), args.expiry_warning));
     let (stop_controllers, controllers_stop) = watch::channel(false);
     let stopped = |rx: watch::Receiver<bool>| async move {
         let mut rx = rx;

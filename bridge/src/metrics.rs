@@ -153,3 +153,26 @@ impl Metrics {
         ReconcileTimer { metrics: self, controller, start: Instant::now() }
     }
 }
+
+/// Every 10 seconds, the gauges read off the caches: products, the review queue, keys expiring within `warning`.
+pub async fn sample_caches(
+    caches: crate::caches::Caches,
+    metrics: std::sync::Arc<Metrics>,
+    warning: std::time::Duration,
+) {
+    use apiportal_core::KeyPhase;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        let horizon =
+            jiff::Timestamp::now() + jiff::SignedDuration::try_from(warning).unwrap_or(jiff::SignedDuration::MAX);
+        let keys = caches.keys.state();
+        metrics.products.set(caches.products.state().len() as i64);
+        metrics.keys_pending.set(keys.iter().filter(|k| k.phase() == KeyPhase::Pending).count() as i64);
+        let expiring = keys
+            .iter()
+            .filter(|k| k.phase() == KeyPhase::Approved && k.spec.expires_at.as_ref().is_some_and(|t| t.0 <= horizon))
+            .count();
+        metrics.keys_expiring_soon.set(expiring as i64);
+    }
+}

@@ -417,3 +417,59 @@ pub fn api_error_code(err: &kube::Error) -> u16 {
         _ => 0,
     }
 }
+
+/// A request received by `receive_posts`.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// A tiny HTTP server on 127.0.0.1 that answers every request 200 and keeps it: a webhook receiver. Returns its
+/// base URL and what it received, in order.
+pub async fn receive_posts() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let (head_end, head) = loop {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break (i + 4, String::from_utf8_lossy(&buf[..i]).into_owned());
+                    }
+                };
+                let mut lines = head.lines();
+                let path = lines.next().unwrap_or("").split_whitespace().nth(1).unwrap_or("").to_owned();
+                let headers: HashMap<String, String> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
+                    .collect();
+                let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = buf[head_end..(head_end + length).min(buf.len())].to_vec();
+                store.lock().unwrap().push(Received { path, headers, body });
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+            });
+        }
+    });
+    (url, received)
+}

@@ -3,6 +3,7 @@
 
 pub mod apikey;
 pub mod conditions;
+pub mod lifetimes;
 pub mod product;
 
 use std::sync::{
@@ -21,6 +22,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub fetcher: Fetcher,
     pub notifier: Notifier,
+    pub lifetimes: lifetimes::KeyLifetimes,
     pub leader: Arc<AtomicBool>,
     pub settings: apikey::plan::Settings,
     pub openapi_max_bytes: usize,

@@ -115,7 +115,6 @@ fn error_policy(product: Arc<APIProduct>, error: &Error, ctx: Arc<Context>) -> A
 
 #[tracing::instrument(skip_all, fields(product = %product.name_any(), namespace = product.namespace().unwrap_or_default()))]
 async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.metrics.products.set(ctx.caches.products.state().len() as i64);
     if !ctx.is_leader() {
         return Ok(Action::await_change());
     }
@@ -125,6 +124,13 @@ async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action
     }
     let _timer = ctx.metrics.reconcile_timer("apiproduct");
     let ns = product.namespace().ok_or_else(|| Error::MissingNamespace(product.name_any()))?;
+    let cap = product
+        .spec
+        .max_key_lifetime
+        .as_deref()
+        .and_then(|t| apiportal_core::duration::parse(t).ok())
+        .map(|d| d.as_secs());
+    ctx.lifetimes.ensure(&ns, &product.name_any(), cap).await?;
     let status = discover(&product, &ns, &ctx).await;
     if product.status.as_ref() != Some(&status) {
         let api: Api<APIProduct> = Api::namespaced(ctx.client.clone(), &ns);

@@ -31,7 +31,7 @@ pub async fn list(session: &Session, global: &GlobalArgs) -> Result<(), Error> {
             if all {
                 headers.insert(0, "NAMESPACE");
             }
-            let mut table = Table::new(headers).with_wide(vec!["USER", "REVIEWED BY", "SECRET"]);
+            let mut table = Table::new(headers).with_wide(vec!["USER", "REVIEWED BY", "EXPIRES", "KEY ISSUED"]);
             for k in &keys {
                 let status = k.status.clone().unwrap_or_default();
                 let mut row = vec![
@@ -42,7 +42,8 @@ pub async fn list(session: &Session, global: &GlobalArgs) -> Result<(), Error> {
                     age(k.metadata.creation_timestamp.as_ref()),
                     k.spec.requested_by.user_id.clone(),
                     cell(status.reviewed_by.as_deref()),
-                    cell(status.secret_ref.as_ref().map(|s| s.name.as_str())),
+                    expires(k),
+                    cell(status.issued.as_ref().map(|i| i.issued_at.0.to_string()).as_deref()),
                 ];
                 if all {
                     row.insert(0, k.namespace().unwrap_or_default());
@@ -178,6 +179,11 @@ pub fn render(k: &APIKey) -> String {
         }
     }
     out
+}
+
+/// When a key stops working, for tables: `2026-12-01T00:00:00Z`, or `<never>`.
+pub fn expires(k: &APIKey) -> String {
+    k.spec.expires_at.as_ref().map(|t| t.0.to_string()).unwrap_or_else(|| "<never>".to_owned())
 }
 
 /// `in 3d4h` or `5m ago`.

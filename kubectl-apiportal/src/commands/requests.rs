@@ -51,7 +51,7 @@ pub async fn list(session: &Session, global: &GlobalArgs, args: &RequestsArgs) -
         &keys,
         || {
             let mut table = Table::new(vec!["NAMESPACE", "NAME", "PRODUCT", "PLAN", "USER", "PHASE", "AGE"])
-                .with_wide(vec!["REVIEWED BY", "USE CASE"]);
+                .with_wide(vec!["REVIEWED BY", "EXPIRES", "USE CASE"]);
             for k in &keys {
                 let status = k.status.clone().unwrap_or_default();
                 table.rows.push(vec![
@@ -63,6 +63,7 @@ pub async fn list(session: &Session, global: &GlobalArgs, args: &RequestsArgs) -
                     k.phase().to_string(),
                     age(k.metadata.creation_timestamp.as_ref()),
                     cell(status.reviewed_by.as_deref()),
+                    super::keys::expires(k),
                     cell(k.spec.use_case.as_deref()),
                 ]);
             }

@@ -11,7 +11,7 @@ mod plan_tests;
 
 use std::{sync::Arc, time::Duration};
 
-use apiportal_core::{APIKey, APIProduct, KeyPhase};
+use apiportal_core::{APIKey, APIProduct};
 use futures::{Stream, StreamExt};
 use jiff::Timestamp;
 use kube::runtime::{
@@ -66,9 +66,6 @@ async fn reconcile(key: Arc<APIKey>, ctx: Arc<Context>) -> Result<Action> {
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let _timer = ctx.metrics.reconcile_timer("apikey");
-    ctx.metrics
-        .keys_pending
-        .set(ctx.caches.keys.state().iter().filter(|k| k.phase() == KeyPhase::Pending).count() as i64);
     let mut key = (*key).clone();
     for _ in 0..MAX_ROUNDS {
         let product = observe::product(&ctx, &key).await?;

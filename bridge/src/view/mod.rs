@@ -19,7 +19,7 @@ use tokio::{net::TcpListener, sync::watch};
 
 use self::{
     auth::{Access, AuthError, Authorizer},
-    model::{KeyView, List, ProductView, etag},
+    model::{KeyList, KeyView, ProductList, ProductView, Scope},
 };
 use crate::{caches::Caches, metrics::Metrics};
 
@@ -101,7 +101,11 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Reply {
 
 /// Serves `body` with a strong ETag, or 304 when the client already has it.
 fn cacheable(req: &Request<Incoming>, content_type: &str, body: Vec<u8>) -> Reply {
-    let tag = etag(&body);
+    let tag = {
+        use sha2::{Digest, Sha256};
+        let hex: String = Sha256::digest(&body).iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("\"{hex}\"")
+    };
     let matches = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -286,7 +290,7 @@ async fn route(view: &View, req: &Request<Incoming>, endpoints: Endpoints) -> (&
     let reply = match (label, segments.as_slice()) {
         ("products", _) => list_products(view, req, &query, namespace),
         ("product", [_, ns, name]) => match view.caches.product(ns, name) {
-            Some(p) => json(req, &ProductView::new(&p, view.caches.route(ns, &p.spec.target_ref.name).as_deref())),
+            Some(p) => json(req, &ProductView::new(&p)),
             None => error(StatusCode::NOT_FOUND, "NotFound", format!("product {ns}/{name} not found")),
         },
         ("openapi", [_, ns, name, _]) => {
@@ -319,16 +323,8 @@ fn list_products(view: &View, req: &Request<Incoming>, query: &Query, namespace:
         .filter(|p| namespace.is_none_or(|ns| p.namespace().as_deref() == Some(ns)))
         .collect();
     products.sort_by_key(|p| (p.namespace(), p.name_any()));
-    let items: Vec<ProductView> = products
-        .iter()
-        .map(|p| {
-            ProductView::new(
-                p,
-                view.caches.route(&p.namespace().unwrap_or_default(), &p.spec.target_ref.name).as_deref(),
-            )
-        })
-        .collect();
-    json(req, &List { items })
+    let items: Vec<ProductView> = products.iter().map(|p| ProductView::new(p)).collect();
+    json(req, &ProductList { items, scope: Scope { all_namespaces: true, namespaces: vec![] } })
 }
 
 fn list_keys(view: &View, req: &Request<Incoming>, query: &Query, namespace: Option<&str>) -> Reply {
@@ -362,5 +358,11 @@ fn list_keys(view: &View, req: &Request<Incoming>, query: &Query, namespace: Opt
         .filter(|k| phase.as_ref().is_none_or(|p| &k.phase().to_string() == p))
         .collect();
     keys.sort_by_key(|k| (k.namespace(), k.name_any()));
-    json(req, &List { items: keys.iter().map(|k| KeyView::new(k)).collect() })
+    json(
+        req,
+        &KeyList {
+            items: keys.iter().map(|k| KeyView::new(k)).collect(),
+            scope: Scope { all_namespaces: true, namespaces: vec![] },
+        },
+    )
 }

@@ -1,22 +1,26 @@
-//! The view's JSON: what `bridge/API.md` documents. Built from the cache, never carrying a key value.
+//! The view's JSON, the contract `bridge/API.md` documents and `bridge/api/view.schema.json` states (generated
+//! from these types: `cargo run -p apiportal-bridge --bin apiportal-view-schema`; a test fails when it is stale).
+//! Built from the cache, never carrying a key value. Fields whose value is unknown are `null`, never missing.
 
 use std::collections::BTreeMap;
 
 use apiportal_core::{
-    APIKey, APIProduct,
+    APIKey, APIProduct, ApprovalMode, KeyPhase, PublishStatus,
     resources::{
+        apikey::HistoryEntry,
         apiproduct::{Contact, DiscoveredPlan, Documentation},
         authpolicy::AuthScheme,
-        httproute::HTTPRoute,
     },
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
+use schemars::JsonSchema;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-#[derive(Serialize)]
+/// One API product.
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "Product")]
 pub struct ProductView {
     pub namespace: String,
     pub name: String,
@@ -29,8 +33,8 @@ pub struct ProductView {
     pub tags: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
-    pub approval_mode: apiportal_core::ApprovalMode,
-    pub publish_status: apiportal_core::PublishStatus,
+    pub approval_mode: ApprovalMode,
+    pub publish_status: PublishStatus,
     pub route: RouteView,
     pub documentation: DocumentationView,
     pub contact: ContactView,
@@ -38,18 +42,22 @@ pub struct ProductView {
     pub auth_scheme: Option<AuthScheme>,
     pub oidc: Option<OidcView>,
     pub openapi: OpenApiView,
+    /// The longest a key of this product may live (e.g. `90d`), if capped.
+    pub max_key_lifetime: Option<String>,
+    /// At most this many pending or approved keys per consumer, if limited.
+    pub max_keys_per_user: Option<i32>,
     pub ready: bool,
     pub conditions: Vec<Condition>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct RouteView {
     pub name: String,
     pub hostnames: Vec<String>,
 }
 
 /// Every documentation field, `null` when unset (the contract never omits a field).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct DocumentationView {
     #[serde(rename = "openAPISpecURL")]
     pub openapi_spec_url: Option<String>,
@@ -63,7 +71,7 @@ pub struct DocumentationView {
     pub techdocs_ref: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct ContactView {
     pub team: Option<String>,
     pub email: Option<String>,
@@ -71,22 +79,23 @@ pub struct ContactView {
     pub url: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OidcView {
     pub issuer_url: String,
     pub token_endpoint: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenApiView {
+    /// Whether `GET /api/v1/products/{namespace}/{name}/openapi` has a document.
     pub available: bool,
     pub last_sync_time: Option<Time>,
 }
 
 impl ProductView {
-    pub fn new(p: &APIProduct, route: Option<&HTTPRoute>) -> Self {
+    pub fn new(p: &APIProduct) -> Self {
         let status = p.status.clone().unwrap_or_default();
         let docs: Documentation = p.spec.documentation.clone().unwrap_or_default();
         let contact: Contact = p.spec.contact.clone().unwrap_or_default();
@@ -111,10 +120,7 @@ impl ProductView {
                 .collect(),
             approval_mode: p.spec.approval_mode,
             publish_status: p.spec.publish_status,
-            route: RouteView {
-                name: p.spec.target_ref.name.clone(),
-                hostnames: route.map(|r| r.spec.hostnames.clone()).unwrap_or_default(),
-            },
+            route: RouteView { name: p.spec.target_ref.name.clone(), hostnames: status.hostnames.clone() },
             documentation: DocumentationView {
                 openapi_spec_url: docs.openapi_spec_url,
                 swagger_ui: docs.swagger_ui,
@@ -133,14 +139,18 @@ impl ProductView {
                 available: status.openapi.is_some(),
                 last_sync_time: status.openapi.as_ref().map(|o| o.last_sync_time.clone()),
             },
+            max_key_lifetime: p.spec.max_key_lifetime.clone(),
+            max_keys_per_user: p.spec.max_keys_per_user,
             ready: apiportal_core::resources::conditions::is_true(&status.conditions, "Ready"),
             conditions: status.conditions,
         }
     }
 }
 
-#[derive(Serialize)]
+/// One key request: metadata only, never a key value (the view never reads Secrets).
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "Key")]
 pub struct KeyView {
     pub namespace: String,
     pub name: String,
@@ -148,21 +158,27 @@ pub struct KeyView {
     pub plan_tier: String,
     pub requested_by: RequesterView,
     pub use_case: Option<String>,
-    pub phase: apiportal_core::KeyPhase,
+    pub phase: KeyPhase,
     pub reviewed_by: Option<String>,
     pub reviewed_at: Option<Time>,
     pub reason: Option<String>,
     pub created_at: Option<Time>,
     pub expires_at: Option<Time>,
+    /// When the current value was issued (a rotation issues a new one).
+    pub key_issued_at: Option<Time>,
+    /// Until when the value a rotation replaced still works.
+    pub previous_key_valid_until: Option<Time>,
+    /// The key's decisions and what happened to it, newest last.
+    pub history: Vec<HistoryEntry>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct ProductRefView {
     pub namespace: String,
     pub name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequesterView {
     pub user_id: String,
@@ -170,7 +186,6 @@ pub struct RequesterView {
 }
 
 impl KeyView {
-    /// Metadata only: the view never reads Secrets, so it cannot leak a key.
     pub fn new(k: &APIKey) -> Self {
         let status = k.status.clone().unwrap_or_default();
         Self {
@@ -189,18 +204,96 @@ impl KeyView {
             reason: status.reason,
             created_at: k.metadata.creation_timestamp.clone(),
             expires_at: k.spec.expires_at.clone(),
+            key_issued_at: status.issued.map(|i| i.issued_at),
+            previous_key_valid_until: status.previous_key.map(|p| p.valid_until),
+            history: status.history,
         }
     }
 }
 
-#[derive(Serialize)]
-pub struct List<T> {
-    pub items: Vec<T>,
+/// Which namespaces a list covers: every one, or those the caller may list.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Scope {
+    pub all_namespaces: bool,
+    /// The namespaces included when not all of them (empty otherwise).
+    pub namespaces: Vec<String>,
 }
 
-/// A strong ETag over the exact bytes served.
-pub fn etag(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+/// `GET /api/v1/products`. (The view writes lists by concatenating items it serialised once; this type states
+/// the shape for the schema and tests.)
+#[derive(Serialize, JsonSchema)]
+pub struct ProductList {
+    pub items: Vec<ProductView>,
+    pub scope: Scope,
+}
+
+/// `GET /api/v1/keys`.
+#[derive(Serialize, JsonSchema)]
+pub struct KeyList {
+    pub items: Vec<KeyView>,
+    pub scope: Scope,
+}
+
+/// Every error answer.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Error")]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ErrorDetail {
+    /// `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `MethodNotAllowed`, `TooManyRequests`, `Unavailable`.
+    pub code: String,
+    pub message: String,
+}
+
+/// The JSON Schema (2020-12) of every response, each under `$defs`: `ProductList`, `Product`, `KeyList`, `Key`,
+/// `Error` and what they use.
+pub fn schema() -> serde_json::Value {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    generator.subschema_for::<ProductList>();
+    generator.subschema_for::<KeyList>();
+    generator.subschema_for::<ErrorBody>();
+    let defs: serde_json::Map<String, serde_json::Value> = generator.take_definitions(true).into_iter().collect();
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://apiportal.dev/schemas/bridge-view.json",
+        "title": "apiportal bridge view",
+        "description": "Responses of the apiportal bridge's read-only HTTP view (bridge/API.md). Generated from the bridge's Rust types; do not edit.",
+        "$defs": defs,
+    })
+}
+
+/// The schema as committed: pretty JSON with a final newline.
+pub fn schema_text() -> String {
+    serde_json::to_string_pretty(&schema()).expect("a schema serialises") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed schema is what the types generate, so the contract the Backstage module validates against
+    /// cannot drift from what the bridge serves.
+    #[test]
+    fn the_committed_schema_is_what_the_types_generate() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("api/view.schema.json");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == schema_text(),
+            "{} differs from what the view types generate: run `cargo run -p apiportal-bridge --bin apiportal-view-schema` and commit",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn every_response_type_is_named_in_the_schema() {
+        let schema = schema();
+        for name in ["ProductList", "Product", "KeyList", "Key", "Error", "Scope"] {
+            assert!(schema["$defs"][name].is_object(), "$defs/{name} missing: {}", schema["$defs"]);
+        }
+        assert!(schema["$defs"]["Product"]["properties"]["displayName"].is_object());
+    }
 }

@@ -7,18 +7,14 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const source = path.resolve(__dirname, '..', '..', 'bridge', 'api', 'view.schema.json');
-const interim = path.resolve(__dirname, 'interim-view.schema.json');
 const target = path.resolve(__dirname, '..', 'schema', 'view.schema.json');
 
-let from = source;
 if (!fs.existsSync(source)) {
-  // TODO(issue 14): remove once the bridge commits bridge/api/view.schema.json.
-  if (!fs.existsSync(interim)) {
-    console.error(`copy-schema: ${source} does not exist; generate it from the bridge's view types first`);
-    process.exit(1);
-  }
-  console.error(`copy-schema: WARNING: ${source} does not exist yet; using the interim schema ${interim}`);
-  from = interim;
+  console.error(
+    `copy-schema: ${source} does not exist; build the package from a checkout of the apiportal repository, ` +
+      'where `cargo run -p apiportal-bridge --bin apiportal-view-schema` writes it',
+  );
+  process.exit(1);
 }
 fs.mkdirSync(path.dirname(target), { recursive: true });
-fs.copyFileSync(from, target);
+fs.copyFileSync(source, target);

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { makeTestCertificates, type TestCertificates } from '../testing/certs';
-import { makeKey, makeProduct, startFakeBridge, type FakeBridge } from '../testing/fakeBridge';
+import { keyAsServed, makeKey, makeProduct, startFakeBridge, type FakeBridge } from '../testing/fakeBridge';
 import { BridgeTls, StaticToken } from './credentials';
 import {
   ApiportalReadError,
@@ -70,17 +70,17 @@ describe('BridgeClient against a fake bridge', () => {
 
   it('reads approved keys only, with their own ETag', async () => {
     const result = await client(bridge).readApprovedKeys();
-    expect(value(result).map(k => k.requestedBy.userId)).toStrictEqual(['alice']);
+    expect(value(result).items.map(k => k.requestedBy.userId)).toStrictEqual(['alice']);
     expect(last()).toMatchObject({ path: '/api/v1/keys?phase=Approved', status: 200 });
     const again = await client(bridge).readApprovedKeys({ etag: result.etag });
     expect(again.notModified).toBe(true);
   });
 
   it('a bridge that ignores ?phase cannot inflate the approved keys', async () => {
-    const everyKey = JSON.stringify({ items: bridge.keys });
+    const everyKey = JSON.stringify({ items: bridge.keys.map(keyAsServed), scope: { allNamespaces: true, namespaces: [] } });
     const fetch = async () => new Response(everyKey, { status: 200, headers: { 'content-type': 'application/json' } });
     const result = await client(bridge, { fetch: fetch as never }).readApprovedKeys();
-    expect(value(result).map(k => k.requestedBy.userId)).toStrictEqual(['alice']);
+    expect(value(result).items.map(k => k.requestedBy.userId)).toStrictEqual(['alice']);
   });
 
   it('a rejected token is an error that names the status, the code and where the token came from, never the token', async () => {
@@ -132,7 +132,12 @@ describe('BridgeClient against a fake bridge', () => {
   });
 
   it('a product of the wrong shape rejects the whole list, naming the field', async () => {
-    const body = JSON.stringify({ items: [makeProduct({ namespace: 'a', name: 'b' }), { name: 'c', publishStatus: 'Published' }] });
+    const { namespace: _, ...withoutNamespace } = makeProduct({ namespace: 'a', name: 'c' });
+    void _;
+    const body = JSON.stringify({
+      items: [makeProduct({ namespace: 'a', name: 'b' }), withoutNamespace],
+      scope: { allNamespaces: true, namespaces: [] },
+    });
     const fetch = async () => new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
     await expect(client(bridge, { fetch: fetch as never }).readProducts()).rejects.toThrow(
       /\/items\/1 must have required property 'namespace'/,

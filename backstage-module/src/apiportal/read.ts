@@ -11,6 +11,7 @@ import type {
   AuthScheme,
   Condition,
   Key,
+  KeyList,
   Oidc,
   OpenApiState,
   Plan,
@@ -119,13 +120,15 @@ export class BridgeClient {
    * `GET /api/v1/keys?phase=Approved`: approved API keys (metadata only). Throws `ApiportalReadError` like
    * `readProducts`; a 403 (the token may not list keys cluster-wide) has `status` 403.
    */
-  async readApprovedKeys(request: ReadOptions = {}): Promise<ConditionalRead<Key[]>> {
+  async readApprovedKeys(request: ReadOptions = {}): Promise<ConditionalRead<KeyList>> {
     const url = `${this.baseUrl}/api/v1/keys?phase=Approved`;
     const answer = await this.get(url, request, 'application/json');
     if (answer.notModified) return answer;
     const json = this.decode(url, answer.response, answer.body, 'KeyList');
+    const list = parseKeyList(json);
     // The bridge filters by phase; filter again so an older bridge that ignores `phase` cannot inflate counts.
-    return { notModified: false, etag: answer.etag, value: parseKeyList(json).filter(k => k.phase === 'Approved') };
+    list.items = list.items.filter(k => k.phase === 'Approved');
+    return { notModified: false, etag: answer.etag, value: list };
   }
 
   /**
@@ -363,30 +366,35 @@ export function parseProduct(item: unknown, index = 0): Product {
 }
 
 /** A decoded `GET /api/v1/keys` body, normalised; items without a product, plan or requester are left out. */
-export function parseKeyList(json: unknown): Key[] {
+export function parseKeyList(json: unknown): KeyList {
   if (!isObject(json) || !Array.isArray(json.items)) {
     throw new Error('expected a JSON object with an "items" array');
   }
-  return json.items.flatMap((item): Key[] => {
-    if (!isObject(item) || !isObject(item.product) || !isObject(item.requestedBy)) return [];
-    const productNamespace = str(item.product.namespace);
-    const productName = str(item.product.name);
-    const planTier = str(item.planTier);
-    const userId = str(item.requestedBy.userId);
-    if (!productNamespace || !productName || !planTier || !userId) return [];
-    return [
-      {
-        namespace: str(item.namespace) ?? '',
-        name: str(item.name) ?? '',
-        product: { namespace: productNamespace, name: productName },
-        planTier,
-        requestedBy: { userId, email: str(item.requestedBy.email) },
-        phase: str(item.phase) ?? '',
-        createdAt: str(item.createdAt),
-        expiresAt: str(item.expiresAt),
-      },
-    ];
-  });
+  const list: KeyList = { items: json.items.flatMap(parseKey) };
+  const scope = parseScope(json.scope);
+  if (scope) list.scope = scope;
+  return list;
+}
+
+function parseKey(item: unknown): Key[] {
+  if (!isObject(item) || !isObject(item.product) || !isObject(item.requestedBy)) return [];
+  const productNamespace = str(item.product.namespace);
+  const productName = str(item.product.name);
+  const planTier = str(item.planTier);
+  const userId = str(item.requestedBy.userId);
+  if (!productNamespace || !productName || !planTier || !userId) return [];
+  return [
+    {
+      namespace: str(item.namespace) ?? '',
+      name: str(item.name) ?? '',
+      product: { namespace: productNamespace, name: productName },
+      planTier,
+      requestedBy: { userId, email: str(item.requestedBy.email) },
+      phase: str(item.phase) ?? '',
+      createdAt: str(item.createdAt),
+      expiresAt: str(item.expiresAt),
+    },
+  ];
 }
 
 function parseRoute(v: unknown): ProductRoute | null {
@@ -445,7 +453,15 @@ function parseOpenApiState(v: unknown): OpenApiState | null {
 
 function parseCondition(v: unknown): Condition[] {
   if (!isObject(v) || !str(v.type)) return [];
-  return [{ type: str(v.type)!, status: str(v.status) ?? 'Unknown', reason: str(v.reason), message: str(v.message) }];
+  return [
+    {
+      type: str(v.type)!,
+      status: str(v.status) ?? 'Unknown',
+      reason: str(v.reason),
+      message: str(v.message),
+      lastTransitionTime: str(v.lastTransitionTime),
+    },
+  ];
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

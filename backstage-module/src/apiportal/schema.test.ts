@@ -1,13 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { makeKey, makeProduct } from '../testing/fakeBridge';
+import { makeKey, makeProduct, startFakeBridge } from '../testing/fakeBridge';
 import { defaultViewSchema, VIEW_SCHEMA_PATH, ViewSchema } from './schema';
 
 /** The bridge's schema in this checkout, generated from its Rust view types. */
 const BRIDGE_SCHEMA = resolve(__dirname, '..', '..', '..', 'bridge', 'api', 'view.schema.json');
-/** What scripts/copy-schema.js copies while the bridge has not committed its schema yet. */
-const INTERIM_SCHEMA = resolve(__dirname, '..', '..', 'scripts', 'interim-view.schema.json');
 
 /**
  * The schema with `additionalProperties: false` on every object that lists its properties: what the module's own
@@ -32,12 +30,11 @@ describe('the view schema', () => {
     expect(defaultViewSchema().digest).toMatch(/^[0-9a-f]{12}$/);
   });
 
-  it('the copy is the bridge schema of this checkout, byte for byte (the interim one until the bridge commits it)', () => {
-    const source = existsSync(BRIDGE_SCHEMA) ? BRIDGE_SCHEMA : INTERIM_SCHEMA;
-    expect(readFileSync(VIEW_SCHEMA_PATH, 'utf8')).toBe(readFileSync(source, 'utf8'));
+  it('the copy is the bridge schema of this checkout, byte for byte', () => {
+    expect(readFileSync(VIEW_SCHEMA_PATH, 'utf8')).toBe(readFileSync(BRIDGE_SCHEMA, 'utf8'));
   });
 
-  it("the module's products and keys are exactly the contract: no field the schema lacks, none it requires missing", () => {
+  it("the fake bridge's answers, the module's model of the contract, are exactly the contract: no field the schema lacks, none it requires missing", async () => {
     const strict = new ViewSchema(closed(JSON.parse(readFileSync(VIEW_SCHEMA_PATH, 'utf8'))), 'closed');
     const product = makeProduct({
       namespace: 'shop',
@@ -53,20 +50,42 @@ describe('the view schema', () => {
       },
       contact: { team: 'toys-team', email: 'toys@example.com', slack: '#toys', url: 'https://example.com/toys' },
       plans: [{ tier: 'gold', description: 'For partners', limits: { daily: 10000, custom: [{ limit: 5, window: '10s' }] } }],
-      authScheme: { authentication: { 'api-key': { apiKey: { selector: {} }, credentials: {} } } },
+      authScheme: {
+        authentication: {
+          'api-key': { apiKey: { selector: { matchLabels: { app: 'toys' } } }, credentials: { authorizationHeader: { prefix: 'APIKEY' } } },
+          sso: { jwt: { issuerUrl: 'https://idp.example.com/realms/x' } },
+        },
+      },
       oidc: { issuerUrl: 'https://idp.example.com/realms/x', tokenEndpoint: 'https://idp.example.com/token' },
       openapi: { available: true, lastSyncTime: '2026-11-25T12:00:05Z' },
     });
-    const list = { items: [product], scope: { allNamespaces: false, namespaces: ['shop'] } };
-    expect(() => strict.check('ProductList', list)).not.toThrow();
-    const key = { ...makeKey('shop/toys', 'gold', 'alice'), useCase: 'stock sync', reviewedBy: 'owner', reviewedAt: '2026-11-25T12:01:00Z', reason: null };
-    expect(() => strict.check('KeyList', { items: [key] })).not.toThrow();
-    expect(() => strict.check('Error', { error: { code: 'NotFound', message: 'no product a/b' } })).not.toThrow();
+    const bridge = await startFakeBridge({
+      products: [product, makeProduct({ namespace: 'shop', name: 'bare', route: { name: 'bare', hostnames: [] } })],
+      keys: [makeKey('shop/toys', 'gold', 'alice'), makeKey('shop/toys', 'gold', 'bob', { phase: 'Pending' })],
+    });
+    try {
+      const get = async (path: string) =>
+        (await (await fetch(`${bridge.url}${path}`, { headers: { Authorization: `Bearer ${bridge.token}` } })).json()) as {
+          items?: unknown[];
+        };
+      bridge.scope = { allNamespaces: false, namespaces: ['shop'] };
+      const [products, keys, error] = await Promise.all(
+        ['/api/v1/products', '/api/v1/keys', '/api/v1/products/shop/none'].map(get),
+      );
+      expect(products.items).toHaveLength(2);
+      expect(keys.items).toHaveLength(2);
+      expect(() => strict.check('ProductList', products)).not.toThrow();
+      expect(() => strict.check('KeyList', keys)).not.toThrow();
+      expect(() => strict.check('Error', error)).not.toThrow();
+    } finally {
+      await bridge.close();
+    }
   });
 
   it('names what does not match, with JSON paths', () => {
     const schema = defaultViewSchema();
-    expect(() => schema.check('ProductList', { items: [{ namespace: 'a', name: 3, publishStatus: 'Published' }] })).toThrow(
+    const scope = { allNamespaces: true, namespaces: [] };
+    expect(() => schema.check('ProductList', { items: [{ ...makeProduct({ namespace: 'a', name: 'b' }), name: 3 }], scope })).toThrow(
       "does not match the bridge's view schema ($defs/ProductList): /items/0/name must be string",
     );
     expect(() => schema.check('KeyList', {})).toThrow(
@@ -78,7 +97,8 @@ describe('the view schema', () => {
 
   it('tolerates fields it does not know (a newer bridge)', () => {
     const item = { ...makeProduct({ namespace: 'a', name: 'b' }), somethingNew: [1, 2] };
-    expect(defaultViewSchema().matches('ProductList', { items: [item], alsoNew: true })).toBe(true);
+    const scope = { allNamespaces: true, namespaces: [], alsoNew: 1 };
+    expect(defaultViewSchema().matches('ProductList', { items: [item], scope, alsoNew: true })).toBe(true);
   });
 
   it('compiles a schema as schemars writes it: $schema, $id, nullable references, integer formats, extensions', () => {

@@ -111,11 +111,14 @@ export interface Condition {
   status: string;
   reason: string | null;
   message: string | null;
+  lastTransitionTime: string | null;
 }
 
 /** `GET /api/v1/keys`: API key requests, metadata only (the view never serves key values). */
 export interface KeyList {
   items: Key[];
+  /** Which namespaces' keys the list covers; absent from bridges older than the `scope` field. */
+  scope?: ProductListScope;
 }
 
 /** One APIKey (a consumer's request for access to a product on a plan). */

@@ -340,10 +340,14 @@ describe('ApiportalEntityProvider', () => {
         makeProduct({ namespace: 'a', name: 'published' }),
         makeProduct({ namespace: 'a', name: 'draft', publishStatus: 'Draft' }),
       ],
+      scope: { allNamespaces: true, namespaces: [] },
     });
     const fakeFetch = (async (url: string) =>
       url.includes('/keys')
-        ? new Response('{"items":[]}', { status: 200, headers: { 'content-type': 'application/json' } })
+        ? new Response('{"items":[],"scope":{"allNamespaces":true,"namespaces":[]}}', {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+          })
         : new Response(body, { status: 200, headers: { 'content-type': 'application/json', etag: '"x"' } })) as never;
     const { provider: p, connection: conn } = await connected(configFor(bridge), { fetch: fakeFetch });
     expect(await p.refresh()).toStrictEqual({ status: 'applied', entities: 1, skipped: 1, consumersKnown: true });
@@ -399,8 +403,23 @@ describe('ApiportalEntityProvider', () => {
       expect(await provider.refresh()).toMatchObject({ status: 'applied', consumersKnown: true });
       expect(connection.entity('shop--toys').metadata.annotations?.['apiportal.dev/consumers']).toBe('2');
       expect(logger.lines.map(l => l.message)).toContain(
-        'the bridge shows approved keys again: entities carry their consumers',
+        'the bridge shows every approved key again: entities carry their consumers',
       );
+    });
+
+    it('keys of only some namespaces would undercount: entities without consumers, said once', async () => {
+      bridge.keyScope = { allNamespaces: false, namespaces: ['team-alice'] };
+      expect(await provider.refresh()).toMatchObject({ status: 'applied', consumersKnown: false });
+      const annotations = connection.entity('shop--toys').metadata.annotations ?? {};
+      expect(Object.keys(annotations).filter(a => a.startsWith('apiportal.dev/consumers'))).toStrictEqual([]);
+      bridge.products = [...bridge.products, makeProduct({ namespace: 'new', name: 'one' })];
+      expect((await provider.refresh()).status).toBe('applied');
+      expect(warnings()).toStrictEqual([
+        "the token may list API keys only in these namespaces, so consumer counts would be too low and entities carry none: team-alice; bind the apiportal-key-reader ClusterRole cluster-wide to the token's ServiceAccount to show them",
+      ]);
+      bridge.keyScope = { allNamespaces: true, namespaces: [] };
+      expect(await provider.refresh()).toMatchObject({ status: 'applied', consumersKnown: true });
+      expect(connection.entity('shop--toys').metadata.annotations?.['apiportal.dev/consumers']).toBe('2');
     });
 
     it('a transient key-view failure keeps the consumer counts read last', async () => {

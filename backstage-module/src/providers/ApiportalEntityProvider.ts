@@ -77,10 +77,13 @@ export class ApiportalEntityProvider implements EntityProvider {
   private connection?: EntityProviderConnection;
   /** The last product list read, for 304s. */
   private products?: { etag?: string; signature: string; list: ProductList };
-  /** The last approved keys read, for 304s and for keeping usage through a transient key-view failure. */
-  private keys?: { etag?: string; signature: string; usage: Map<string, ProductUsage> };
-  /** Set while the bridge answers 403/404 for keys; the warning is logged when it becomes set. */
-  private keysUnavailable = false;
+  /**
+   * The last approved keys read, for 304s and for keeping usage through a transient key-view failure; `usage` is
+   * undefined when the list covered only some namespaces.
+   */
+  private keys?: { etag?: string; signature: string; usage?: Map<string, ProductUsage> };
+  /** Why consumer counts are unknown, while they are. */
+  private keysUnavailable?: 'forbidden' | 'absent' | 'partial';
   /** What the last applied mutation was made from. */
   private appliedSignature?: string;
   private lastAppliedAt = 0;
@@ -293,9 +296,10 @@ export class ApiportalEntityProvider implements EntityProvider {
   }
 
   /**
-   * Approved consumers per product. A 403 or 404 (the token may not list keys, or the bridge has no key view) gives
-   * `usage: undefined`: entities go out without consumer annotations, and a warning is logged once. Any other
-   * failure keeps the last usage read; with none read yet, the run fails (and the catalog keeps its entities).
+   * Approved consumers per product. Unknown (`usage: undefined`, entities go out without consumer annotations, a
+   * warning logged once) when the bridge answers 403 or 404 (the token may not list keys, or the bridge has no key
+   * view) or lists keys of only some namespaces (counts would be too low). Any other failure keeps the last usage
+   * read; with none read yet, the run fails (and the catalog keeps its entities).
    */
   private async readUsage(
     fullResync: boolean,
@@ -304,29 +308,35 @@ export class ApiportalEntityProvider implements EntityProvider {
     const cached = this.keys;
     try {
       const read = await this.client.readApprovedKeys({ etag: fullResync ? undefined : cached?.etag, signal });
-      if (this.keysUnavailable) {
-        this.keysUnavailable = false;
-        this.logger.info('the bridge shows approved keys again: entities carry their consumers');
-      }
       if (read.notModified) {
         if (!cached) throw new Error('the bridge answered 304 for a key list this provider never read');
         return cached;
       }
-      const usage = usageByProduct(read.value);
+      const scope = read.value.scope;
+      if (scope && !scope.allNamespaces) {
+        this.keys = { etag: read.etag, signature: `keys-partial:${scope.namespaces.join(',')}` };
+        this.keysUnavailableBecause(
+          'partial',
+          `the token may list API keys only in these namespaces, so consumer counts would be too low and entities carry none: ${
+            scope.namespaces.join(', ') || '(none)'
+          }; bind the apiportal-key-reader ClusterRole cluster-wide to the token's ServiceAccount to show them`,
+        );
+        return this.keys;
+      }
+      this.keysUnavailableBecause(undefined, 'the bridge shows every approved key again: entities carry their consumers');
+      const usage = usageByProduct(read.value.items);
       this.keys = { etag: read.etag, signature: read.etag ?? digest([...usage.entries()]), usage };
       return this.keys;
     } catch (e) {
       if (e instanceof ApiportalReadError && (e.status === 403 || e.status === 404)) {
         this.keys = undefined;
-        if (!this.keysUnavailable) {
-          this.keysUnavailable = true;
-          this.logger.warn(
-            e.status === 403
-              ? `the bridge does not let this token list API keys, so entities carry no consumer counts; bind the apiportal-key-reader ClusterRole cluster-wide to the token's ServiceAccount to show them (${e.message})`
-              : `the bridge has no key view (404), so entities carry no consumer counts; upgrade the bridge to show them (${e.message})`,
-          );
-        }
-        return { signature: 'keys-unavailable' };
+        this.keysUnavailableBecause(
+          e.status === 403 ? 'forbidden' : 'absent',
+          e.status === 403
+            ? `the bridge does not let this token list API keys, so entities carry no consumer counts; bind the apiportal-key-reader ClusterRole cluster-wide to the token's ServiceAccount to show them (${e.message})`
+            : `the bridge has no key view (404), so entities carry no consumer counts; upgrade the bridge to show them (${e.message})`,
+        );
+        return { signature: `keys-unavailable:${e.status}` };
       }
       if (cached && !signal?.aborted) {
         if (e instanceof ApiportalReadError && e.retryAfterMs !== undefined) {
@@ -339,6 +349,20 @@ export class ApiportalEntityProvider implements EntityProvider {
       }
       throw e;
     }
+  }
+
+  /**
+   * Logs `message` when the reason consumer counts are unknown changes (`undefined`: they are known again): once
+   * per reason, however many runs it lasts.
+   */
+  private keysUnavailableBecause(reason: 'forbidden' | 'absent' | 'partial' | undefined, message: string) {
+    if (reason === this.keysUnavailable) return;
+    if (reason) {
+      this.logger.warn(message);
+    } else if (this.keysUnavailable) {
+      this.logger.info(message);
+    }
+    this.keysUnavailable = reason;
   }
 
   private logScope(list: ProductList) {

@@ -49,8 +49,10 @@ export interface FakeBridge {
   keys: Key[];
   /** Answer 403 for the key view, as for a token without the apiportal-key-reader ClusterRole. */
   keysForbidden: boolean;
-  /** The scope reported with the product list; default cluster-wide. */
+  /** The scope of the product list (which namespaces the token may list products in); default cluster-wide. */
   scope: ProductListScope;
+  /** The scope of the key list (which namespaces the token may list keys in); default cluster-wide. */
+  keyScope: ProductListScope;
   /** OpenAPI documents by `namespace/name`. */
   openapi: Map<string, string>;
   mode: FakeBridgeMode;
@@ -78,6 +80,7 @@ export async function startFakeBridge(options: FakeBridgeOptions = {}): Promise<
     keys: options.keys ?? [],
     keysForbidden: false,
     scope: { allNamespaces: true, namespaces: [] } as ProductListScope,
+    keyScope: { allNamespaces: true, namespaces: [] } as ProductListScope,
     openapi: new Map(Object.entries(options.openapi ?? {})),
     mode: 'ok' as FakeBridgeMode,
     slowMs: 0,
@@ -145,8 +148,9 @@ export async function startFakeBridge(options: FakeBridgeOptions = {}): Promise<
       const phase = url.searchParams.get('phase');
       const items = state.keys
         .filter(k => !phase || k.phase === phase)
-        .map(k => ({ useCase: null, reviewedBy: null, reviewedAt: null, reason: null, ...k }));
-      return sendWithEtag(req, res, 'application/json', JSON.stringify({ items }));
+        .filter(k => state.keyScope.allNamespaces || state.keyScope.namespaces.includes(k.namespace))
+        .map(keyAsServed);
+      return sendWithEtag(req, res, 'application/json', JSON.stringify({ items, scope: state.keyScope }));
     }
     if (parts.length === 3 && parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'products') {
       const ns = url.searchParams.get('namespace');
@@ -212,6 +216,12 @@ export async function startFakeBridge(options: FakeBridgeOptions = {}): Promise<
     },
     set scope(v) {
       state.scope = v;
+    },
+    get keyScope() {
+      return state.keyScope;
+    },
+    set keyScope(v) {
+      state.keyScope = v;
     },
     get openapi() {
       return state.openapi;
@@ -285,6 +295,26 @@ function error(req: IncomingMessage, res: ServerResponse, status: number, code: 
   send(req, res, status, 'application/json', JSON.stringify({ error: { code, message } }));
 }
 
+/** A key with the fields the bridge serves and the module does not read: use case, review, history. */
+export function keyAsServed(key: Key) {
+  const history: { action: string; by: string; at: string; reason: string | null }[] = [
+    { action: 'Requested', by: key.requestedBy.userId, at: key.createdAt ?? '2026-11-25T12:00:00Z', reason: null },
+  ];
+  if (key.phase !== 'Pending') {
+    history.push({ action: key.phase, by: 'owner', at: '2026-11-25T12:01:00Z', reason: null });
+  }
+  return {
+    useCase: null,
+    reviewedBy: key.phase === 'Pending' ? null : 'owner',
+    reviewedAt: key.phase === 'Pending' ? null : '2026-11-25T12:01:00Z',
+    reason: null,
+    keyIssuedAt: key.phase === 'Approved' ? '2026-11-25T12:01:01Z' : null,
+    previousKeyValidUntil: null,
+    history,
+    ...key,
+  };
+}
+
 /** A product as the bridge serves it, every field present, with `overrides` applied. */
 export function makeProduct(overrides: Partial<Product> & { namespace: string; name: string }): Product {
   const { namespace, name } = overrides;
@@ -314,7 +344,15 @@ export function makeProduct(overrides: Partial<Product> & { namespace: string; n
     oidc: null,
     openapi: { available: false, lastSyncTime: null },
     ready: true,
-    conditions: [{ type: 'Ready', status: 'True', reason: 'HTTPRouteAccepted', message: 'route accepted' }],
+    conditions: [
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'HTTPRouteAccepted',
+        message: 'route accepted',
+        lastTransitionTime: '2026-11-25T12:00:01Z',
+      },
+    ],
     ...overrides,
   };
 }

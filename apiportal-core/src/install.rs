@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{BRIDGE_SERVICE_ACCOUNT, SYSTEM_NAMESPACE, admission, crds, rbac};
+use crate::{BRIDGE_SERVICE_ACCOUNT, SYSTEM_NAMESPACE, admission, bridge_args::Args, crds, rbac};
 
 /// Options the platform team may set at install time.
 #[derive(Clone, Debug)]
@@ -13,6 +13,9 @@ pub struct InstallOptions {
     /// Where the bridge writes the Secrets the AuthPolicy selects: a namespace consumers cannot write to.
     pub enforcement_namespace: String,
     pub replicas: i32,
+    /// The Secret (`tls.crt`, `tls.key`) the bridge serves its view with, e.g. one cert-manager keeps; install
+    /// creates a self-signed one of the default name when none exists.
+    pub tls_secret: String,
 }
 
 impl Default for InstallOptions {
@@ -21,6 +24,7 @@ impl Default for InstallOptions {
             image: format!("ghcr.io/apiportal/apiportal-bridge:v{}", env!("CARGO_PKG_VERSION")),
             enforcement_namespace: "kuadrant-system".to_owned(),
             replicas: 2,
+            tls_secret: BRIDGE_TLS_SECRET.to_owned(),
         }
     }
 }
@@ -28,6 +32,30 @@ impl Default for InstallOptions {
 pub const BRIDGE_DEPLOYMENT: &str = "apiportal-bridge";
 pub const BRIDGE_SERVICE: &str = "apiportal-bridge";
 pub const LEADER_ELECTION_ROLE: &str = "apiportal-bridge-leader-election";
+/// The Secret install creates for the view's TLS certificate when none is named.
+pub const BRIDGE_TLS_SECRET: &str = "apiportal-bridge-tls";
+const TLS_MOUNT: &str = "/etc/apiportal/tls";
+/// The view's port in the Pod, and the metrics port.
+pub const VIEW_PORT: u16 = 8443;
+pub const METRICS_PORT: u16 = 9090;
+
+/// The bridge's flags in the Deployment: only what differs from the bridge's defaults.
+pub fn bridge_args(options: &InstallOptions) -> Vec<String> {
+    let mut args = Args::defaults();
+    args.listen = ([0, 0, 0, 0], VIEW_PORT).into();
+    args.metrics_listen = Some(([0, 0, 0, 0], METRICS_PORT).into());
+    args.tls_cert_file = Some(format!("{TLS_MOUNT}/tls.crt").into());
+    args.tls_key_file = Some(format!("{TLS_MOUNT}/tls.key").into());
+    args.enforcement_namespace = options.enforcement_namespace.clone();
+    args.log_format = crate::bridge_args::LogFormat::Json;
+    args.to_args()
+}
+
+/// The DNS names the view's certificate must carry (its Service's).
+pub fn bridge_dns_names() -> Vec<String> {
+    let base = format!("{BRIDGE_SERVICE}.{SYSTEM_NAMESPACE}");
+    vec![BRIDGE_SERVICE.to_owned(), base.clone(), format!("{base}.svc"), format!("{base}.svc.cluster.local")]
+}
 const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "apiportal");
 
 fn to_value<T: serde::Serialize>(object: &T) -> Value {
@@ -88,25 +116,26 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
                         "containers": [{
                             "name": "bridge",
                             "image": options.image,
-                            "args": ["--listen=0.0.0.0:8080", "--metrics-listen=0.0.0.0:9090",
-                                     format!("--enforcement-namespace={}", options.enforcement_namespace),
-                                     "--log-format=json"],
+                            "args": bridge_args(options),
                             "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
-                            "ports": [{"name": "http", "containerPort": 8080}, {"name": "metrics", "containerPort": 9090}],
-                            "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5},
-                            "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
+                            "ports": [{"name": "https", "containerPort": VIEW_PORT}, {"name": "metrics", "containerPort": METRICS_PORT}],
+                            "readinessProbe": {"httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 5},
+                            "livenessProbe": {"httpGet": {"path": "/healthz", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 10},
+                            "volumeMounts": [{"name": "tls", "mountPath": TLS_MOUNT, "readOnly": true}],
                             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
                             "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
                                                 "capabilities": {"drop": ["ALL"]}}
-                        }]
+                        }],
+                        // Mounted as files, so a renewed certificate is picked up without a restart.
+                        "volumes": [{"name": "tls", "secret": {"secretName": options.tls_secret}}]
                     }
                 }
             }})),
         labelled(json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": BRIDGE_SERVICE, "namespace": SYSTEM_NAMESPACE},
             "spec": {"selector": {"app.kubernetes.io/name": "apiportal-bridge"},
-                     "ports": [{"name": "http", "port": 80, "targetPort": "http"},
-                               {"name": "metrics", "port": 9090, "targetPort": "metrics"}]}})),
+                     "ports": [{"name": "https", "port": 443, "targetPort": "https"},
+                               {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}]}})),
     ]);
     objects
 }
@@ -114,6 +143,19 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deployment_runs_the_bridge_with_flags_it_parses() {
+        use clap::Parser;
+        let options = InstallOptions { enforcement_namespace: "gateway-keys".into(), ..Default::default() };
+        let deployment = objects(&options).into_iter().find(|o| o["kind"] == "Deployment").unwrap();
+        let args: Vec<String> =
+            serde_json::from_value(deployment["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap();
+        let parsed = Args::try_parse_from(std::iter::once("apiportal-bridge".to_owned()).chain(args)).unwrap();
+        assert_eq!(parsed.enforcement_namespace, "gateway-keys");
+        assert_eq!(parsed.listen.port(), VIEW_PORT);
+        assert!(parsed.tls_cert_file.is_some() && !parsed.insecure_http, "the view serves TLS");
+    }
 
     #[test]
     fn every_object_has_kind_version_and_name() {

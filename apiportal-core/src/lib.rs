@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod attachment;
+pub mod bridge_args;
 pub mod crds;
 pub mod decision;
 pub mod duration;
@@ -33,6 +34,8 @@ pub const API_VERSION: &str = "devportal.kuadrant.io/v1alpha1";
 pub const SYSTEM_NAMESPACE: &str = "apiportal-system";
 /// The bridge's ServiceAccount: the one writer exempt from the decision admission policy.
 pub const BRIDGE_SERVICE_ACCOUNT: &str = "apiportal-bridge";
+/// The Lease the bridge's replicas elect their leader with.
+pub const LEASE_NAME: &str = "apiportal-bridge-leader";
 
 /// The full username the API server gives the bridge's ServiceAccount.
 pub fn bridge_username() -> String {

@@ -32,7 +32,7 @@ use kube::{
     },
 };
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Events buffered per subscriber before a reflector waits for its slowest subscriber.
 const BUFFER: usize = 8192;
@@ -50,6 +50,8 @@ pub struct Caches {
     pub plan_policies: Store<PlanPolicy>,
     pub enforcement_secrets: Store<SecretMeta>,
     ready: Arc<AtomicBool>,
+    /// Woken on every change of products or keys (what the view serves).
+    changes: Arc<Notify>,
 }
 
 /// Subscriptions handed to the controllers, each consumed by exactly one of them.
@@ -84,12 +86,22 @@ fn slim<K: Resource>(object: &mut K) {
     }
 }
 
+/// A product without its OpenAPI document (up to 500 KiB each): the view reads documents from the API server
+/// when asked, and the product reconcile when it rewrites the status.
+fn slim_product(product: &mut APIProduct) {
+    slim(product);
+    if let Some(openapi) = product.status.as_mut().and_then(|s| s.openapi.as_mut()) {
+        openapi.raw = String::new();
+    }
+}
+
 /// Starts one reflector and returns its reader and `subscribers` subscriptions; `on_event` sees each event after
 /// the cache has applied it.
 fn reflect<K>(
     client: &Client,
     namespace: Option<&str>,
     subscribers: usize,
+    trim: fn(&mut K),
     on_event: impl FnMut(&Event<K>) + Send + 'static,
 ) -> (Store<K>, Vec<ReflectHandle<K>>)
 where
@@ -107,7 +119,7 @@ where
     let kind = K::kind(&()).into_owned();
     let stream = watcher(api::<K>(client, namespace), watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(slim)
+        .modify(trim)
         .reflect_shared(writer);
     tokio::spawn(drive(stream, kind, on_event));
     (reader, handles)
@@ -171,10 +183,16 @@ impl Caches {
     /// `enforcement_namespace`.
     pub fn start(client: &Client, namespace: Option<&str>, enforcement_namespace: &str) -> (Self, Subscriptions) {
         let (triggers_tx, key_triggers) = mpsc::unbounded_channel();
-        let (keys, mut key_subs) = reflect::<APIKey>(client, namespace, 1, |_| {});
+        let changes = Arc::new(Notify::new());
+        let on_key = {
+            let changes = changes.clone();
+            move |_: &Event<APIKey>| changes.notify_one()
+        };
+        let (keys, mut key_subs) = reflect::<APIKey>(client, namespace, 1, slim, on_key);
         let on_product = {
-            let (keys, triggers) = (keys.clone(), triggers_tx.clone());
+            let (keys, triggers, changes) = (keys.clone(), triggers_tx.clone(), changes.clone());
             move |event: &Event<APIProduct>| {
+                changes.notify_one();
                 if let Event::Delete(product) = event {
                     for key in keys_of(&keys, &product.namespace().unwrap_or_default(), &product.name_any()) {
                         let _ = triggers.send(key);
@@ -182,10 +200,10 @@ impl Caches {
                 }
             }
         };
-        let (products, mut product_subs) = reflect::<APIProduct>(client, namespace, 2, on_product);
-        let (routes, mut route_subs) = reflect::<HTTPRoute>(client, namespace, 1, |_| {});
-        let (auth_policies, mut auth_subs) = reflect::<AuthPolicy>(client, namespace, 1, |_| {});
-        let (plan_policies, mut plan_subs) = reflect::<PlanPolicy>(client, namespace, 1, |_| {});
+        let (products, mut product_subs) = reflect::<APIProduct>(client, namespace, 2, slim_product, on_product);
+        let (routes, mut route_subs) = reflect::<HTTPRoute>(client, namespace, 1, slim, |_| {});
+        let (auth_policies, mut auth_subs) = reflect::<AuthPolicy>(client, namespace, 1, slim, |_| {});
+        let (plan_policies, mut plan_subs) = reflect::<PlanPolicy>(client, namespace, 1, slim, |_| {});
         let enforcement_secrets = reflect_enforcement_secrets(client, enforcement_namespace, triggers_tx);
         let subscriptions = Subscriptions {
             products_for_keys: product_subs.pop().unwrap(),
@@ -196,8 +214,16 @@ impl Caches {
             plan_policies: plan_subs.pop().unwrap(),
             key_triggers,
         };
-        let caches =
-            Self { products, keys, routes, auth_policies, plan_policies, enforcement_secrets, ready: Arc::default() };
+        let caches = Self {
+            products,
+            keys,
+            routes,
+            auth_policies,
+            plan_policies,
+            enforcement_secrets,
+            ready: Arc::default(),
+            changes,
+        };
         tokio::spawn(caches.clone().mark_synced());
         (caches, subscriptions)
     }
@@ -222,7 +248,13 @@ impl Caches {
             }
         }
         self.ready.store(true, Ordering::Release);
+        self.changes.notify_one();
         tracing::info!("watch caches synced");
+    }
+
+    /// Returns once products or keys changed since the last call (changes in between are one wake-up).
+    pub async fn changed(&self) {
+        self.changes.notified().await
     }
 
     /// True once every cache has its first full list. Until then an object missing from a cache proves nothing.

@@ -9,7 +9,9 @@ use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::{mpsc, watch};
 
-use crate::{args::Args, metrics::Metrics};
+use apiportal_core::bridge_args::Args;
+
+use crate::metrics::Metrics;
 
 /// Holds the Lease as long as it can, flipping `leader`. On each acquisition it tells every controller to
 /// reconcile everything (their shared streams only carry changes). Releases the Lease on shutdown.

@@ -2,7 +2,6 @@
 //! holder only) reconciles APIProducts (discovery) and APIKeys (approval, Secrets); the view (every replica)
 //! serves a read-only, authenticated JSON API for catalog consumers such as Backstage.
 
-pub mod args;
 pub mod caches;
 pub mod controller;
 pub mod fetch;

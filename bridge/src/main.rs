@@ -1,23 +1,26 @@
 //! `apiportal-bridge`: thin entry point. Parses flags, sets up logging, starts the shared caches, the
-//! controllers, leader election and the view, and shuts all of it down gracefully on SIGTERM.
+//! controllers, leader election and the view, and shuts all of it down in order on SIGTERM: controllers stop
+//! taking work and finish what is in flight, then the Lease is released, then the servers drain.
 
 use std::{
+    path::PathBuf,
     process::ExitCode,
     sync::{Arc, atomic::AtomicBool},
+    time::Duration,
 };
 
 use apiportal_bridge::{
-    args::Args,
     caches::Caches,
     controller::{self, Context, apikey::plan::Settings},
-    fetch::Fetcher,
+    fetch::{FetchPolicy, Fetcher},
     leader,
     metrics::{self, Metrics},
     notify::Notifier,
     telemetry,
-    view::{self, Endpoints, View, auth::Authorizer},
+    view::{self, Documents, Endpoints, Limits, View, auth::Authorizer, server, snapshot, tls},
     webhook::Webhook,
 };
+use apiportal_core::bridge_args::Args;
 use clap::Parser;
 use futures::Stream;
 use kube::{
@@ -27,7 +30,36 @@ use kube::{
 use tokio::sync::{mpsc, watch};
 
 /// How long in-flight reconciles get to finish on shutdown, before the Lease is released.
-const CONTROLLER_DRAIN: std::time::Duration = std::time::Duration::from_secs(15);
+const CONTROLLER_DRAIN: Duration = Duration::from_secs(15);
+
+/// Why the bridge could not start.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("cannot read kubeconfig {0}: {1}")]
+    Kubeconfig(PathBuf, #[source] kube::config::KubeconfigError),
+    #[error("cannot configure the Kubernetes client: {0}")]
+    Config(#[source] kube::config::KubeconfigError),
+    #[error("cannot configure the Kubernetes client: {0}")]
+    InferConfig(#[source] kube::config::InferConfigError),
+    #[error("cannot build the Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    #[error("cannot ask the API server who the bridge is (SelfSubjectReview): {0}")]
+    WhoAmI(#[source] kube::Error),
+    #[error("the API server did not say who the bridge is")]
+    Anonymous,
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, #[source] std::io::Error),
+    #[error("{0}")]
+    Tls(String),
+    #[error(
+        "the view serves TLS: pass --tls-cert-file and --tls-key-file (a cert-manager Secret mounted into the Pod works), or --insecure-http for local use only"
+    )]
+    NoTls,
+    #[error("--webhook-secret {0:?}: expected NAMESPACE/NAME")]
+    WebhookSecret(String),
+    #[error("invalid CIDR range {0:?}")]
+    Cidr(String),
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -54,38 +86,76 @@ async fn shutdown_signal() {
     }
 }
 
-async fn connect(args: &Args) -> Result<Client, Box<dyn std::error::Error>> {
+async fn connect(args: &Args) -> Result<Client, StartError> {
     use kube::config::{KubeConfigOptions, Kubeconfig};
     let options = KubeConfigOptions { context: args.context.clone(), ..Default::default() };
     let config = match (&args.kubeconfig, &args.context) {
-        (Some(path), _) => kube::Config::from_custom_kubeconfig(Kubeconfig::read_from(path)?, &options).await?,
-        (None, Some(_)) => kube::Config::from_kubeconfig(&options).await?,
-        (None, None) => kube::Config::infer().await?,
+        (Some(path), _) => {
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| StartError::Kubeconfig(path.clone(), e))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(StartError::Config)?
+        }
+        (None, Some(_)) => kube::Config::from_kubeconfig(&options).await.map_err(StartError::Config)?,
+        (None, None) => kube::Config::infer().await.map_err(StartError::InferConfig)?,
     };
-    Ok(Client::try_from(config)?)
+    Client::try_from(config).map_err(StartError::Client)
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let client = connect(&args).await.map_err(|e| format!("cannot configure the Kubernetes client: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+/// The bridge's own user name as the API server knows it: the reviewer it records for its own decisions.
+async fn whoami(client: &Client) -> Result<String, StartError> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let review = kube::Api::<SelfSubjectReview>::all(client.clone())
+        .create(&Default::default(), &SelfSubjectReview::default())
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let metrics_listener = match args.metrics_listen {
-        Some(addr) => {
-            Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?)
+        .map_err(StartError::WhoAmI)?;
+    review.status.and_then(|s| s.user_info).and_then(|u| u.username).ok_or(StartError::Anonymous)
+}
+
+fn fetch_policy(args: &Args) -> Result<FetchPolicy, StartError> {
+    let parse = |list: &[String]| {
+        list.iter().map(|c| c.parse().map_err(|_| StartError::Cidr(c.clone()))).collect::<Result<Vec<_>, _>>()
+    };
+    Ok(FetchPolicy {
+        allow_http: args.fetch_allow_http,
+        allow: parse(&args.fetch_allow_cidrs)?,
+        deny: parse(&args.fetch_deny_cidrs)?,
+    })
+}
+
+/// The TLS acceptor for the view, reloading its certificate when the files change; none with --insecure-http.
+fn tls(args: &Args) -> Result<Option<tokio_rustls::TlsAcceptor>, StartError> {
+    match (&args.tls_cert_file, &args.tls_key_file, args.insecure_http) {
+        (Some(cert), Some(key), false) => {
+            let reloading = tls::ReloadingCert::load(cert.clone(), key.clone()).map_err(StartError::Tls)?;
+            tokio::spawn(reloading.clone().watch());
+            Ok(Some(tokio_rustls::TlsAcceptor::from(tls::server_config(reloading))))
         }
+        (None, None, true) => {
+            tracing::warn!(
+                "serving the view over plain HTTP (--insecure-http): callers' tokens cross the network in clear"
+            );
+            Ok(None)
+        }
+        _ => Err(StartError::NoTls),
+    }
+}
+
+async fn run(args: Args) -> Result<(), StartError> {
+    let acceptor = tls(&args)?;
+    let client = connect(&args).await?;
+    let bridge_user = whoami(&client).await?;
+    let bind = |addr| async move { tokio::net::TcpListener::bind(addr).await.map_err(|e| StartError::Listen(addr, e)) };
+    let listener = bind(args.listen).await?;
+    let metrics_listener = match args.metrics_listen {
+        Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    let bridge_user = whoami(&client).await?;
     let (caches, subs) = Caches::start(&client, args.namespace.as_deref(), &args.enforcement_namespace);
     let metrics = Arc::new(Metrics::default());
     let leader_flag = Arc::new(AtomicBool::new(false));
     let identity = args.identity();
     let webhook = match &args.webhook_secret {
         Some(reference) => {
-            let (ns, name) = reference
-                .split_once('/')
-                .ok_or_else(|| format!("--webhook-secret {reference:?}: expected NAMESPACE/NAME"))?;
+            let (ns, name) = reference.split_once('/').ok_or_else(|| StartError::WebhookSecret(reference.clone()))?;
             Some(Webhook::start(client.clone(), ns, name, metrics.clone()))
         }
         None => None,
@@ -99,22 +169,23 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             ),
             webhook,
         },
+        lifetimes: controller::lifetimes::KeyLifetimes::new(client.clone(), &args.lease_namespace),
         caches: caches.clone(),
         metrics: metrics.clone(),
-        fetcher: Fetcher::new(args.fetch_timeout),
+        fetcher: Fetcher::new(args.fetch_timeout, fetch_policy(&args)?),
         leader: leader_flag.clone(),
         settings: Settings {
-            bridge_user: bridge_user.clone(),
+            bridge_user,
             enforcement_namespace: args.enforcement_namespace.clone(),
             expiry_warning: args.expiry_warning,
         },
-        lifetimes: controller::lifetimes::KeyLifetimes::new(client.clone(), &args.lease_namespace),
         openapi_max_bytes: args.openapi_max_bytes,
         max_concurrent_reconciles: args.max_concurrent_reconciles,
     });
+    tokio::spawn(metrics::sample_caches(caches.clone(), metrics.clone(), args.expiry_warning));
+
     let (product_tx, product_rx) = mpsc::unbounded_channel();
     let (key_tx, key_rx) = mpsc::unbounded_channel();
-    tokio::spawn(metrics::sample_caches(caches.clone(), metrics.clone(), args.expiry_warning));
     let (stop_controllers, controllers_stop) = watch::channel(false);
     let stopped = |rx: watch::Receiver<bool>| async move {
         let mut rx = rx;
@@ -140,23 +211,51 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )),
     ];
 
+    let current = Arc::new(snapshot::Current::default());
+    tokio::spawn(snapshot::keep_current(caches.clone(), current.clone()));
+    let audiences: Vec<String> = args.token_audiences.iter().filter(|a| !a.is_empty()).cloned().collect();
+    let view = Arc::new(View {
+        caches,
+        auth: Authorizer::new(
+            client.clone(),
+            view::auth::Settings {
+                audiences,
+                ttl: args.auth_cache_ttl,
+                max_in_flight: args.max_reviews_in_flight,
+                unknown_tokens_per_minute: args.unknown_tokens_per_minute,
+            },
+            metrics.clone(),
+        ),
+        metrics: metrics.clone(),
+        snapshot: current,
+        documents: Documents::new(client.clone()),
+    });
+    tokio::spawn(view.clone().housekeeping());
+    let limits =
+        Limits { request_timeout: args.request_timeout, max_concurrent_requests: args.max_concurrent_requests };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let view =
-        Arc::new(View { caches, auth: Authorizer::new(client.clone(), args.auth_cache_ttl), metrics: metrics.clone() });
-    tracing::info!(listen = %args.listen, metrics_listen = ?args.metrics_listen, %identity, enforcement_namespace = %args.enforcement_namespace, "bridge starting");
-    let mut servers = vec![tokio::spawn(view::serve(listener, view.clone(), Endpoints::All, shutdown_rx.clone()))];
-    if let Some(l) = metrics_listener {
-        servers.push(tokio::spawn(view::serve(l, view.clone(), Endpoints::ProbesAndMetrics, shutdown_rx.clone())));
+    tracing::info!(listen = %args.listen, metrics_listen = ?args.metrics_listen, tls = acceptor.is_some(), %identity, enforcement_namespace = %args.enforcement_namespace, "bridge starting");
+    let mut servers = vec![tokio::spawn(server::serve(
+        server::Listener { listener, tls: acceptor.clone(), max_connections: args.max_connections },
+        view::router(view.clone(), Endpoints::All, &limits),
+        shutdown_rx.clone(),
+    ))];
+    if let Some(listener) = metrics_listener {
+        servers.push(tokio::spawn(server::serve(
+            server::Listener { listener, tls: acceptor, max_connections: args.max_connections },
+            view::router(view.clone(), Endpoints::ProbesAndMetrics, &limits),
+            shutdown_rx.clone(),
+        )));
     }
+    let (election_stop_tx, election_stop) = watch::channel(false);
     let election = {
-        let (client, args, metrics, shutdown_rx) = (client.clone(), args.clone(), metrics.clone(), shutdown_rx.clone());
+        let (client, args, metrics) = (client.clone(), args.clone(), metrics.clone());
         tokio::spawn(async move {
-            leader::run(client, &args, leader_flag, metrics, vec![product_tx, key_tx], shutdown_rx).await
+            leader::run(client, &args, leader_flag, metrics, vec![product_tx, key_tx], election_stop).await
         })
     };
 
     shutdown_signal().await;
-    // Controllers first (no new work, in-flight reconciles finish), then the Lease, then the servers drain.
     tracing::info!("shutting down: finishing reconciles, then releasing the lease and finishing open requests");
     let _ = stop_controllers.send(true);
     for mut controller in controllers {
@@ -166,26 +265,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             controller.abort();
         }
     }
-    let _ = shutdown_tx.send(true);
+    let _ = election_stop_tx.send(true);
     if let Ok(Err(e)) = election.await {
         tracing::warn!(error = %e, "leader election ended with an error");
     }
+    let _ = shutdown_tx.send(true);
     for server in servers {
         let _ = server.await;
     }
     Ok(())
-}
-
-/// The bridge's own user name as the API server knows it: the reviewer it records for its own decisions.
-async fn whoami(client: &Client) -> Result<String, Box<dyn std::error::Error>> {
-    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
-    let review = kube::Api::<SelfSubjectReview>::all(client.clone())
-        .create(&Default::default(), &SelfSubjectReview::default())
-        .await
-        .map_err(|e| format!("cannot ask the API server who the bridge is (SelfSubjectReview): {e}"))?;
-    review
-        .status
-        .and_then(|s| s.user_info)
-        .and_then(|u| u.username)
-        .ok_or_else(|| "the API server did not say who the bridge is".into())
 }

@@ -355,6 +355,10 @@ pub struct InstallArgs {
     /// Bridge replicas (one reconciles, all serve)
     #[arg(long, default_value_t = 2)]
     pub replicas: i32,
+    /// A Secret (tls.crt, tls.key) in apiportal-system for the bridge's HTTPS view, e.g. one cert-manager keeps
+    /// renewed; without it install creates a self-signed one (with ca.crt for the view's clients) once
+    #[arg(long)]
+    pub tls_secret: Option<String>,
     #[command(flatten)]
     pub dry_run: DryRunArg,
 }

@@ -39,6 +39,7 @@ down() {
   stop_pid "$dir/watchdog.pid"
   stop_pid "$dir/kube-apiserver.pid"
   stop_pid "$dir/etcd.pid"
+  stop_pid "$dir/oidc-issuer.pid"
   rm -rf "$dir"
 }
 
@@ -53,6 +54,33 @@ make_certs() {
     -days 30 -extfile "$d/ext.cnf" 2>/dev/null
   openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
   openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
+  # The test OIDC issuer's signing key (tests sign user tokens with it).
+  openssl genrsa -out "$d/oidc.key" 2048 2>/dev/null
+}
+
+# An OIDC issuer on 127.0.0.1 (its serving certificate is the harness CA's) and the AuthenticationConfiguration
+# that makes kube-apiserver accept its tokens for the audience `apiportal-bridge`: user names are `oidc:<sub>`.
+start_oidc_issuer() {
+  local dir=$1 port modulus
+  port=$(free_port)
+  modulus=$(openssl rsa -in "$dir/pki/oidc.key" -noout -modulus | sed 's/^Modulus=//')
+  setsid python3 "$HERE/oidc-issuer.py" "$port" "$dir/pki/serving.crt" "$dir/pki/serving.key" "$modulus" test-key \
+    > "$dir/logs/oidc-issuer.log" 2>&1 < /dev/null &
+  echo $! > "$dir/oidc-issuer.pid"
+  {
+    echo "apiVersion: apiserver.config.k8s.io/v1"
+    echo "kind: AuthenticationConfiguration"
+    echo "jwt:"
+    echo "- issuer:"
+    echo "    url: https://127.0.0.1:$port"
+    echo "    audiences: [apiportal-bridge]"
+    echo "    certificateAuthority: |"
+    sed 's/^/      /' "$dir/pki/ca.crt"
+    echo "  claimMappings:"
+    echo "    username: {claim: sub, prefix: 'oidc:'}"
+    echo "    groups: {claim: groups, prefix: ''}"
+  } > "$dir/authentication.yaml"
+  printf 'OIDC_ISSUER=https://127.0.0.1:%s\nOIDC_KEY=%s\nOIDC_KID=test-key\n' "$port" "$dir/pki/oidc.key" >> "$dir/env"
 }
 
 # persona username uid groups
@@ -135,6 +163,38 @@ subjects:
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
+metadata: {name: apiportal-key-readers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: apiportal-key-reader}
+subjects:
+- {kind: ServiceAccount, name: backstage, namespace: backstage}
+---
+# Real ServiceAccounts, so the tests can request audience-bound tokens for them (TokenRequest): Backstage, and a
+# Prometheus allowed to read /metrics.
+apiVersion: v1
+kind: Namespace
+metadata: {name: backstage}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: backstage, namespace: backstage}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: monitoring}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: prometheus, namespace: monitoring}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: test-prometheus-monitoring}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:monitoring}
+subjects:
+- {kind: ServiceAccount, name: prometheus, namespace: monitoring}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
 metadata: {name: apiportal-bridge}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: apiportal-bridge}
 subjects:
@@ -181,6 +241,7 @@ up() {
   etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
   make_certs "$dir"
   write_tokens_and_kubeconfig "$dir" "https://127.0.0.1:$api_port"
+  start_oidc_issuer "$dir"
 
   setsid "$BIN/etcd" --data-dir "$dir/etcd-data" --listen-client-urls "http://127.0.0.1:$etcd_port" \
     --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port" \
@@ -196,7 +257,7 @@ exec "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" --bind-a
   --client-ca-file="$dir/pki/ca.crt" \\
   --service-account-key-file="$dir/pki/sa.pub" --service-account-signing-key-file="$dir/pki/sa.key" \\
   --service-account-issuer=https://kubernetes.default.svc --api-audiences=https://kubernetes.default.svc \\
-  --authorization-mode=RBAC --token-auth-file="$dir/tokens.csv" \\
+  --authorization-mode=RBAC --token-auth-file="$dir/tokens.csv" --authentication-config="$dir/authentication.yaml" \\
   --service-cluster-ip-range=10.0.0.0/24 --cert-dir="$dir/pki" --shutdown-delay-duration=0s \\
   --profiling=false --v=0
 CMD

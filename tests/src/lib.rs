@@ -104,9 +104,10 @@ pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| Cluster::start().unwrap_or_else(|e| panic!("cannot start the test cluster: {e}")))
 }
 
+static BARE: OnceLock<Cluster> = OnceLock::new();
+
 /// A cluster where apiportal is not installed: the Gateway API and Kuadrant CRDs only.
 pub fn bare_cluster() -> &'static Cluster {
-    static BARE: OnceLock<Cluster> = OnceLock::new();
     BARE.get_or_init(|| {
         // SAFETY: set before the cluster script is spawned and never changed after; only this test binary
         // reads it, through the child's environment.
@@ -152,9 +153,67 @@ impl Cluster {
         &self.env[&persona.token_var()]
     }
 
-    /// The CA that signed the API server's certificate.
+    /// The CA that signed the API server's certificate (and the bridges' and the OIDC issuer's).
     pub fn ca_file(&self) -> PathBuf {
         self.dir.join("pki/ca.crt")
+    }
+
+    /// A token of ServiceAccount `namespace/name` for `audience` (TokenRequest), as a projected volume gives a Pod.
+    pub async fn service_account_token(&self, namespace: &str, name: &str, audience: &str) -> String {
+        use k8s_openapi::api::{authentication::v1::TokenRequest, core::v1::ServiceAccount};
+        let request: TokenRequest =
+            serde_json::from_value(serde_json::json!({"spec": {"audiences": [audience], "expirationSeconds": 3600}}))
+                .expect("a TokenRequest");
+        let api: Api<ServiceAccount> = Api::namespaced(self.client(Persona::Admin).await, namespace);
+        let answer = api.create_token_request(name, &PostParams::default(), &request).await.expect("a token");
+        answer.status.and_then(|s| s.token).expect("a token")
+    }
+
+    /// Backstage's ServiceAccount token for the bridge (audience `apiportal-bridge`).
+    pub async fn backstage_token(&self) -> String {
+        self.service_account_token("backstage", "backstage", BRIDGE_AUDIENCE).await
+    }
+
+    /// A token of a Prometheus allowed to read `/metrics`, for the bridge.
+    pub fn prometheus_token(&self) -> String {
+        static TOKENS: OnceLock<std::sync::Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+        let tokens = TOKENS.get_or_init(Default::default);
+        if let Some(t) = tokens.lock().unwrap().get(&self.dir) {
+            return t.clone();
+        }
+        let out = run({
+            let mut cmd = self.kubectl(Persona::Admin);
+            cmd.args([
+                "create",
+                "token",
+                "prometheus",
+                "-n",
+                "monitoring",
+                "--audience",
+                "apiportal-bridge",
+                "--duration",
+                "2h",
+            ]);
+            cmd
+        });
+        assert!(out.success(), "kubectl create token: {}", out.stderr);
+        let token = out.stdout.trim().to_owned();
+        tokens.lock().unwrap().insert(self.dir.clone(), token.clone());
+        token
+    }
+
+    /// A sign-in token of user `oidc:<sub>` in `groups`, from the test OIDC issuer the API server trusts, for
+    /// `audience`: how a Backstage user's token reaches the bridge.
+    pub fn oidc_token(&self, sub: &str, groups: &[&str], audience: &str) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let claims = serde_json::json!({"iss": self.env["OIDC_ISSUER"], "sub": sub, "aud": audience, "groups": groups,
+            "iat": now, "nbf": now, "exp": now + 3600});
+        let key =
+            jsonwebtoken::EncodingKey::from_rsa_pem(&std::fs::read(&self.env["OIDC_KEY"]).expect("the issuer key"))
+                .expect("an RSA key");
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(self.env["OIDC_KID"].clone());
+        jsonwebtoken::encode(&header, &claims, &key).expect("a signed token")
     }
 
     /// A kube client acting as `persona`.
@@ -184,10 +243,15 @@ impl Cluster {
 
     /// Binds one of apiportal's ClusterRoles to a persona inside a namespace, as a platform team would.
     pub async fn bind(&self, namespace: &str, cluster_role: &str, persona: Persona) {
+        self.bind_user(namespace, cluster_role, &persona.username()).await
+    }
+
+    /// Binds a ClusterRole to user `username` inside a namespace.
+    pub async fn bind_user(&self, namespace: &str, cluster_role: &str, username: &str) {
         let binding: RoleBinding = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": format!("{cluster_role}-{}", persona.context()), "namespace": namespace},
+            "metadata": {"name": format!("{cluster_role}-{}", username.replace(':', "-"))},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": persona.username()}],
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": username}],
         }))
         .expect("a valid RoleBinding");
         let admin = self.client(Persona::Admin).await;
@@ -260,16 +324,97 @@ impl Cluster {
     }
 }
 
+/// The audience the bridge asks callers' ServiceAccount tokens to be issued for, by default.
+pub const BRIDGE_AUDIENCE: &str = "apiportal-bridge";
+/// The API server's own audience: users' OIDC tokens pass a TokenReview only for it (Kubernetes' JWT
+/// authenticators are not audience-aware), so a bridge serving users' own tokens accepts it too.
+pub const API_SERVER_AUDIENCE: &str = "https://kubernetes.default.svc";
+
 /// A bridge process run by a test, stopped when dropped (and in any case when the test binary exits).
 pub struct Bridge {
+    /// `https://127.0.0.1:PORT` (`http://` with `--insecure-http`).
     pub url: String,
     pub log: PathBuf,
+    /// The files the bridge serves its certificate from (a test may replace them).
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    http: HttpClient,
     wrapper: std::process::Child,
     killed: bool,
 }
 
+/// An HTTP answer of the bridge, as a client gets it (the body is not decompressed).
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// An HTTP client that trusts the harness's CA and sends only the headers it is given (no retries, no
+/// decompression: what goes over the wire is what the test sees).
+#[derive(Clone)]
+pub struct HttpClient {
+    base: String,
+    client: hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        http_body_util::Empty<bytes::Bytes>,
+    >,
+}
+
+pub fn http_client(base: &str, ca_file: &Path) -> HttpClient {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca_file).expect("the harness CA");
+    for p in pem::parse_many(&pem).expect("PEM") {
+        roots.add(rustls::pki_types::CertificateDer::from(p.into_contents())).expect("a CA certificate");
+    }
+    let tls =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let connector =
+        hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+    HttpClient { base: base.to_owned(), client }
+}
+
+/// GETs `path` from `client`'s base URL with exactly `headers`.
+pub async fn http_get(client: &HttpClient, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    use http_body_util::BodyExt;
+    let mut request = http::Request::get(format!("{}{path}", client.base));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request.body(http_body_util::Empty::new()).expect("a request");
+    let response = tokio::time::timeout(std::time::Duration::from_secs(60), client.client.request(request))
+        .await
+        .expect("the bridge answers within 60s")
+        .unwrap_or_else(|e| panic!("the bridge answers {path}: {e:?}"));
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("a body").to_bytes().to_vec();
+    HttpAnswer { status: parts.status.as_u16(), headers: parts.headers, body }
+}
+
 impl Bridge {
-    /// Starts the real bridge binary as its ServiceAccount on a free port, and waits until it is ready.
+    /// Starts the real bridge binary as its ServiceAccount on a free port, serving TLS with a certificate the
+    /// harness's CA signed, and waits until it is ready.
     pub fn start(cluster: &Cluster, extra: &[&str]) -> Self {
         let bridge = Self::start_unready(cluster, extra);
         bridge.wait_ready();
@@ -281,7 +426,13 @@ impl Bridge {
         cluster.ensure_installed();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = cluster.dir.join(format!("bridge-{port}.log"));
-        let wrapper = Command::new(repo_root().join("tests/cluster/run-owned.sh"))
+        let (cert_file, key_file) =
+            (cluster.dir.join(format!("bridge-{port}.crt")), cluster.dir.join(format!("bridge-{port}.key")));
+        std::fs::copy(cluster.dir.join("pki/serving.crt"), &cert_file).expect("copy the serving certificate");
+        std::fs::copy(cluster.dir.join("pki/serving.key"), &key_file).expect("copy the serving key");
+        let insecure = extra.contains(&"--insecure-http");
+        let mut command = Command::new(repo_root().join("tests/cluster/run-owned.sh"));
+        command
             .arg(std::process::id().to_string())
             .arg(&log)
             .arg(workspace_bin("apiportal-bridge"))
@@ -290,19 +441,32 @@ impl Bridge {
             .arg("--context")
             .arg("bridge")
             .arg(format!("--listen=127.0.0.1:{port}"))
-            .arg("--lease-duration=4")
-            .args(extra)
-            .spawn()
-            .expect("start the bridge");
-        Self { url: format!("http://127.0.0.1:{port}"), log, wrapper, killed: false }
+            .arg("--lease-duration=4");
+        if !insecure {
+            command.arg("--tls-cert-file").arg(&cert_file).arg("--tls-key-file").arg(&key_file);
+        }
+        let wrapper = command.args(extra).spawn().expect("start the bridge");
+        let url = format!("{}://127.0.0.1:{port}", if insecure { "http" } else { "https" });
+        Self { http: http_client(&url, &cluster.ca_file()), url, log, cert_file, key_file, wrapper, killed: false }
+    }
+
+    /// GETs `path` from the bridge with exactly `headers`.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+        http_get(&self.http, path, headers).await
+    }
+
+    /// GETs `path` with `token` as the bearer token.
+    pub async fn get_as(&self, path: &str, token: &str) -> HttpAnswer {
+        self.get(path, &[("authorization", &format!("Bearer {token}"))]).await
     }
 
     /// Waits until the bridge's caches have synced (`/readyz`).
     pub fn wait_ready(&self) {
-        for _ in 0..200 {
+        for _ in 0..300 {
             let out = run({
                 let mut c = Command::new("curl");
-                c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("{}/readyz", self.url)]);
+                c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"]);
+                c.arg(cluster_ca_of(&self.log)).arg(format!("{}/readyz", self.url));
                 c
             });
             if out.stdout == "200" {
@@ -326,12 +490,13 @@ impl Bridge {
         self.killed = true;
     }
 
-    /// A metric's value (the first series of that name and labels prefix), read with the admin's token.
+    /// A metric's value (the first series of that name and labels), read with Prometheus's token.
     pub fn metric(&self, series: &str) -> Option<f64> {
+        let token = cluster_of(&self.log).prometheus_token();
         let out = run({
             let mut cmd = Command::new("curl");
-            let auth = format!("Authorization: Bearer {}", cluster().token(Persona::Admin));
-            cmd.args(["-s", "-H", &auth, &format!("{}/metrics", self.url)]);
+            cmd.args(["-s", "--cacert"]).arg(cluster_ca_of(&self.log));
+            cmd.args(["-H", &format!("Authorization: Bearer {token}"), &format!("{}/metrics", self.url)]);
             cmd
         });
         out.stdout.lines().find_map(|l| l.strip_prefix(&format!("{series} ")).and_then(|v| v.trim().parse().ok()))
@@ -341,6 +506,16 @@ impl Bridge {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// The cluster a bridge's log lives in (bridges run in their cluster's folder).
+fn cluster_of(log: &Path) -> &'static Cluster {
+    let dir = log.parent().expect("a bridge log lives in its cluster's folder");
+    [CLUSTER.get(), BARE.get()].into_iter().flatten().find(|c| c.dir == dir).expect("the bridge's cluster")
+}
+
+fn cluster_ca_of(log: &Path) -> PathBuf {
+    log.parent().expect("a bridge log lives in its cluster's folder").join("pki/ca.crt")
 }
 
 impl Drop for Bridge {
@@ -356,7 +531,18 @@ impl Drop for Bridge {
 /// The test binary's shared bridge (tests that do not stop or restart it share one, as replicas share a Lease).
 pub fn shared_bridge() -> &'static Bridge {
     static BRIDGE: OnceLock<Bridge> = OnceLock::new();
-    BRIDGE.get_or_init(|| Bridge::start(cluster(), &[]))
+    // The tests' document server (OpenAPI, OIDC discovery) runs on 127.0.0.1 over http: allowed here, and only here.
+    // Users' own (OIDC) tokens are accepted too, as a bridge behind a Backstage that forwards them would be set up.
+    BRIDGE.get_or_init(|| {
+        Bridge::start(
+            cluster(),
+            &[
+                "--fetch-allow-cidr=127.0.0.1/32",
+                "--fetch-allow-http",
+                "--token-audience=apiportal-bridge,https://kubernetes.default.svc",
+            ],
+        )
+    })
 }
 
 /// Waits until `check` returns Some, polling for up to `seconds`.

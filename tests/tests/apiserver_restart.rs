@@ -61,10 +61,5 @@ async fn the_bridge_rides_out_an_api_server_restart_mid_burst() {
     );
     let logs = bridge.logs();
     assert!(!logs.contains("panicked"), "the bridge did not panic");
-    let ready = apiportal_tests::run({
-        let mut cmd = std::process::Command::new("curl");
-        cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("{}/readyz", bridge.url)]);
-        cmd
-    });
-    assert_eq!(ready.stdout, "200", "the same bridge process is still serving");
+    assert_eq!(bridge.get("/readyz", &[]).await.status, 200, "the same bridge process is still serving");
 }

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use apiportal_tests::{Persona, cluster, repo_root, run, shared_bridge, stage::Stage, workspace_bin};
+use apiportal_tests::{cluster, repo_root, run, shared_bridge, stage::Stage, workspace_bin};
 
 #[tokio::test]
 async fn published_products_appear_in_a_real_backstage_catalog_and_leave_when_unpublished() {
@@ -28,7 +28,8 @@ async fn published_products_appear_in_a_real_backstage_catalog_and_leave_when_un
     node.current_dir(&module)
         .args(["run", "--silent", "test:e2e"])
         .env("APIPORTAL_BRIDGE_URL", &bridge.url)
-        .env("APIPORTAL_BRIDGE_TOKEN", c.token(Persona::Backstage))
+        .env("APIPORTAL_BRIDGE_TOKEN", c.backstage_token().await)
+        .env("APIPORTAL_BRIDGE_CA_FILE", c.ca_file())
         .env("APIPORTAL_E2E_REMOVE_PRODUCT", format!("{}/toys", stage.shop))
         .env("APIPORTAL_E2E_REMOVE_CMD", unpublish);
     let out = run(node);

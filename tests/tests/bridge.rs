@@ -1,6 +1,6 @@
 //! The bridge end to end: the real binary against the real API server, driven by the real plugin.
 
-use std::{collections::BTreeMap, process::Command};
+use std::collections::BTreeMap;
 
 use apiportal_core::{APIKey, APIProduct, KeyAction, KeyPhase};
 use apiportal_tests::{
@@ -158,18 +158,6 @@ async fn product_status_follows_its_policies_and_reads_oidc_from_the_issuer() {
     );
 }
 
-/// `curl -i` against the bridge, returning (status, headers and body text).
-fn curl(url: &str, headers: &[String]) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-i", url]);
-    for h in headers {
-        cmd.arg("-H").arg(h);
-    }
-    let out = run(cmd);
-    let code = out.stdout.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, out.stdout)
-}
-
 #[tokio::test]
 async fn the_view_authenticates_authorises_caches_and_never_shows_a_key() {
     let c = cluster();
@@ -183,50 +171,76 @@ async fn the_view_authenticates_authorises_caches_and_never_shows_a_key() {
     })
     .await;
     let key_value = value(&enforcement_secrets(&stage.team, "toys-gold").await[0]);
+    let backstage = c.backstage_token().await;
+    let admin = c.oidc_token("carol", &["apiportal:admins"], "apiportal-bridge");
+    let nobody = c.oidc_token("mallory", &[], "apiportal-bridge");
 
-    let products = format!("{}/api/v1/products", bridge.url);
-    let (code, body) = curl(&products, &[]);
-    assert_eq!(code, 401, "{body}");
-    assert!(body.contains("\"code\":\"Unauthorized\""));
-    let (code, body) = curl(&products, &[format!("Authorization: Bearer {}", c.token(Persona::Nobody))]);
-    assert_eq!(code, 403, "{body}");
-    let (code, body) = curl(&products, &["Authorization: Bearer not-a-token".into()]);
-    assert_eq!(code, 401, "{body}");
-    let (code, _) = curl(&format!("{}/metrics", bridge.url), &[]);
-    assert_eq!(code, 401, "metrics need a token too");
-    let (code, _) =
-        curl(&format!("{}/metrics", bridge.url), &[format!("Authorization: Bearer {}", c.token(Persona::Backstage))]);
-    assert_eq!(code, 403, "and one allowed to get /metrics");
-    let (code, _) = curl(&format!("{}/healthz", bridge.url), &[]);
-    assert_eq!(code, 200, "health probes need none");
+    let answer = bridge.get("/api/v1/products", &[]).await;
+    assert_eq!(answer.status, 401, "{}", answer.text());
+    assert_eq!(answer.json()["error"]["code"], "Unauthorized");
+    assert_eq!(answer.header("www-authenticate"), Some("Bearer realm=\"apiportal\""));
+    let answer = bridge.get_as("/api/v1/products", &nobody).await;
+    assert_eq!(answer.status, 403, "a user who may list products nowhere: {}", answer.text());
+    assert_eq!(bridge.get_as("/api/v1/products", "not-a-token").await.status, 401);
+    assert_eq!(bridge.get("/metrics", &[]).await.status, 401, "metrics need a token too");
+    assert_eq!(bridge.get_as("/metrics", &backstage).await.status, 403, "and one allowed to get /metrics");
+    assert_eq!(bridge.get_as("/metrics", &c.prometheus_token()).await.status, 200);
+    assert_eq!(bridge.get("/healthz", &[]).await.status, 200, "health probes need none");
 
-    let backstage = format!("Authorization: Bearer {}", c.token(Persona::Backstage));
-    let (code, body) = curl(&products, std::slice::from_ref(&backstage));
-    assert_eq!(code, 200, "{body}");
-    let etag = body.lines().find_map(|l| l.strip_prefix("etag: ")).expect("an ETag").trim().to_owned();
-    let json_body = body.split("\r\n\r\n").nth(1).unwrap();
-    let list: serde_json::Value = serde_json::from_str(json_body).unwrap();
+    let answer = bridge.get_as("/api/v1/products", &backstage).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let etag = answer.header("etag").expect("an ETag").to_owned();
+    let list = answer.json();
+    assert_eq!(list["scope"], json!({"allNamespaces": true, "namespaces": []}));
     let mine: Vec<&serde_json::Value> =
         list["items"].as_array().unwrap().iter().filter(|p| p["namespace"] == stage.shop.as_str()).collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["plans"][0]["tier"], "gold");
-    let (code, _) = curl(&products, &[backstage.clone(), format!("If-None-Match: {etag}")]);
-    assert_eq!(code, 304, "an unchanged catalog costs a 304");
+    let auth = format!("Bearer {backstage}");
+    let answer = bridge.get("/api/v1/products", &[("authorization", &auth), ("if-none-match", &etag)]).await;
+    assert_eq!(answer.status, 304, "an unchanged catalog costs a 304");
+    assert!(answer.body.is_empty());
+    let answer = bridge.get("/api/v1/products", &[("authorization", &auth), ("accept-encoding", "gzip")]).await;
+    assert_eq!((answer.status, answer.header("content-encoding")), (200, Some("gzip")), "gzip when asked");
+    let gzip_etag = answer.header("etag").unwrap().to_owned();
+    assert_ne!(gzip_etag, etag, "each encoding has its own strong ETag");
+    let answer = bridge
+        .get(
+            "/api/v1/products",
+            &[("authorization", &auth), ("accept-encoding", "gzip"), ("if-none-match", &format!("W/{gzip_etag}"))],
+        )
+        .await;
+    assert_eq!(answer.status, 304, "a weak If-None-Match matches too");
 
-    let keys_url = format!("{}/api/v1/keys?product={}/toys", bridge.url, stage.shop);
-    let (code, body) = curl(&keys_url, &[format!("Authorization: Bearer {}", c.token(Persona::ApiportalAdmin))]);
-    assert_eq!(code, 200, "{body}");
-    assert!(body.contains("\"phase\":\"Approved\""));
-    let (code, body) = curl(
-        &format!("{}/api/v1/keys?phase=Bogus", bridge.url),
-        &[format!("Authorization: Bearer {}", c.token(Persona::ApiportalAdmin))],
+    let keys_path = format!("/api/v1/keys?product={}/toys", stage.shop);
+    // The view serves snapshots rebuilt within moments of a change: wait for the one with the issued key.
+    let answer = eventually(10, "the view to show the approved key", || async {
+        let answer = bridge.get_as(&keys_path, &admin).await;
+        (answer.status == 200 && answer.json()["items"][0]["phase"] == "Approved").then_some(answer)
+    })
+    .await;
+    assert_eq!(answer.json()["items"].as_array().unwrap().len(), 1, "{}", answer.text());
+    let answer = bridge.get_as("/api/v1/keys?phase=Bogus", &admin).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    let answer = bridge.get_as("/api/v1/products?namespaces=x", &backstage).await;
+    assert_eq!(answer.status, 400, "unknown parameters are refused: {}", answer.text());
+    assert!(
+        answer.json()["error"]["message"].as_str().unwrap().contains("unknown field `namespaces`"),
+        "{}",
+        answer.text()
     );
-    assert_eq!(code, 400, "{body}");
 
     // The key value appears nowhere: not in responses, the bridge's log, nor the Events.
-    for url in [&products, &keys_url, &format!("{}/metrics", bridge.url)] {
-        let (_, body) = curl(url, &[format!("Authorization: Bearer {}", c.token(Persona::Admin))]);
-        assert!(!body.contains(&key_value), "{url} leaks the key");
+    let product_path = format!("/api/v1/products/{}/toys", stage.shop);
+    for (path, token) in [
+        ("/api/v1/products", &backstage),
+        (keys_path.as_str(), &admin),
+        (product_path.as_str(), &backstage),
+        ("/metrics", &c.prometheus_token()),
+    ] {
+        let answer = bridge.get_as(path, token).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text());
+        assert!(!answer.text().contains(&key_value), "{path} leaks the key");
     }
     assert!(!bridge.logs().contains(&key_value), "the bridge's log leaks the key");
     let events: Api<Event> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
@@ -256,10 +270,19 @@ async fn the_openapi_document_is_fetched_bounded_in_size_and_served_by_the_view(
     let stage = Stage::new(c).await;
     let spec = json!({"openapi": "3.0.3", "info": {"title": "Toys", "version": "v1"}, "paths": {"/toys": {"get": {"responses": {"200": {"description": "ok"}}}}}}).to_string();
     let huge = "x".repeat(600 * 1024);
-    let docs =
-        apiportal_tests::serve_documents(vec![("/openapi.json".into(), spec.clone()), ("/huge.json".into(), huge)])
-            .await;
-    for (name, path) in [("toys", "/openapi.json"), ("huge", "/huge.json"), ("missing", "/nope.json")] {
+    let not_a_document = json!({"instance-id": "i-0123456789", "ami-id": "ami-secret"}).to_string();
+    let docs = apiportal_tests::serve_documents(vec![
+        ("/openapi.json".into(), spec.clone()),
+        ("/huge.json".into(), huge),
+        ("/latest/meta-data".into(), not_a_document),
+    ])
+    .await;
+    for (name, path) in [
+        ("toys", "/openapi.json"),
+        ("huge", "/huge.json"),
+        ("missing", "/nope.json"),
+        ("metadata", "/latest/meta-data"),
+    ] {
         let out = c.apiportal(
             Persona::Owner,
             &[
@@ -303,14 +326,24 @@ async fn the_openapi_document_is_fetched_bounded_in_size_and_served_by_the_view(
     })
     .await;
     assert_eq!(condition(&missing), Some(("False".into(), "FetchFailed".into())));
+    // Whatever answers that is not an OpenAPI document is not kept, and nothing of it is repeated.
+    let metadata = eventually(20, "the refused answer", || async {
+        products.get("metadata").await.ok().filter(|p| condition(p).is_some())
+    })
+    .await;
+    assert_eq!(condition(&metadata), Some(("False".into(), "NotAnOpenAPIDocument".into())));
+    let status = serde_json::to_string(&metadata.status).unwrap();
+    assert!(!status.contains("i-0123456789") && !status.contains("ami-secret"), "{status}");
 
-    let backstage = format!("Authorization: Bearer {}", c.token(Persona::Backstage));
-    let (code, body) =
-        curl(&format!("{}/api/v1/products/{}/toys/openapi", bridge.url, stage.shop), std::slice::from_ref(&backstage));
-    assert_eq!(code, 200);
-    assert!(body.ends_with(&spec), "the view serves the fetched document: {body}");
-    let (code, _) = curl(&format!("{}/api/v1/products/{}/huge/openapi", bridge.url, stage.shop), &[backstage]);
-    assert_eq!(code, 404, "no document, no answer");
+    let backstage = c.backstage_token().await;
+    let path = format!("/api/v1/products/{}/toys/openapi", stage.shop);
+    let answer = eventually(10, "the view's snapshot to have the document", || async {
+        Some(bridge.get_as(&path, &backstage).await).filter(|a| a.status == 200)
+    })
+    .await;
+    assert_eq!(answer.text(), spec, "the view serves the fetched document");
+    let answer = bridge.get_as(&format!("/api/v1/products/{}/huge/openapi", stage.shop), &backstage).await;
+    assert_eq!(answer.status, 404, "no document, no answer");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use apiportal_core::{APIKey, KeyPhase};
-use apiportal_tests::{Bridge, Persona, cluster, eventually, run, stage::Stage};
+use apiportal_tests::{Bridge, Persona, cluster, eventually, stage::Stage};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
@@ -96,13 +96,7 @@ async fn a_bridge_killed_mid_burst_converges_with_one_key_per_request() {
 
 /// The value of a Prometheus gauge on a bridge.
 fn gauge(bridge: &Bridge, name: &str) -> Option<i64> {
-    let out = run({
-        let mut cmd = std::process::Command::new("curl");
-        let auth = format!("Authorization: Bearer {}", cluster().token(Persona::Admin));
-        cmd.args(["-s", "-H", &auth, &format!("{}/metrics", bridge.url)]);
-        cmd
-    });
-    out.stdout.lines().find_map(|l| l.strip_prefix(&format!("{name} ")).and_then(|v| v.trim().parse().ok()))
+    bridge.metric(name).map(|v| v as i64)
 }
 
 #[tokio::test]

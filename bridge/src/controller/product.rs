@@ -134,6 +134,15 @@ async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action
     let status = discover(&product, &ns, &ctx).await;
     if product.status.as_ref() != Some(&status) {
         let api: Api<APIProduct> = Api::namespaced(ctx.client.clone(), &ns);
+        let mut status = status;
+        if let Some(kept) = status.openapi.as_mut().filter(|o| o.raw.is_empty()) {
+            // The cache holds products without their documents: a kept document is read back to write it again.
+            let live = api.get_opt(&product.name_any()).await?.and_then(|p| p.status?.openapi);
+            match live.filter(|l| l.last_sync_time == kept.last_sync_time) {
+                Some(live) => kept.raw = live.raw,
+                None => return Ok(Action::requeue(Duration::from_secs(1))),
+            }
+        }
         let patch = json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct", "status": status});
         api.patch_status(&product.name_any(), &PatchParams::apply(BRIDGE_FIELD_MANAGER).force(), &Patch::Apply(&patch))
             .await?;
@@ -283,7 +292,7 @@ async fn discover_oidc(
             status.oidc_discovery = Some(OidcDiscovery { token_endpoint: Some(endpoint) });
             conditions.set("OIDCDiscovered", true, "Discovered", format!("token endpoint of {issuer}"));
         }
-        Err(e) => conditions.set("OIDCDiscovered", false, "DiscoveryFailed", format!("GET {url}: {e}")),
+        Err(e) => conditions.set("OIDCDiscovered", false, "DiscoveryFailed", format!("discovery of {issuer}: {e}")),
     }
 }
 
@@ -305,9 +314,10 @@ async fn discover_openapi(
         conditions.set("OpenAPISpecReady", true, "SpecFetched", format!("fetched from {url}"));
         return;
     }
+    use crate::fetch::FetchError;
     match ctx.fetcher.get(&url, ctx.openapi_max_bytes).await {
         Ok(body) => match String::from_utf8(body.to_vec()) {
-            Ok(raw) => {
+            Ok(raw) if crate::fetch::is_openapi(&raw) => {
                 status.openapi = Some(OpenApiStatus {
                     raw,
                     last_sync_time: Time(Timestamp::now()),
@@ -315,19 +325,28 @@ async fn discover_openapi(
                 });
                 conditions.set("OpenAPISpecReady", true, "SpecFetched", format!("fetched from {url}"));
             }
-            Err(_) => conditions.set("OpenAPISpecReady", false, "ReadFailed", format!("{url} is not UTF-8 text")),
+            // Whatever else was there stays unread: nothing of it is kept or repeated.
+            _ => conditions.set(
+                "OpenAPISpecReady",
+                false,
+                "NotAnOpenAPIDocument",
+                format!("{url} is not an OpenAPI (3.x) or Swagger (2.0) document in JSON or YAML"),
+            ),
         },
-        Err(crate::fetch::FetchError::TooLarge(max)) => {
+        Err(FetchError::TooLarge(max)) => {
             conditions.set("OpenAPISpecReady", false, "SpecSizeTooLarge", format!("{url} is larger than {max} bytes"))
         }
-        Err(crate::fetch::FetchError::InvalidUrl(_)) => {
-            conditions.set("OpenAPISpecReady", false, "RequestCreationFailed", format!("{url} is not an http(s) URL"))
+        Err(e @ FetchError::InvalidUrl(..)) => {
+            conditions.set("OpenAPISpecReady", false, "RequestCreationFailed", e.to_string())
+        }
+        Err(e @ FetchError::Refused { .. }) => {
+            conditions.set("OpenAPISpecReady", false, "DestinationRefused", e.to_string())
         }
         Err(e) => conditions.set(
             "OpenAPISpecReady",
             false,
             "FetchFailed",
-            format!("GET {url}: {e}; retried every {}s", RESYNC.as_secs()),
+            format!("{e}; retried every {}s", RESYNC.as_secs()),
         ),
     }
     // A failed refresh keeps the last good document.

@@ -1,114 +1,185 @@
-//! Who is asking, and may they see it: bearer tokens checked with the API server's TokenReview, rights checked
-//! with SubjectAccessReview against the same RBAC as kubectl. Decisions are cached briefly.
+//! Who calls the view, and what they may see: bearer tokens checked with the API server's TokenReview (for this
+//! bridge's audience only), rights checked with SubjectAccessReview against the same RBAC as kubectl.
+//!
+//! Built so that nobody can turn it against the API server or against other callers:
+//! - answers are cached by a SHA-256 of the token (never the token), in a bounded LRU with a TTL;
+//! - refusals in a separate, small, short-lived cache, so a flood of junk tokens cannot evict real callers;
+//! - at most `max_in_flight` reviews at once (callers wait briefly, then get 503), one review per token however
+//!   many requests carry it, and a per-client budget of unknown tokens (429 beyond it);
+//! - the authorisation cache is keyed by everything the decision depends on: user, UID, groups and extra.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
+use futures::{StreamExt, stream};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use k8s_openapi::api::{
     authentication::v1::{TokenReview, TokenReviewSpec, UserInfo},
     authorization::v1::{NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec},
 };
 use kube::{Api, Client, api::PostParams};
+use moka::future::Cache;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
-/// The most entries each cache holds before it is cleared (bounds memory against token floods).
-const MAX_ENTRIES: usize = 10_000;
+use crate::metrics::Metrics;
 
-type TokenDigest = [u8; 32];
-
-pub struct Authorizer {
-    client: Client,
-    ttl: Duration,
-    /// Keyed by the token's SHA-256, so a heap dump of the bridge holds no caller's credential.
-    tokens: Mutex<HashMap<TokenDigest, (Instant, Option<UserInfo>)>>,
-    decisions: Mutex<HashMap<(String, String), (Instant, bool)>>,
-}
-
-#[derive(Debug)]
+/// Why a caller is not served.
+#[derive(Debug, Clone)]
 pub enum AuthError {
-    /// No usable token.
     Unauthenticated(String),
-    /// The API server could not be asked.
+    /// Too many unknown tokens from this client.
+    RateLimited,
+    /// The API server could not be asked (down, or too many reviews in flight).
     Unavailable(String),
 }
 
-/// What the caller wants to do, in RBAC terms: an apiportal resource, or (with `resource` empty) a
-/// non-resource URL such as `/metrics` in `name`.
-pub struct Access<'a> {
-    pub verb: &'a str,
-    pub resource: &'a str,
-    pub namespace: Option<&'a str>,
-    pub name: Option<&'a str>,
+/// What a caller wants to do, as a SubjectAccessReview asks it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Access {
+    pub verb: &'static str,
+    /// An apiportal resource (`apiproducts`, `apikeys`), or empty for a non-resource URL.
+    pub resource: &'static str,
+    pub namespace: Option<String>,
+    /// The object, or the URL for a non-resource request.
+    pub name: Option<String>,
 }
 
-impl<'a> Access<'a> {
-    /// `get` on a non-resource URL, the way kube-rbac-proxy guards metrics.
-    pub fn url(path: &'a str) -> Self {
-        Self { verb: "get", resource: "", namespace: None, name: Some(path) }
+impl Access {
+    pub fn url(path: &str) -> Self {
+        Self { verb: "get", resource: "", namespace: None, name: Some(path.to_owned()) }
+    }
+
+    pub fn list(resource: &'static str, namespace: Option<&str>) -> Self {
+        Self { verb: "list", resource, namespace: namespace.map(str::to_owned), name: None }
     }
 }
+
+/// The namespaces a caller may list something in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Namespaces {
+    All,
+    Some(Vec<String>),
+}
+
+pub struct Settings {
+    /// The audiences tokens may be issued for (empty: any the API server accepts).
+    pub audiences: Vec<String>,
+    pub ttl: Duration,
+    pub max_in_flight: usize,
+    /// Unknown tokens one client may present per minute.
+    pub unknown_tokens_per_minute: u32,
+}
+
+type TokenDigest = [u8; 32];
+type UserDigest = [u8; 32];
+
+pub struct Authorizer {
+    client: Client,
+    audiences: Vec<String>,
+    users: Cache<TokenDigest, Arc<UserInfo>>,
+    refused: Cache<TokenDigest, ()>,
+    decisions: Cache<(UserDigest, Access), bool>,
+    in_flight: Semaphore,
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    metrics: Arc<Metrics>,
+}
+
+/// How long a caller waits for a free review slot before being told to come back.
+const WAIT_FOR_SLOT: Duration = Duration::from_secs(5);
+const REFUSAL_TTL: Duration = Duration::from_secs(5);
 
 impl Authorizer {
-    pub fn new(client: Client, ttl: Duration) -> Self {
-        Self { client, ttl, tokens: Mutex::default(), decisions: Mutex::default() }
-    }
-
-    fn cached<K: std::hash::Hash + Eq, V: Clone>(&self, cache: &Mutex<HashMap<K, (Instant, V)>>, key: &K) -> Option<V> {
-        let cache = cache.lock().unwrap();
-        cache.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
-    }
-
-    fn remember<K: std::hash::Hash + Eq, V>(cache: &Mutex<HashMap<K, (Instant, V)>>, key: K, value: V) {
-        let mut cache = cache.lock().unwrap();
-        if cache.len() >= MAX_ENTRIES {
-            cache.clear();
+    pub fn new(client: Client, settings: Settings, metrics: Arc<Metrics>) -> Self {
+        let per_minute = NonZeroU32::new(settings.unknown_tokens_per_minute.max(1)).expect("at least one");
+        Self {
+            client,
+            audiences: settings.audiences,
+            users: Cache::builder().max_capacity(10_000).time_to_live(settings.ttl).build(),
+            refused: Cache::builder().max_capacity(10_000).time_to_live(REFUSAL_TTL.min(settings.ttl)).build(),
+            decisions: Cache::builder().max_capacity(100_000).time_to_live(settings.ttl).build(),
+            in_flight: Semaphore::new(settings.max_in_flight.max(1)),
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            metrics,
         }
-        cache.insert(key, (Instant::now(), value));
     }
 
-    pub async fn authenticate(&self, token: &str) -> Result<UserInfo, AuthError> {
+    /// Forgets the rate-limit state of clients that have been quiet (bounded memory, whatever many addresses
+    /// a caller uses).
+    pub fn forget_idle_clients(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// Who presents `token`, from `client`.
+    pub async fn authenticate(&self, token: &str, client: IpAddr) -> Result<Arc<UserInfo>, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Unauthenticated("missing bearer token".into()));
         }
-        let key: TokenDigest = Sha256::digest(token.as_bytes()).into();
-        let user = match self.cached(&self.tokens, &key) {
-            Some(user) => user,
-            None => {
-                let review = TokenReview {
-                    spec: TokenReviewSpec { token: token.to_owned(), ..Default::default() },
-                    ..Default::default()
-                };
-                let answer = Api::<TokenReview>::all(self.client.clone())
-                    .create(&PostParams::default(), &review)
-                    .await
-                    .map_err(|e| AuthError::Unavailable(format!("TokenReview failed: {e}")))?;
-                let status = answer.status.unwrap_or_default();
-                let user = status.authenticated.unwrap_or(false).then(|| status.user.unwrap_or_default());
-                Self::remember(&self.tokens, key, user.clone());
-                user
-            }
-        };
-        user.ok_or_else(|| AuthError::Unauthenticated("the API server does not accept this token".into()))
+        let digest: TokenDigest = Sha256::digest(token.as_bytes()).into();
+        if let Some(user) = self.users.get(&digest).await {
+            return Ok(user);
+        }
+        if self.refused.contains_key(&digest) {
+            return Err(AuthError::Unauthenticated(self.refusal()));
+        }
+        // Every review the bridge sends on a caller's behalf comes out of that caller's budget.
+        if self.limiter.check_key(&client).is_err() {
+            self.metrics.rate_limited.inc();
+            return Err(AuthError::RateLimited);
+        }
+        let result =
+            self.users.try_get_with(digest, self.review(token)).await.map_err(|e: Arc<AuthError>| (*e).clone());
+        if let Err(AuthError::Unauthenticated(_)) = &result {
+            self.refused.insert(digest, ()).await;
+        }
+        result
     }
 
-    pub async fn authorize(&self, user: &UserInfo, access: &Access<'_>) -> Result<bool, AuthError> {
-        let username = user.username.clone().unwrap_or_default();
-        let key = (
-            format!("{username}|{}", user.uid.clone().unwrap_or_default()),
-            format!(
-                "{}|{}|{}|{}",
-                access.verb,
-                access.resource,
-                access.namespace.unwrap_or(""),
-                access.name.unwrap_or("")
-            ),
-        );
-        if let Some(allowed) = self.cached(&self.decisions, &key) {
+    fn refusal(&self) -> String {
+        match self.audiences.as_slice() {
+            [] => "the API server does not accept this token".to_owned(),
+            [one] => format!("the API server does not accept this token for audience {one:?}"),
+            many => format!("the API server does not accept this token for any of the audiences {many:?}"),
+        }
+    }
+
+    async fn review(&self, token: &str) -> Result<Arc<UserInfo>, AuthError> {
+        let _slot = tokio::time::timeout(WAIT_FOR_SLOT, self.in_flight.acquire())
+            .await
+            .map_err(|_| AuthError::Unavailable("too many callers are being authenticated; retry shortly".into()))?
+            .expect("the semaphore is never closed");
+        self.metrics.token_reviews.inc();
+        let review = TokenReview {
+            spec: TokenReviewSpec {
+                token: token.to_owned(),
+                audiences: (!self.audiences.is_empty()).then(|| self.audiences.clone()),
+            },
+            ..Default::default()
+        };
+        let answer = Api::<TokenReview>::all(self.client.clone())
+            .create(&PostParams::default(), &review)
+            .await
+            .map_err(|e| AuthError::Unavailable(format!("TokenReview failed: {e}")))?;
+        let status = answer.status.unwrap_or_default();
+        // The API server answers with the audiences the token is valid for among those asked: one of ours.
+        let audience_ok = self.audiences.is_empty()
+            || status.audiences.as_ref().is_some_and(|a| a.iter().any(|aud| self.audiences.contains(aud)));
+        match (status.authenticated.unwrap_or(false) && audience_ok, status.user) {
+            (true, Some(user)) => Ok(Arc::new(user)),
+            _ => Err(AuthError::Unauthenticated(self.refusal())),
+        }
+    }
+
+    /// Whether `user` may do `access`.
+    pub async fn authorize(&self, user: &UserInfo, access: &Access) -> Result<bool, AuthError> {
+        let key = (digest_user(user), access.clone());
+        if let Some(allowed) = self.decisions.get(&key).await {
             return Ok(allowed);
         }
+        let _slot = tokio::time::timeout(WAIT_FOR_SLOT, self.in_flight.acquire())
+            .await
+            .map_err(|_| AuthError::Unavailable("too many callers are being authorised; retry shortly".into()))?
+            .expect("the semaphore is never closed");
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: user.username.clone(),
@@ -119,14 +190,14 @@ impl Authorizer {
                     group: Some(apiportal_core::GROUP.into()),
                     resource: Some(access.resource.into()),
                     verb: Some(access.verb.into()),
-                    namespace: access.namespace.map(str::to_owned),
-                    name: access.name.map(str::to_owned),
+                    namespace: access.namespace.clone(),
+                    name: access.name.clone(),
                     ..Default::default()
                 }),
-                non_resource_attributes: access.resource.is_empty().then(|| NonResourceAttributes {
-                    path: access.name.map(str::to_owned),
-                    verb: Some(access.verb.into()),
-                }),
+                non_resource_attributes: access
+                    .resource
+                    .is_empty()
+                    .then(|| NonResourceAttributes { path: access.name.clone(), verb: Some(access.verb.into()) }),
             },
             ..Default::default()
         };
@@ -135,7 +206,82 @@ impl Authorizer {
             .await
             .map_err(|e| AuthError::Unavailable(format!("SubjectAccessReview failed: {e}")))?;
         let allowed = answer.status.is_some_and(|s| s.allowed);
-        Self::remember(&self.decisions, key, allowed);
+        self.decisions.insert(key, allowed).await;
         Ok(allowed)
+    }
+
+    /// The namespaces among `candidates` where `user` may list `resource`: all of them if they may list it
+    /// cluster-wide, else each one checked (cached per user and namespace).
+    pub async fn namespaces(
+        &self,
+        user: &UserInfo,
+        resource: &'static str,
+        candidates: &[String],
+    ) -> Result<Namespaces, AuthError> {
+        if self.authorize(user, &Access::list(resource, None)).await? {
+            return Ok(Namespaces::All);
+        }
+        let checks: Vec<_> = candidates
+            .iter()
+            .map(|ns| {
+                let (access, ns) = (Access::list(resource, Some(ns)), ns.clone());
+                async move { Ok(self.authorize(user, &access).await?.then_some(ns)) }
+            })
+            .collect();
+        let checks: Vec<Result<Option<String>, AuthError>> = stream::iter(checks).buffered(8).collect().await;
+        let mut allowed = Vec::new();
+        for check in checks {
+            allowed.extend(check?);
+        }
+        Ok(Namespaces::Some(allowed))
+    }
+}
+
+/// Everything about a user an authorisation decision depends on.
+fn digest_user(user: &UserInfo) -> UserDigest {
+    let mut hasher = Sha256::new();
+    let mut field = |s: &str| {
+        hasher.update((s.len() as u64).to_le_bytes());
+        hasher.update(s.as_bytes());
+    };
+    field(user.username.as_deref().unwrap_or_default());
+    field(user.uid.as_deref().unwrap_or_default());
+    for g in user.groups.iter().flatten() {
+        field(g);
+    }
+    field("|extra");
+    for (k, values) in user.extra.iter().flatten() {
+        field(k);
+        for v in values {
+            field(v);
+        }
+    }
+    hasher.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str, groups: &[&str]) -> UserInfo {
+        UserInfo {
+            username: Some(name.into()),
+            groups: Some(groups.iter().map(|g| (*g).to_owned()).collect()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn decisions_are_cached_per_everything_that_decides_them() {
+        assert_eq!(digest_user(&user("alice", &["a"])), digest_user(&user("alice", &["a"])));
+        assert_ne!(digest_user(&user("alice", &["a"])), digest_user(&user("alice", &["a", "admins"])));
+        assert_ne!(
+            digest_user(&user("alice", &["ab"])),
+            digest_user(&user("alic", &["eab"])),
+            "fields cannot run together"
+        );
+        let mut with_extra = user("alice", &["a"]);
+        with_extra.extra = Some([("scopes".to_owned(), vec!["read".to_owned()])].into());
+        assert_ne!(digest_user(&user("alice", &["a"])), digest_user(&with_extra));
     }
 }

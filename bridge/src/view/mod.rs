@@ -1,32 +1,86 @@
-//! The read-only HTTP view: JSON over hyper, served from the watch cache (never a LIST per request), with
-//! strong ETags, bearer-token authentication and RBAC authorisation. See `bridge/API.md`.
+//! The read-only HTTP view (`bridge/API.md`): axum on hyper, behind the middleware a production service needs
+//! (timeouts, a body limit, a concurrency limit, compression, request tracing), serving snapshots of the watch
+//! cache (`snapshot`): a request authenticates, is authorised (and filtered to the namespaces its caller may
+//! list), picks prepared bytes and writes them.
 
 pub mod auth;
 pub mod model;
+pub mod server;
+pub mod snapshot;
+pub mod tls;
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Method, Request, Response, StatusCode, body::Incoming, header, server::conn::http1, service::service_fn};
-use hyper_util::{
-    rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
+use apiportal_core::{APIProduct, KeyPhase};
+use axum::{
+    Extension, Router,
+    extract::{FromRequestParts, MatchedPath, Path, Query, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
 };
 use k8s_openapi::api::authentication::v1::UserInfo;
-use kube::ResourceExt;
-use tokio::{net::TcpListener, sync::watch};
+use kube::{Api, Client};
+use serde::Deserialize;
+use tower::limit::ConcurrencyLimitLayer;
+use tower_http::{
+    compression::CompressionLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer, trace::TraceLayer,
+};
 
 use self::{
-    auth::{Access, AuthError, Authorizer},
-    model::{KeyList, KeyView, ProductList, ProductView, Scope},
+    auth::{Access, AuthError, Authorizer, Namespaces},
+    model::{ErrorBody, ErrorDetail},
+    server::ClientAddr,
+    snapshot::{ListKey, Prepared, Snapshot},
 };
 use crate::{caches::Caches, metrics::Metrics};
+
+/// OpenAPI documents kept in memory for the view, by size.
+const DOCUMENT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 pub struct View {
     pub caches: Caches,
     pub auth: Authorizer,
     pub metrics: Arc<Metrics>,
+    pub snapshot: Arc<snapshot::Current>,
+    pub documents: Documents,
+}
+
+/// OpenAPI documents: kept out of the watch cache (they may be large), read from the API server when asked and
+/// kept in a bounded cache keyed by the product's UID and the document's sync time.
+pub struct Documents {
+    client: Client,
+    cache: moka::future::Cache<(String, String, String), Arc<String>>,
+}
+
+impl Documents {
+    pub fn new(client: Client) -> Self {
+        let cache = moka::future::Cache::builder()
+            .weigher(|_, v: &Arc<String>| v.len().min(u32::MAX as usize) as u32)
+            .max_capacity(DOCUMENT_CACHE_BYTES)
+            .build();
+        Self { client, cache }
+    }
+
+    async fn get(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &(String, String),
+    ) -> Result<Option<Arc<String>>, ApiError> {
+        let key = (format!("{namespace}/{name}"), version.0.clone(), version.1.clone());
+        if let Some(doc) = self.cache.get(&key).await {
+            return Ok(Some(doc));
+        }
+        let product = Api::<APIProduct>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("cannot read product {namespace}/{name}: {e}")))?;
+        let Some(raw) = product.and_then(|p| p.status?.openapi).map(|o| Arc::new(o.raw)) else { return Ok(None) };
+        self.cache.insert(key, raw.clone()).await;
+        Ok(Some(raw))
+    }
 }
 
 /// Which endpoints a listener serves.
@@ -38,100 +92,155 @@ pub enum Endpoints {
     ProbesAndMetrics,
 }
 
-type Reply = Response<Full<Bytes>>;
+pub struct Limits {
+    pub request_timeout: Duration,
+    pub max_concurrent_requests: usize,
+}
 
-/// Serves until `shutdown` flips, then lets open requests finish (up to 10s).
-pub async fn serve(listener: TcpListener, view: Arc<View>, endpoints: Endpoints, mut shutdown: watch::Receiver<bool>) {
-    let graceful = GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let view = view.clone();
-                let service = service_fn(move |req| {
-                    let view = view.clone();
-                    async move { Ok::<_, Infallible>(handle(&view, req, endpoints).await) }
-                });
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
+/// The view's routes and middleware.
+pub fn router(view: Arc<View>, endpoints: Endpoints, limits: &Limits) -> Router {
+    let mut routes = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    if endpoints == Endpoints::All {
+        routes = routes
+            .route("/api/v1/products", get(list_products))
+            .route("/api/v1/products/{namespace}/{name}", get(get_product))
+            .route("/api/v1/products/{namespace}/{name}/openapi", get(get_openapi))
+            .route("/api/v1/keys", get(list_keys));
+    }
+    routes
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint; see /api/v1/products")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the view is read-only: use GET")
+        })
+        .layer(middleware::from_fn_with_state(view.clone(), track))
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(16 * 1024))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout))
+        .layer(ConcurrencyLimitLayer::new(limits.max_concurrent_requests.max(1)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(view)
+}
+
+/// An answer other than 200: `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFound", message)
+    }
+
+    fn forbidden(user: &UserInfo, access: &Access) -> Self {
+        let scope = access
+            .namespace
+            .as_ref()
+            .map(|ns| format!("in namespace {ns:?}"))
+            .unwrap_or_else(|| "in any namespace".into());
+        let what = if access.resource.is_empty() {
+            access.name.clone().unwrap_or_default()
+        } else {
+            access.resource.to_owned()
+        };
+        let who = user.username.clone().unwrap_or_default();
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "user {who:?} may not {} {what} {scope}; that needs the same RBAC rights as with kubectl",
+                access.verb
+            ),
+        )
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated(m) => {
+                Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", format!("{m}; send Authorization: Bearer <token>"))
             }
-            _ = shutdown.changed() => break,
+            AuthError::RateLimited => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "too many unknown tokens from this client; retry in a minute",
+            ),
+            AuthError::Unavailable(m) => Self::unavailable(m),
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
 }
 
-async fn handle(view: &View, req: Request<Incoming>, endpoints: Endpoints) -> Reply {
-    let (route, reply) = route(view, &req, endpoints).await;
-    view.metrics
-        .http_requests
-        .get_or_create(&crate::metrics::RequestLabels { route, code: reply.status().as_u16() })
-        .inc();
-    if req.method() == Method::HEAD {
-        let (parts, _) = reply.into_parts();
-        return Response::from_parts(parts, Full::new(Bytes::new()));
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self.status {
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"apiportal\""));
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        response
     }
-    reply
 }
 
-fn text(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Full::new(body.into()))
-        .expect("valid response")
-}
+/// A query string with only the parameters `T` names: anything else is a 400 that lists them.
+pub struct Strict<T>(pub T);
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Reply {
-    let body = serde_json::json!({"error": {"code": code, "message": message.into()}});
-    let mut reply = text(status, "application/json", serde_json::to_vec(&body).expect("JSON"));
-    if status == StatusCode::UNAUTHORIZED {
-        reply
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"apiportal\""));
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Strict<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Strict(q))
+            .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
     }
-    reply
 }
 
-/// Serves `body` with a strong ETag, or 304 when the client already has it.
-fn cacheable(req: &Request<Incoming>, content_type: &str, body: Vec<u8>) -> Reply {
-    let tag = {
-        use sha2::{Digest, Sha256};
-        let hex: String = Sha256::digest(&body).iter().take(16).map(|b| format!("{b:02x}")).collect();
-        format!("\"{hex}\"")
-    };
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|candidate| candidate.trim() == tag || candidate.trim() == "*"));
-    let mut reply = if matches {
-        text(StatusCode::NOT_MODIFIED, content_type, Bytes::new())
-    } else {
-        text(StatusCode::OK, content_type, body)
-    };
-    reply.headers_mut().insert(header::ETAG, header::HeaderValue::from_str(&tag).expect("hex ETag"));
-    reply.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, no-cache"));
-    reply
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductsQuery {
+    namespace: Option<String>,
+    /// Include Draft products.
+    #[serde(default)]
+    all: bool,
 }
 
-fn json<T: serde::Serialize>(req: &Request<Incoming>, value: &T) -> Reply {
-    cacheable(req, "application/json", serde_json::to_vec(value).expect("view types serialise"))
-}
-
-fn bearer_token(req: &Request<Incoming>) -> &str {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .unwrap_or("")
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysQuery {
+    namespace: Option<String>,
+    /// `NAMESPACE/NAME`
+    product: Option<String>,
+    phase: Option<KeyPhase>,
 }
 
 /// A Kubernetes namespace or object name as the API server accepts it (DNS subdomain).
@@ -143,226 +252,288 @@ fn valid_name(name: &str) -> bool {
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
 }
 
-struct Query(Vec<(String, String)>);
+fn valid_namespace(ns: Option<&str>) -> Result<(), ApiError> {
+    match ns {
+        Some(ns) if !valid_name(ns) || ns.len() > 63 => Err(ApiError::bad_request(format!("invalid namespace {ns:?}"))),
+        _ => Ok(()),
+    }
+}
 
-impl Query {
-    fn parse(req: &Request<Incoming>, allowed: &[&str]) -> Result<Self, String> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        for (key, _) in &pairs {
-            if !allowed.contains(&key.as_str()) {
-                return Err(format!("unknown query parameter {key:?}; allowed: {}", allowed.join(", ")));
-            }
+fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+impl View {
+    /// Periodic upkeep of bounded state.
+    pub async fn housekeeping(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            self.auth.forget_idle_clients();
         }
-        Ok(Self(pairs))
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    /// The snapshot, or 503 while the caches sync (an empty answer would read as "no products" and empty a
+    /// catalog).
+    fn snapshot(&self) -> Result<Arc<Snapshot>, ApiError> {
+        self.snapshot
+            .get()
+            .ok_or_else(|| ApiError::unavailable("the bridge's watch caches are still syncing; retry shortly"))
     }
 
-    fn namespace(&self) -> Result<Option<&str>, String> {
-        match self.get("namespace") {
-            None => Ok(None),
-            Some(ns) if valid_name(ns) && ns.len() <= 63 => Ok(Some(ns)),
-            Some(ns) => Err(format!("invalid namespace {ns:?}")),
+    async fn caller(&self, headers: &HeaderMap, client: ClientAddr) -> Result<Arc<UserInfo>, ApiError> {
+        Ok(self.auth.authenticate(bearer(headers), client.0.ip()).await?)
+    }
+
+    async fn require(&self, user: &UserInfo, access: Access) -> Result<(), ApiError> {
+        if self.auth.authorize(user, &access).await? { Ok(()) } else { Err(ApiError::forbidden(user, &access)) }
+    }
+
+    /// The namespaces `user` may list `resource` in: `Some(ns)` when a namespace was asked for; else every
+    /// namespace (`None`), or those among `candidates` they may list; 403 when none.
+    async fn scope(
+        &self,
+        user: &UserInfo,
+        resource: &'static str,
+        asked: Option<&str>,
+        candidates: &[String],
+    ) -> Result<Option<Vec<String>>, ApiError> {
+        if let Some(ns) = asked {
+            self.require(user, Access::list(resource, Some(ns))).await?;
+            return Ok(Some(vec![ns.to_owned()]));
+        }
+        match self.auth.namespaces(user, resource, candidates).await? {
+            Namespaces::All => Ok(None),
+            Namespaces::Some(ns) if ns.is_empty() => Err(ApiError::forbidden(user, &Access::list(resource, None))),
+            Namespaces::Some(ns) => Ok(Some(ns)),
         }
     }
 }
 
-/// Who is calling: the bearer token reviewed by the API server, or the 401/503 to answer instead.
-async fn authenticate(view: &View, req: &Request<Incoming>) -> Result<UserInfo, Box<Reply>> {
-    match view.auth.authenticate(bearer_token(req)).await {
-        Ok(user) => Ok(user),
-        Err(AuthError::Unauthenticated(m)) => Err(Box::new(error(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            format!("{m}; send Authorization: Bearer <token>"),
-        ))),
-        Err(AuthError::Unavailable(m)) => Err(Box::new(error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", m))),
-    }
-}
-
-/// Metrics need a token allowed to `get` the non-resource URL `/metrics` (Kubernetes' `system:monitoring`
-/// role grants it): every endpoint but the health probes needs authentication.
-async fn metrics(view: &View, req: &Request<Incoming>) -> Reply {
-    let user = match authenticate(view, req).await {
-        Ok(user) => user,
-        Err(reply) => return *reply,
-    };
-    match view.auth.authorize(&user, &Access::url("/metrics")).await {
-        Ok(true) => {
-            text(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", view.metrics.render())
-        }
-        Ok(false) => {
-            let who = user.username.unwrap_or_default();
-            error(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                format!("user {who:?} may not get /metrics; bind the system:monitoring ClusterRole"),
-            )
-        }
-        Err(AuthError::Unavailable(m) | AuthError::Unauthenticated(m)) => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", m)
-        }
-    }
-}
-
-async fn route(view: &View, req: &Request<Incoming>, endpoints: Endpoints) -> (&'static str, Reply) {
-    let path = req.uri().path();
-    match path {
-        "/healthz" => return ("healthz", text(StatusCode::OK, "text/plain", "ok\n")),
-        "/readyz" if view.caches.synced() => return ("readyz", text(StatusCode::OK, "text/plain", "ok\n")),
-        "/readyz" => {
-            return ("readyz", text(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "watch caches not synced yet\n"));
-        }
-        "/metrics" => return ("metrics", metrics(view, req).await),
-        _ => {}
-    }
-    if endpoints == Endpoints::ProbesAndMetrics || !path.starts_with("/api/") {
-        return (
-            "other",
-            error(StatusCode::NOT_FOUND, "NotFound", format!("no such endpoint {path:?}; see /api/v1/products")),
-        );
-    }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return ("other", error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the view is read-only: use GET"));
-    }
-    // An empty answer before the first full list would read as "no products" and empty a catalog.
-    if !view.caches.synced() {
-        return (
-            "unavailable",
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "the bridge's watch caches are still syncing; retry shortly",
-            ),
-        );
-    }
-    let user = match authenticate(view, req).await {
-        Ok(user) => user,
-        Err(reply) => return ("unauthenticated", *reply),
-    };
-    let segments: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
-    let access = |verb, resource, namespace, name| Access { verb, resource, namespace, name };
-    let (label, needed, query_keys): (&'static str, Access, &[&str]) = match segments.as_slice() {
-        ["products"] => ("products", access("list", "apiproducts", None, None), &["namespace", "all"]),
-        ["products", ns, name] if valid_name(ns) && valid_name(name) => {
-            ("product", access("get", "apiproducts", Some(*ns), Some(*name)), &[])
-        }
-        ["products", ns, name, "openapi"] if valid_name(ns) && valid_name(name) => {
-            ("openapi", access("get", "apiproducts", Some(*ns), Some(*name)), &[])
-        }
-        ["keys"] => ("keys", access("list", "apikeys", None, None), &["namespace", "product", "phase"]),
-        _ => {
-            return (
-                "other",
-                error(StatusCode::NOT_FOUND, "NotFound", format!("no such endpoint {path:?}; see /api/v1/products")),
-            );
-        }
-    };
-    let query = match Query::parse(req, query_keys) {
-        Ok(q) => q,
-        Err(message) => return (label, error(StatusCode::BAD_REQUEST, "BadRequest", message)),
-    };
-    let namespace = match query.namespace() {
-        Ok(ns) => ns,
-        Err(message) => return (label, error(StatusCode::BAD_REQUEST, "BadRequest", message)),
-    };
-    let needed = Access { namespace: needed.namespace.or(namespace), ..needed };
-    match view.auth.authorize(&user, &needed).await {
-        Ok(true) => {}
-        Ok(false) => {
-            let scope =
-                needed.namespace.map(|ns| format!("in namespace {ns:?}")).unwrap_or_else(|| "cluster-wide".into());
-            let who = user.username.clone().unwrap_or_default();
-            let message = format!(
-                "user {who:?} may not {} {} {scope}; that needs the same RBAC rights as with kubectl",
-                needed.verb, needed.resource
-            );
-            return (label, error(StatusCode::FORBIDDEN, "Forbidden", message));
-        }
-        Err(AuthError::Unavailable(m) | AuthError::Unauthenticated(m)) => {
-            return (label, error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", m));
-        }
-    }
-    let reply = match (label, segments.as_slice()) {
-        ("products", _) => list_products(view, req, &query, namespace),
-        ("product", [_, ns, name]) => match view.caches.product(ns, name) {
-            Some(p) => json(req, &ProductView::new(&p)),
-            None => error(StatusCode::NOT_FOUND, "NotFound", format!("product {ns}/{name} not found")),
-        },
-        ("openapi", [_, ns, name, _]) => {
-            match view.caches.product(ns, name).and_then(|p| p.status.clone()).and_then(|s| s.openapi) {
-                Some(openapi) => cacheable(req, "text/plain; charset=utf-8", openapi.raw.into_bytes()),
-                None => {
-                    error(StatusCode::NOT_FOUND, "NotFound", format!("product {ns}/{name} has no OpenAPI document"))
-                }
-            }
-        }
-        _ => list_keys(view, req, &query, namespace),
-    };
-    (label, reply)
-}
-
-fn list_products(view: &View, req: &Request<Incoming>, query: &Query, namespace: Option<&str>) -> Reply {
-    let include_drafts = match query.get("all") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return error(StatusCode::BAD_REQUEST, "BadRequest", format!("invalid all={other:?}: use true or false"));
-        }
-    };
-    let mut products: Vec<_> = view
-        .caches
-        .products
-        .state()
-        .into_iter()
-        .filter(|p| include_drafts || p.is_published())
-        .filter(|p| namespace.is_none_or(|ns| p.namespace().as_deref() == Some(ns)))
-        .collect();
-    products.sort_by_key(|p| (p.namespace(), p.name_any()));
-    let items: Vec<ProductView> = products.iter().map(|p| ProductView::new(p)).collect();
-    json(req, &ProductList { items, scope: Scope { all_namespaces: true, namespaces: vec![] } })
-}
-
-fn list_keys(view: &View, req: &Request<Incoming>, query: &Query, namespace: Option<&str>) -> Reply {
-    let product = match query.get("product").map(|p| p.split_once('/')) {
-        None => None,
-        Some(Some((ns, name))) if valid_name(ns) && valid_name(name) => Some((ns.to_owned(), name.to_owned())),
-        Some(_) => return error(StatusCode::BAD_REQUEST, "BadRequest", "invalid product: use product=NAMESPACE/NAME"),
-    };
-    let phase = match query.get("phase") {
-        None => None,
-        Some(p @ ("Pending" | "Approved" | "Rejected" | "Expired")) => Some(p.to_owned()),
-        Some(other) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                format!("invalid phase {other:?}: use Pending, Approved, Rejected or Expired"),
-            );
-        }
-    };
-    let mut keys: Vec<_> = view
-        .caches
-        .keys
-        .state()
-        .into_iter()
-        .filter(|k| namespace.is_none_or(|ns| k.namespace().as_deref() == Some(ns)))
-        .filter(|k| {
-            product
-                .as_ref()
-                .is_none_or(|(ns, name)| &k.product_namespace() == ns && &k.spec.api_product_ref.name == name)
-        })
-        .filter(|k| phase.as_ref().is_none_or(|p| &k.phase().to_string() == p))
-        .collect();
-    keys.sort_by_key(|k| (k.namespace(), k.name_any()));
-    json(
-        req,
-        &KeyList {
-            items: keys.iter().map(|k| KeyView::new(k)).collect(),
-            scope: Scope { all_namespaces: true, namespaces: vec![] },
+/// Whether the client takes gzip (`Accept-Encoding`, ignoring `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let q_zero = parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !q_zero
         },
     )
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for If-None-Match: `W/` and the
+/// gzip suffix do not matter).
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    let core = |tag: &str| tag.trim().trim_start_matches("W/").trim_matches('"').trim_end_matches("-gzip").to_owned();
+    let wanted = core(etag);
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == "*" || core(tag) == wanted)
+}
+
+fn with_cache_headers(mut response: Response, etag: &str) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, HeaderValue::from_str(etag).expect("hex ETag"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding, Authorization"));
+    response
+}
+
+/// A prepared list: the gzip bytes when asked for (no compression per request), 304 when unchanged.
+fn send_prepared(headers: &HeaderMap, body: &Prepared) -> Response {
+    let gzip = accepts_gzip(headers);
+    let etag = if gzip { format!("{}-gzip\"", body.etag.trim_end_matches('"')) } else { body.etag.clone() };
+    if not_modified(headers, &etag) {
+        return with_cache_headers(StatusCode::NOT_MODIFIED.into_response(), &etag);
+    }
+    let mut response = if gzip { body.gzip.clone().into_response() } else { body.json.clone().into_response() };
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if gzip {
+        response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    with_cache_headers(response, &etag)
+}
+
+/// One object's bytes (compressed on the way out if asked, so its ETag is weak).
+fn send_one(headers: &HeaderMap, content_type: &'static str, body: bytes::Bytes, strong: &str) -> Response {
+    let etag = format!("W/{strong}");
+    if not_modified(headers, &etag) {
+        return with_cache_headers(StatusCode::NOT_MODIFIED.into_response(), &etag);
+    }
+    let mut response = body.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    with_cache_headers(response, &etag)
+}
+
+async fn list_products(
+    State(view): State<Arc<View>>,
+    Extension(client): Extension<ClientAddr>,
+    headers: HeaderMap,
+    Strict(query): Strict<ProductsQuery>,
+) -> Result<Response, ApiError> {
+    valid_namespace(query.namespace.as_deref())?;
+    let snapshot = view.snapshot()?;
+    let user = view.caller(&headers, client).await?;
+    let namespaces =
+        view.scope(&user, "apiproducts", query.namespace.as_deref(), &snapshot.product_namespaces()).await?;
+    Ok(send_prepared(&headers, &snapshot.list(ListKey::Products { drafts: query.all, namespaces })))
+}
+
+async fn get_product(
+    State(view): State<Arc<View>>,
+    Extension(client): Extension<ClientAddr>,
+    headers: HeaderMap,
+    Path((namespace, name)): Path<(String, String)>,
+    Strict(_): Strict<NoQuery>,
+) -> Result<Response, ApiError> {
+    if !valid_name(&namespace) || !valid_name(&name) {
+        return Err(ApiError::not_found(format!("no product {namespace}/{name}")));
+    }
+    let snapshot = view.snapshot()?;
+    let user = view.caller(&headers, client).await?;
+    view.require(
+        &user,
+        Access { verb: "get", resource: "apiproducts", namespace: Some(namespace.clone()), name: Some(name.clone()) },
+    )
+    .await?;
+    let entry = snapshot
+        .product(&namespace, &name)
+        .ok_or_else(|| ApiError::not_found(format!("product {namespace}/{name} not found")))?;
+    Ok(send_one(&headers, "application/json", entry.json.clone(), &entry.etag))
+}
+
+/// Endpoints that take no query parameters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoQuery {}
+
+async fn get_openapi(
+    State(view): State<Arc<View>>,
+    Extension(client): Extension<ClientAddr>,
+    headers: HeaderMap,
+    Path((namespace, name)): Path<(String, String)>,
+    Strict(_): Strict<NoQuery>,
+) -> Result<Response, ApiError> {
+    if !valid_name(&namespace) || !valid_name(&name) {
+        return Err(ApiError::not_found(format!("no product {namespace}/{name}")));
+    }
+    let snapshot = view.snapshot()?;
+    let user = view.caller(&headers, client).await?;
+    view.require(
+        &user,
+        Access { verb: "get", resource: "apiproducts", namespace: Some(namespace.clone()), name: Some(name.clone()) },
+    )
+    .await?;
+    let missing = || ApiError::not_found(format!("product {namespace}/{name} has no OpenAPI document"));
+    let version = snapshot.product(&namespace, &name).and_then(|p| p.openapi.clone()).ok_or_else(missing)?;
+    let document = view.documents.get(&namespace, &name, &version).await?.ok_or_else(missing)?;
+    let tag = snapshot::etag(document.as_bytes());
+    Ok(send_one(&headers, "text/plain; charset=utf-8", bytes::Bytes::from(document.as_str().to_owned()), &tag))
+}
+
+async fn list_keys(
+    State(view): State<Arc<View>>,
+    Extension(client): Extension<ClientAddr>,
+    headers: HeaderMap,
+    Strict(query): Strict<KeysQuery>,
+) -> Result<Response, ApiError> {
+    valid_namespace(query.namespace.as_deref())?;
+    let product = match query.product.as_deref().map(|p| p.split_once('/')) {
+        None => None,
+        Some(Some((ns, name))) if valid_name(ns) && valid_name(name) => Some((ns.to_owned(), name.to_owned())),
+        Some(_) => return Err(ApiError::bad_request("invalid product: use product=NAMESPACE/NAME")),
+    };
+    let snapshot = view.snapshot()?;
+    let user = view.caller(&headers, client).await?;
+    let namespaces = view.scope(&user, "apikeys", query.namespace.as_deref(), &snapshot.key_namespaces()).await?;
+    Ok(send_prepared(&headers, &snapshot.list(ListKey::Keys { namespaces, product, phase: query.phase })))
+}
+
+async fn readyz(State(view): State<Arc<View>>) -> Response {
+    match view.snapshot.get() {
+        Some(_) => "ok\n".into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "watch caches not synced yet\n").into_response(),
+    }
+}
+
+/// Metrics need a token allowed to `get` the non-resource URL `/metrics` (Kubernetes' `system:monitoring` role
+/// grants it): every endpoint but the health probes needs authentication.
+async fn metrics(
+    State(view): State<Arc<View>>,
+    Extension(client): Extension<ClientAddr>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let user = view.caller(&headers, client).await?;
+    view.require(&user, Access::url("/metrics")).await?;
+    let mut response = view.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+/// Counts each request by route and status, and times it.
+async fn track(State(view): State<Arc<View>>, request: Request, next: Next) -> Response {
+    let route = match request.extensions().get::<MatchedPath>().map(MatchedPath::as_str) {
+        Some("/api/v1/products") => "products",
+        Some("/api/v1/products/{namespace}/{name}") => "product",
+        Some("/api/v1/products/{namespace}/{name}/openapi") => "openapi",
+        Some("/api/v1/keys") => "keys",
+        Some("/metrics") => "metrics",
+        Some("/healthz") => "healthz",
+        Some("/readyz") => "readyz",
+        _ => "other",
+    };
+    let start = std::time::Instant::now();
+    let response = next.run(request).await;
+    let labels = crate::metrics::RequestLabels { route, code: response.status().as_u16() };
+    view.metrics.http_requests.get_or_create(&labels).inc();
+    view.metrics
+        .http_request_seconds
+        .get_or_create(&crate::metrics::RouteLabels { route })
+        .observe(start.elapsed().as_secs_f64());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_clients_that_take_it() {
+        assert!(accepts_gzip(&headers(&[("accept-encoding", "gzip, deflate, br")])));
+        assert!(accepts_gzip(&headers(&[("accept-encoding", "br;q=1.0, gzip;q=0.5")])));
+        assert!(!accepts_gzip(&headers(&[("accept-encoding", "gzip;q=0")])));
+        assert!(!accepts_gzip(&headers(&[("accept-encoding", "identity")])));
+        assert!(!accepts_gzip(&headers(&[])));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_across_encodings() {
+        let tag = "\"abc123\"";
+        assert!(not_modified(&headers(&[("if-none-match", "\"abc123\"")]), tag));
+        assert!(not_modified(&headers(&[("if-none-match", "W/\"abc123\"")]), tag));
+        assert!(not_modified(&headers(&[("if-none-match", "\"other\", \"abc123-gzip\"")]), tag));
+        assert!(not_modified(&headers(&[("if-none-match", "*")]), tag));
+        assert!(!not_modified(&headers(&[("if-none-match", "\"abc12\"")]), tag));
+        assert!(!not_modified(&headers(&[]), tag));
+    }
 }

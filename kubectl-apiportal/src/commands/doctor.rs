@@ -9,8 +9,7 @@ use kube::{Api, ResourceExt};
 use super::{list_scoped, scope_text};
 use crate::{error::Error, session::Session};
 
-/// The Lease the bridge replicas elect a leader with.
-pub const BRIDGE_LEASE: &str = "apiportal-bridge-leader";
+use apiportal_core::LEASE_NAME as BRIDGE_LEASE;
 
 #[derive(Default)]
 struct Report {

@@ -30,7 +30,88 @@ fn options(args: &InstallArgs) -> InstallOptions {
     if let Some(image) = &args.image {
         options.image = image.clone();
     }
+    if let Some(secret) = &args.tls_secret {
+        options.tls_secret = secret.clone();
+    }
     options
+}
+
+/// The view's certificate: a self-signed CA and a serving certificate for the bridge's Service, created once
+/// (a later install keeps it) unless the platform named its own Secret. `ca.crt` is for the view's clients
+/// (Backstage's `caFile`).
+async fn ensure_tls_secret(session: &Session, args: &InstallArgs, dry_run: bool) -> Result<(), Error> {
+    use k8s_openapi::api::core::v1::Secret;
+    let name = args.tls_secret.as_deref().unwrap_or(apiportal_core::install::BRIDGE_TLS_SECRET);
+    let secrets: Api<Secret> = Api::namespaced(session.client.clone(), apiportal_core::SYSTEM_NAMESPACE);
+    let doing = format!("read secret {}/{name}", apiportal_core::SYSTEM_NAMESPACE);
+    let existing = secrets.get_opt(name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?;
+    match (existing, &args.tls_secret) {
+        (Some(_), _) => {
+            println!("secret/{name} unchanged{}", if dry_run { " (server dry run)" } else { "" });
+            Ok(())
+        }
+        (None, Some(_)) => Err(Error::NotFound(format!(
+            "secret {}/{name} (--tls-secret) does not exist; create it (e.g. a cert-manager Certificate for {}) or leave --tls-secret out for a self-signed one",
+            apiportal_core::SYSTEM_NAMESPACE,
+            apiportal_core::install::bridge_dns_names().join(", ")
+        ))),
+        (None, None) => {
+            let secret = self_signed_secret(name)?;
+            let params = kube::api::PostParams { dry_run, ..Default::default() };
+            match secrets.create(&params, &secret).await {
+                Ok(_) => {}
+                // A dry run creates no namespace, so nothing inside one this install would create can be checked.
+                Err(e) if dry_run && apiportal_core::kube_ext::KubeErrorExt::is_not_found(&e) => {
+                    println!("secret/{name} skipped (server dry run: its namespace does not exist yet)");
+                    return Ok(());
+                }
+                Err(e) => {
+                    let doing = format!("create secret {}/{name}", apiportal_core::SYSTEM_NAMESPACE);
+                    return Err(Error::from_kube(e, &session.server, &doing));
+                }
+            }
+            println!(
+                "secret/{name} created (self-signed; clients trust its ca.crt){}",
+                if dry_run { " (server dry run)" } else { "" }
+            );
+            Ok(())
+        }
+    }
+}
+
+fn self_signed_secret(name: &str) -> Result<k8s_openapi::api::core::v1::Secret, Error> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let failed = |e: rcgen::Error| Error::Other(format!("cannot generate the bridge's certificate: {e}"));
+    let ca_key = KeyPair::generate().map_err(failed)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "apiportal-bridge CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).map_err(failed)?;
+    let key = KeyPair::generate().map_err(failed)?;
+    let mut leaf = CertificateParams::new(apiportal_core::install::bridge_dns_names()).map_err(failed)?;
+    leaf.distinguished_name.push(DnType::CommonName, apiportal_core::install::BRIDGE_SERVICE);
+    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+    let cert = leaf.signed_by(&key, &issuer).map_err(failed)?;
+    let data = |text: String| k8s_openapi::ByteString(text.into_bytes());
+    Ok(k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(apiportal_core::SYSTEM_NAMESPACE.to_owned()),
+            labels: Some([("app.kubernetes.io/part-of".to_owned(), "apiportal".to_owned())].into()),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(
+            [
+                ("tls.crt".to_owned(), data(cert.pem())),
+                ("tls.key".to_owned(), data(key.serialize_pem())),
+                ("ca.crt".to_owned(), data(ca_cert.pem())),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    })
 }
 
 /// The plural resource name of each kind install applies.
@@ -123,6 +204,9 @@ pub async fn install(session: &Session, _global: &GlobalArgs, args: &InstallArgs
         println!("{} {verb}{}", target.display, if dry_run { " (server dry run)" } else { "" });
         if object["kind"] == "CustomResourceDefinition" && !dry_run {
             wait_established(session, &target.name).await?;
+        }
+        if object["kind"] == "Namespace" && object["metadata"]["name"] == apiportal_core::SYSTEM_NAMESPACE {
+            ensure_tls_secret(session, args, dry_run).await?;
         }
     }
     Ok(())

@@ -1,0 +1,252 @@
+//! The bridge's HTTP side as an attacker and a platform team meet it: fetches that cannot be turned inward,
+//! token floods that cannot make it flood the API server or evict real callers, audience-bound tokens, TLS
+//! (and plain HTTP only when asked for), certificates reloaded from their files, and the delegated pattern: a
+//! signed-in user's token in, an answer filtered to what that user may see out.
+
+use std::time::Instant;
+
+use apiportal_core::{APIProduct, rbac};
+use apiportal_tests::{Bridge, Persona, cluster, eventually, receive_posts, run, stage::Stage};
+use futures::{StreamExt, stream};
+use kube::{Api, api::PostParams};
+use rand::RngExt;
+use serde_json::json;
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn openapi_condition(p: &APIProduct) -> Option<(String, String, String)> {
+    apiportal_core::resources::conditions::find(p.conditions(), "OpenAPISpecReady")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+#[tokio::test]
+async fn fetches_cannot_be_turned_inward_and_echo_nothing() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    let stage = Stage::new(c).await;
+    let _bridge = Bridge::start(c, &[]);
+    // A server on loopback that records whoever reaches it: nothing may.
+    let (listener_url, reached) = receive_posts().await;
+    let port = listener_url.rsplit(':').next().unwrap().to_owned();
+    let targets = [
+        ("apiserver", c.server.clone() + "/api/v1/namespaces/kube-system/secrets"),
+        ("metadata", "https://169.254.169.254/latest/meta-data/iam/security-credentials/".into()),
+        ("loopback", format!("https://127.0.0.1:{port}/openapi.json")),
+        ("by-name", format!("https://localhost:{port}/openapi.json")),
+        ("mapped", format!("https://[::ffff:127.0.0.1]:{port}/openapi.json")),
+    ];
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &stage.shop);
+    for (name, url) in &targets {
+        let product: APIProduct = serde_json::from_value(json!({
+            "apiVersion": apiportal_core::API_VERSION, "kind": "APIProduct", "metadata": {"name": name},
+            "spec": {"displayName": name, "targetRef": {"name": "toys"}, "documentation": {"openAPISpecURL": url}}
+        }))
+        .unwrap();
+        products.create(&PostParams::default(), &product).await.unwrap();
+    }
+    for (name, url) in &targets {
+        let p = eventually(30, &format!("{name}'s fetch to be decided"), || async {
+            products.get(name).await.ok().filter(|p| openapi_condition(p).is_some())
+        })
+        .await;
+        let (status, reason, message) = openapi_condition(&p).unwrap();
+        assert_eq!((status.as_str(), reason.as_str()), ("False", "DestinationRefused"), "{name}: {message}");
+        assert!(message.contains("--fetch-allow-cidr"), "says how the platform may allow it: {message}");
+        assert!(p.status.as_ref().unwrap().openapi.is_none(), "{name}: nothing kept from {url}");
+        let status_text = serde_json::to_string(&p.status).unwrap();
+        for echo in ["kind", "Unauthorized", "Forbidden", "Status", "secrets is forbidden"] {
+            assert!(
+                !status_text.contains(&format!("\"{echo}")),
+                "{name}: the status repeats the remote side: {status_text}"
+            );
+        }
+    }
+    assert!(reached.lock().unwrap().is_empty(), "nothing connected to the loopback server");
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_tokens_costs_a_bounded_number_of_reviews_and_evicts_nobody() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    let bridge = Bridge::start(c, &[]);
+    let backstage = c.backstage_token().await;
+    assert_eq!(bridge.get_as("/api/v1/products", &backstage).await.status, 200, "the real caller, authenticated once");
+    let reviews_before = bridge.metric("apiportal_bridge_token_reviews_total").unwrap();
+    const FLOOD: usize = 10_000;
+    let start = Instant::now();
+    let statuses: Vec<(bool, u16)> = stream::iter(0..FLOOD)
+        .map(|i| {
+            let (bridge, backstage) = (&bridge, &backstage);
+            async move {
+                if i % 100 == 0 {
+                    (true, bridge.get_as("/api/v1/products", backstage).await.status)
+                } else {
+                    let junk: String = (0..40).map(|_| format!("{:x}", rand::rng().random::<u8>())).collect();
+                    (false, bridge.get_as("/api/v1/products", &junk).await.status)
+                }
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let seconds = start.elapsed().as_secs_f64();
+    let reviews = bridge.metric("apiportal_bridge_token_reviews_total").unwrap() - reviews_before;
+    let mut junk = std::collections::BTreeMap::<u16, usize>::new();
+    for (real, status) in &statuses {
+        if *real {
+            assert_eq!(*status, 200, "the real caller is served throughout the flood");
+        } else {
+            *junk.entry(*status).or_default() += 1;
+        }
+    }
+    eprintln!("{FLOOD} requests in {seconds:.1}s: junk tokens by status {junk:?}; TokenReviews sent: {reviews}");
+    // 60 unknown tokens a minute per client (the default), with a burst of 60: a minute-long flood costs at most
+    // 60 + one per second it lasts, whatever its size.
+    let bound = 60.0 + seconds.ceil() + 1.0;
+    assert!(reviews <= bound, "{reviews} TokenReviews for the flood, bound {bound}");
+    assert_eq!(junk.keys().copied().collect::<Vec<_>>(), [401, 429], "junk is refused: unknown, then rate-limited");
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_refused() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    let bridge = Bridge::start(c, &[]);
+    let for_the_api_server = c.service_account_token("backstage", "backstage", "https://kubernetes.default.svc").await;
+    let answer = bridge.get_as("/api/v1/products", &for_the_api_server).await;
+    assert_eq!(answer.status, 401, "a token meant for the API server is not the bridge's: {}", answer.text());
+    assert!(answer.text().contains("for audience \\\"apiportal-bridge\\\""), "{}", answer.text());
+    let for_the_bridge = c.backstage_token().await;
+    assert_eq!(bridge.get_as("/api/v1/products", &for_the_bridge).await.status, 200);
+    // A static token (what a leaked kubeconfig holds) carries no audience: refused too.
+    assert_eq!(bridge.get_as("/api/v1/products", c.token(Persona::Backstage)).await.status, 401);
+}
+
+#[tokio::test]
+async fn the_view_serves_tls_and_plain_http_only_when_told() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    // Without a certificate and without --insecure-http the bridge does not start.
+    let out = run({
+        let mut cmd = std::process::Command::new(apiportal_tests::workspace_bin("apiportal-bridge"));
+        cmd.args(["--kubeconfig"]).arg(&c.kubeconfig).args(["--context", "bridge", "--listen=127.0.0.1:0"]);
+        cmd
+    });
+    assert_ne!(out.code, 0);
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("pass --tls-cert-file and --tls-key-file"),
+        "says what to do: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    let bridge = Bridge::start(c, &[]);
+    assert!(bridge.url.starts_with("https://"));
+    let plain = run({
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &bridge.url.replace("https://", "http://")]);
+        cmd.arg("/healthz");
+        cmd
+    });
+    assert_ne!(plain.stdout, "200", "plain HTTP gets no answer from the TLS port");
+    assert_eq!(bridge.get("/healthz", &[]).await.status, 200, "HTTPS does");
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    let bridge = Bridge::start(c, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sh = |script: &str| {
+        let out = run({
+            let mut cmd = std::process::Command::new("bash");
+            cmd.args(["-c", script]).current_dir(d);
+            cmd
+        });
+        assert!(out.success(), "{script}: {}", out.stderr);
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=renewed-ca 2>/dev/null");
+    sh(
+        "openssl req -newkey rsa:2048 -nodes -keyout new.key -out new.csr -subj /CN=127.0.0.1 2>/dev/null && printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext && openssl x509 -req -in new.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out new.crt -days 1 -extfile ext 2>/dev/null",
+    );
+    let curl_with = |ca: std::path::PathBuf| {
+        let out = run({
+            let mut cmd = std::process::Command::new("curl");
+            cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+                .arg(ca)
+                .arg(format!("{}/healthz", bridge.url));
+            cmd
+        });
+        out.stdout
+    };
+    assert_eq!(curl_with(d.join("ca.crt")), "000", "not yet");
+    // As a Secret volume updates: new files in place.
+    std::fs::copy(d.join("new.key"), &bridge.key_file).unwrap();
+    std::fs::copy(d.join("new.crt"), &bridge.cert_file).unwrap();
+    eventually(30, "the renewed certificate to be served", || async {
+        (curl_with(d.join("ca.crt")) == "200").then_some(())
+    })
+    .await;
+    assert_eq!(curl_with(c.ca_file()), "000", "the old one is no longer served");
+}
+
+#[tokio::test]
+async fn a_signed_in_user_sees_exactly_what_kubectl_shows_them() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    // Behind a Backstage that forwards its users' sign-in tokens, the bridge takes the API server's audience too.
+    let bridge = Bridge::start(c, &["--token-audience=apiportal-bridge,https://kubernetes.default.svc"]);
+    let mine = Stage::new(c).await;
+    let theirs = Stage::new(c).await;
+    for (stage, name, publish) in
+        [(&mine, "a", true), (&mine, "b", true), (&mine, "draft", false), (&theirs, "c", true)]
+    {
+        let mut args = vec!["-n", stage.shop.as_str(), "product", "create", name, "--route", "toys"];
+        if publish {
+            args.push("--publish");
+        }
+        let out = c.apiportal(Persona::Owner, &args);
+        assert!(out.success(), "{}", out.stderr);
+    }
+    // frank signs in with the test identity provider; the platform lets him read the catalog of one namespace.
+    c.bind_user(&mine.shop, rbac::CATALOG_READER_ROLE, "oidc:frank").await;
+    let token = c.oidc_token("frank", &["partners"], "apiportal-bridge");
+    let answer = eventually(30, "frank's rights to reach the authorizer", || async {
+        Some(bridge.get_as("/api/v1/products", &token).await).filter(|a| a.status == 200)
+    })
+    .await;
+    let list = answer.json();
+    assert_eq!(
+        list["scope"],
+        json!({"allNamespaces": false, "namespaces": [mine.shop]}),
+        "the answer says what it covers"
+    );
+    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a", "b"], "the published products of his namespace, nothing else");
+
+    // kubectl, with the same token, shows him the same namespace's products and refuses the rest.
+    let kubectl = |args: &[&str]| {
+        run({
+            let mut cmd = std::process::Command::new(apiportal_tests::tools_bin().join("kubectl"));
+            cmd.arg("--kubeconfig").arg(&c.kubeconfig).args(["--token", &token]).args(args);
+            cmd
+        })
+    };
+    let out = kubectl(&[
+        "get",
+        "apiproducts",
+        "-n",
+        &mine.shop,
+        "-o",
+        "jsonpath={range .items[?(@.spec.publishStatus==\"Published\")]}{.metadata.name} {end}",
+    ]);
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), names);
+    let out = kubectl(&["get", "apiproducts", "-n", &theirs.shop]);
+    assert!(!out.success() && out.stderr.contains("forbidden"), "{out:?}");
+    let answer = bridge.get_as(&format!("/api/v1/products?namespace={}", theirs.shop), &token).await;
+    assert_eq!(answer.status, 403, "nor through the bridge: {}", answer.text());
+    let answer = bridge.get_as(&format!("/api/v1/products/{}/c", theirs.shop), &token).await;
+    assert_eq!(answer.status, 403);
+}

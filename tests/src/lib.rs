@@ -82,6 +82,7 @@ pub struct Cluster {
     pub kubeconfig: PathBuf,
     pub server: String,
     env: HashMap<String, String>,
+    installed: OnceLock<()>,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -105,6 +106,12 @@ pub fn cluster() -> &'static Cluster {
 }
 
 static BARE: OnceLock<Cluster> = OnceLock::new();
+static OTHER: OnceLock<Cluster> = OnceLock::new();
+
+/// A second cluster with apiportal, for tests that span clusters (Backstage reading two bridges).
+pub fn other_cluster() -> &'static Cluster {
+    OTHER.get_or_init(|| Cluster::start().unwrap_or_else(|e| panic!("cannot start the second test cluster: {e}")))
+}
 
 /// A cluster where apiportal is not installed: the Gateway API and Kuadrant CRDs only.
 pub fn bare_cluster() -> &'static Cluster {
@@ -135,7 +142,13 @@ impl Cluster {
             std::fs::read_to_string(dir.join("env")).map_err(|e| format!("cannot read the cluster's env file: {e}"))?;
         let env: HashMap<String, String> =
             env_text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-        Ok(Self { kubeconfig: dir.join("kubeconfig"), server: env["APISERVER"].clone(), dir, env })
+        Ok(Self {
+            kubeconfig: dir.join("kubeconfig"),
+            server: env["APISERVER"].clone(),
+            dir,
+            env,
+            installed: OnceLock::new(),
+        })
     }
 
     /// Stops kube-apiserver for `down_seconds` (etcd keeps the data) and starts it again on the same port.
@@ -166,6 +179,37 @@ impl Cluster {
                 .expect("a TokenRequest");
         let api: Api<ServiceAccount> = Api::namespaced(self.client(Persona::Admin).await, namespace);
         let answer = api.create_token_request(name, &PostParams::default(), &request).await.expect("a token");
+        answer.status.and_then(|s| s.token).expect("a token")
+    }
+
+    /// Like `service_account_token`, bound to Secret `namespace/secret` (created here): deleting that Secret
+    /// invalidates the token at once, as a rotated-out token should be.
+    pub async fn bound_service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        audience: &str,
+        secret: &str,
+    ) -> String {
+        use k8s_openapi::api::{
+            authentication::v1::TokenRequest,
+            core::v1::{Secret, ServiceAccount},
+        };
+        let admin = self.client(Persona::Admin).await;
+        let anchor: Secret =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": secret}})).expect("a Secret");
+        let created = Api::<Secret>::namespaced(admin.clone(), namespace)
+            .create(&PostParams::default(), &anchor)
+            .await
+            .expect("the anchor Secret");
+        let request: TokenRequest =
+            serde_json::from_value(serde_json::json!({"spec": {"audiences": [audience], "expirationSeconds": 3600,
+            "boundObjectRef": {"apiVersion": "v1", "kind": "Secret", "name": secret, "uid": created.metadata.uid}}}))
+            .expect("a TokenRequest");
+        let answer = Api::<ServiceAccount>::namespaced(admin, namespace)
+            .create_token_request(name, &PostParams::default(), &request)
+            .await
+            .expect("a token");
         answer.status.and_then(|s| s.token).expect("a token")
     }
 
@@ -316,8 +360,7 @@ impl Cluster {
 
     /// `kubectl apiportal install` as the cluster admin, once per cluster.
     pub fn ensure_installed(&self) {
-        static INSTALLED: OnceLock<()> = OnceLock::new();
-        INSTALLED.get_or_init(|| {
+        self.installed.get_or_init(|| {
             let out = self.apiportal(Persona::Admin, &["install", "--image", "apiportal-bridge:test"]);
             assert!(out.success(), "install failed: {}", out.stderr);
         });
@@ -511,7 +554,7 @@ impl Bridge {
 /// The cluster a bridge's log lives in (bridges run in their cluster's folder).
 fn cluster_of(log: &Path) -> &'static Cluster {
     let dir = log.parent().expect("a bridge log lives in its cluster's folder");
-    [CLUSTER.get(), BARE.get()].into_iter().flatten().find(|c| c.dir == dir).expect("the bridge's cluster")
+    [CLUSTER.get(), BARE.get(), OTHER.get()].into_iter().flatten().find(|c| c.dir == dir).expect("the bridge's cluster")
 }
 
 fn cluster_ca_of(log: &Path) -> PathBuf {

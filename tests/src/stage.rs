@@ -44,9 +44,26 @@ pub fn true_conditions(types: &[&str]) -> Value {
 
 impl Stage {
     pub async fn new(cluster: &Cluster) -> Self {
-        cluster.ensure_installed();
         let shop = cluster.namespace("shop").await;
         let team = cluster.namespace("team").await;
+        Self::with_namespaces(cluster, shop, team).await
+    }
+
+    /// A stage in namespaces of the given names (created here), e.g. the same ones in two clusters.
+    pub async fn named(cluster: &Cluster, shop: &str, team: &str) -> Self {
+        for name in [shop, team] {
+            let ns: k8s_openapi::api::core::v1::Namespace =
+                serde_json::from_value(json!({"metadata": {"name": name}})).expect("a Namespace");
+            Api::<k8s_openapi::api::core::v1::Namespace>::all(cluster.client(Persona::Admin).await)
+                .create(&PostParams::default(), &ns)
+                .await
+                .expect("create namespace");
+        }
+        Self::with_namespaces(cluster, shop.to_owned(), team.to_owned()).await
+    }
+
+    async fn with_namespaces(cluster: &Cluster, shop: String, team: String) -> Self {
+        cluster.ensure_installed();
         cluster.bind(&shop, rbac::OWNER_ROLE, Persona::Owner).await;
         cluster.bind(&team, rbac::CONSUMER_ROLE, Persona::Consumer).await;
         let stage = Self { shop, team };

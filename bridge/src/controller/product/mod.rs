@@ -1,0 +1,177 @@
+//! Product reconcile, as observe → plan → act: read the route and the policies from the synced caches, ask
+//! `plan` what to fetch (the OIDC token endpoint, the OpenAPI document), fetch it, let `plan` decide the status
+//! (the route's acceptance, the PlanPolicy and AuthPolicy that apply, whether keys may be issued, the
+//! documents), and write it with server-side apply when it changed. Missing pieces are conditions with reasons,
+//! never errors.
+
+use std::{sync::Arc, time::Duration};
+
+use apiportal_core::{
+    APIProduct,
+    labels::BRIDGE_FIELD_MANAGER,
+    resources::{
+        authpolicy::AuthPolicy,
+        httproute::{HTTPRoute, PolicyTargetRef},
+        planpolicy::PlanPolicy,
+    },
+};
+use futures::{Stream, StreamExt};
+use jiff::Timestamp;
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        Controller,
+        controller::Action,
+        reflector::{ObjectRef, ReflectHandle, Store},
+    },
+};
+use serde_json::json;
+
+use super::Context;
+use crate::{Error, Result};
+
+pub mod plan;
+
+use self::plan::RESYNC;
+
+/// The largest OIDC discovery document read.
+const OIDC_DOCUMENT_MAX_BYTES: usize = 256 * 1024;
+
+/// Builds the product controller over the shared caches; `become_leader` triggers a full pass.
+pub fn controller(
+    ctx: Arc<Context>,
+    products_sub: ReflectHandle<APIProduct>,
+    routes_sub: ReflectHandle<HTTPRoute>,
+    auth_sub: ReflectHandle<AuthPolicy>,
+    plan_sub: ReflectHandle<PlanPolicy>,
+    become_leader: impl Stream<Item = ()> + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> impl std::future::Future<Output = ()> {
+    let products = ctx.caches.products.clone();
+    let (by_route, by_auth, by_plan) = (products.clone(), products.clone(), products.clone());
+    let (routes_for_auth, routes_for_plan) = (ctx.caches.routes.clone(), ctx.caches.routes.clone());
+    Controller::for_shared_stream(products_sub, products)
+        .with_config(ctx.controller_config())
+        .watches_shared_stream(routes_sub, move |route: Arc<HTTPRoute>| {
+            products_on_route(&by_route, &route.namespace().unwrap_or_default(), &route.name_any())
+        })
+        .watches_shared_stream(auth_sub, move |p: Arc<AuthPolicy>| {
+            // Any AuthPolicy may select Secrets in the enforcement namespace: products whose selectors carry
+            // labels of their own are checked again against it (see `issuance`).
+            let mut affected =
+                products_targeted(&by_auth, &routes_for_auth, &p.namespace().unwrap_or_default(), &p.spec.target_ref);
+            affected.extend(
+                by_auth.state().iter().filter(|product| has_extra_labels(product)).map(|p| ObjectRef::from(p.as_ref())),
+            );
+            affected
+        })
+        .watches_shared_stream(plan_sub, move |p: Arc<PlanPolicy>| {
+            products_targeted(&by_plan, &routes_for_plan, &p.namespace().unwrap_or_default(), &p.spec.target_ref)
+        })
+        .reconcile_all_on(become_leader)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+}
+
+fn has_extra_labels(product: &APIProduct) -> bool {
+    let bridge_keys = apiportal_core::secrets::bridge_label_keys();
+    product.key_issuance().is_some_and(|i| i.match_labels.keys().any(|k| !bridge_keys.contains(&k.as_str())))
+}
+
+fn products_on_route(products: &Store<APIProduct>, ns: &str, route: &str) -> Vec<ObjectRef<APIProduct>> {
+    products
+        .state()
+        .iter()
+        .filter(|p| p.namespace().as_deref() == Some(ns) && p.spec.target_ref.name == route)
+        .map(|p| ObjectRef::from(p.as_ref()))
+        .collect()
+}
+
+/// Products affected by a policy: on its route, or on any route attached to its Gateway.
+fn products_targeted(
+    products: &Store<APIProduct>,
+    routes: &Store<HTTPRoute>,
+    policy_ns: &str,
+    target: &PolicyTargetRef,
+) -> Vec<ObjectRef<APIProduct>> {
+    match target.kind.as_str() {
+        "HTTPRoute" => products_on_route(products, policy_ns, &target.name),
+        "Gateway" => routes
+            .state()
+            .iter()
+            .filter(|r| {
+                let ns = r.namespace().unwrap_or_default();
+                r.parent_gateways(&ns).iter().any(|(gw_ns, gw)| gw_ns == policy_ns && gw == &target.name)
+            })
+            .flat_map(|r| products_on_route(products, &r.namespace().unwrap_or_default(), &r.name_any()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn error_policy(product: Arc<APIProduct>, error: &Error, ctx: Arc<Context>) -> Action {
+    super::record_failure(&ctx, "apiproduct", product.as_ref(), error);
+    Action::requeue(Duration::from_secs(10))
+}
+
+#[tracing::instrument(skip_all, fields(product = %product.name_any(), namespace = product.namespace().unwrap_or_default()))]
+async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action> {
+    if !ctx.is_leader() {
+        return Ok(Action::await_change());
+    }
+    if !ctx.caches.synced() {
+        // A route or policy missing from an unsynced cache would wipe the product's plans and auth scheme.
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
+    let _timer = ctx.metrics.reconcile_timer("apiproduct");
+    let ns = product.namespace().ok_or_else(|| Error::MissingNamespace(product.name_any()))?;
+    let cap = product
+        .spec
+        .max_key_lifetime
+        .as_deref()
+        .and_then(|t| apiportal_core::duration::parse(t).ok())
+        .map(|d| d.as_secs());
+    ctx.lifetimes.ensure(&ns, &product.name_any(), cap).await?;
+    let (auth_policies, plan_policies) = (ctx.caches.auth_policies.state(), ctx.caches.plan_policies.state());
+    let route = ctx.caches.route(&ns, &product.spec.target_ref.name);
+    let observed = plan::Observed {
+        product: &product,
+        route: route.as_deref(),
+        auth_policies: &auth_policies,
+        plan_policies: &plan_policies,
+        now: Timestamp::now(),
+        openapi_max_bytes: ctx.openapi_max_bytes,
+    };
+    let wanted = plan::fetches(&observed);
+    let fetched = plan::Fetched {
+        oidc: match &wanted.oidc {
+            Some(url) => Some(ctx.fetcher.get(url, OIDC_DOCUMENT_MAX_BYTES).await),
+            None => None,
+        },
+        openapi: match &wanted.openapi {
+            Some(url) => Some(ctx.fetcher.get(url, ctx.openapi_max_bytes).await),
+            None => None,
+        },
+    };
+    let status = plan::plan(&observed, fetched);
+    if product.status.as_ref() != Some(&status) {
+        let api: Api<APIProduct> = Api::namespaced(ctx.client.clone(), &ns);
+        let mut status = status;
+        if let Some(kept) = status.openapi.as_mut().filter(|o| o.raw.is_empty()) {
+            // The cache holds products without their documents: a kept document is read back to write it again.
+            let live = api.get_opt(&product.name_any()).await?.and_then(|p| p.status?.openapi);
+            match live.filter(|l| l.last_sync_time == kept.last_sync_time) {
+                Some(live) => kept.raw = live.raw,
+                None => return Ok(Action::requeue(Duration::from_secs(1))),
+            }
+        }
+        let patch = json!({"apiVersion": apiportal_core::API_VERSION, "kind": "APIProduct", "status": status});
+        api.patch_status(&product.name_any(), &PatchParams::apply(BRIDGE_FIELD_MANAGER).force(), &Patch::Apply(&patch))
+            .await?;
+        tracing::info!("status updated");
+    }
+    Ok(Action::requeue(RESYNC))
+}
+

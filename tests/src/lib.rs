@@ -498,6 +498,11 @@ impl Bridge {
         http_get(&self.http, path, headers).await
     }
 
+    /// The HTTP client that talks to this bridge.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// GETs `path` with `token` as the bearer token.
     pub async fn get_as(&self, path: &str, token: &str) -> HttpAnswer {
         self.get(path, &[("authorization", &format!("Bearer {token}"))]).await

@@ -174,6 +174,7 @@ async fn run(args: Args) -> Result<(), StartError> {
         metrics: metrics.clone(),
         fetcher: Fetcher::new(args.fetch_timeout, fetch_policy(&args)?),
         leader: leader_flag.clone(),
+        own_writes: Default::default(),
         settings: Settings {
             bridge_user,
             enforcement_namespace: args.enforcement_namespace.clone(),

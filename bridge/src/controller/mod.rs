@@ -4,6 +4,7 @@
 pub mod apikey;
 pub mod conditions;
 pub mod lifetimes;
+pub mod own_writes;
 pub mod product;
 
 use std::sync::{
@@ -27,6 +28,8 @@ pub struct Context {
     pub settings: apikey::plan::Settings,
     pub openapi_max_bytes: usize,
     pub max_concurrent_reconciles: u16,
+    /// Key versions the bridge wrote past: a reconcile of one waits for the newer version instead.
+    pub own_writes: own_writes::OwnWrites,
 }
 
 impl Context {

@@ -87,6 +87,12 @@ fn warning(ctx: &Context, reason: &'static str, note: &str) -> Notice {
     }
 }
 
+/// Continues with the version just written, noting that the one before is superseded.
+fn replace(ctx: &Context, key: &mut APIKey, updated: APIKey) {
+    ctx.own_writes.replaced(key, &updated);
+    *key = updated;
+}
+
 fn api_of(ctx: &Context, key: &APIKey) -> Api<APIKey> {
     Api::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default())
 }
@@ -100,7 +106,12 @@ async fn set_finalizer(ctx: &Context, key: &mut APIKey, present: bool) -> Result
     // The resourceVersion makes it a compare-and-swap: someone else's finalizer is never dropped.
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": key.resource_version()}});
     match api_of(ctx, key).patch(&key.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-        Ok(updated) => *key = updated,
+        Ok(updated) if present => replace(ctx, key, updated),
+        // Released: the object is gone (or going) for good.
+        Ok(updated) => {
+            ctx.own_writes.forget(&updated);
+            *key = updated;
+        }
         // Deleted while we looked: nothing left to hold.
         Err(e) if e.is_not_found() && !present => {}
         Err(e) => return Err(e.into()),
@@ -115,7 +126,7 @@ async fn decide(ctx: &Context, key: &mut APIKey, phase: KeyPhase, reason: &str) 
     let patch = decision::decision_patch(phase, &ctx.settings.bridge_user, Timestamp::now(), Some(reason));
     match api_of(ctx, key).patch_status(&key.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
         Ok(updated) => {
-            *key = updated;
+            replace(ctx, key, updated);
             Ok(true)
         }
         Err(e) if e.is_refused_by_admission() || e.is_conflict() || e.is_not_found() => {
@@ -253,7 +264,7 @@ async fn write_status(ctx: &Context, key: &mut APIKey, desired: &APIKeyStatus) -
     let patch = json!({"apiVersion": apiportal_core::API_VERSION, "kind": "APIKey", "status": fields});
     let params = PatchParams::apply(labels::BRIDGE_FIELD_MANAGER).force();
     match api_of(ctx, key).patch_status(&key.name_any(), &params, &Patch::Apply(&patch)).await {
-        Ok(updated) => *key = updated,
+        Ok(updated) => replace(ctx, key, updated),
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e.into()),
     }

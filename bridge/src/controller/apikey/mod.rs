@@ -65,6 +65,11 @@ async fn reconcile(key: Arc<APIKey>, ctx: Arc<Context>) -> Result<Action> {
         // Nothing is decided from a cache that has not listed everything once.
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
+    if ctx.own_writes.is_superseded(key.as_ref()) {
+        // The cache lags behind the bridge's own writes; the watch event of the newer version triggers again.
+        // The requeue is only a safety net should that event be lost.
+        return Ok(Action::requeue(Duration::from_secs(30)));
+    }
     let _timer = ctx.metrics.reconcile_timer("apikey");
     let mut key = (*key).clone();
     for _ in 0..MAX_ROUNDS {

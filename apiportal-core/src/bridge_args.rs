@@ -70,7 +70,7 @@ pub struct Args {
     #[arg(long, env = "APIPORTAL_NAMESPACE")]
     pub namespace: Option<String>,
     /// Namespace of the Secrets the AuthPolicy selects; consumers must not be able to write there
-    #[arg(long, env = "APIPORTAL_ENFORCEMENT_NAMESPACE", default_value = "kuadrant-system")]
+    #[arg(long, env = "APIPORTAL_ENFORCEMENT_NAMESPACE", default_value = crate::DEFAULT_ENFORCEMENT_NAMESPACE)]
     pub enforcement_namespace: String,
     /// Log format
     #[arg(long, env = "APIPORTAL_LOG_FORMAT", value_enum, default_value = "human")]

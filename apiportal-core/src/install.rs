@@ -22,7 +22,7 @@ impl Default for InstallOptions {
     fn default() -> Self {
         Self {
             image: format!("ghcr.io/apiportal/apiportal-bridge:v{}", env!("CARGO_PKG_VERSION")),
-            enforcement_namespace: "kuadrant-system".to_owned(),
+            enforcement_namespace: crate::DEFAULT_ENFORCEMENT_NAMESPACE.to_owned(),
             replicas: 2,
             tls_secret: BRIDGE_TLS_SECRET.to_owned(),
         }

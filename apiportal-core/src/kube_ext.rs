@@ -68,3 +68,15 @@ impl<T> KubeResultExt<T> for Result<T, kube::Error> {
         }
     }
 }
+
+/// Deletes `name`: `Ok(false)` when it was already gone, so a retried cleanup is a no-op.
+pub async fn delete_if_present<K>(
+    api: &kube::Api<K>,
+    name: &str,
+    params: &kube::api::DeleteParams,
+) -> Result<bool, kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.delete(name, params).await.ok_if_not_found().map(|deleted| deleted.is_some())
+}

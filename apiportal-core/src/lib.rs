@@ -32,6 +32,9 @@ pub const API_VERSION: &str = "devportal.kuadrant.io/v1alpha1";
 
 /// Namespace that `kubectl apiportal install` puts the bridge in.
 pub const SYSTEM_NAMESPACE: &str = "apiportal-system";
+/// Where the enforcement copies of keys go unless told otherwise: Kuadrant's own namespace, where Authorino
+/// looks and consumers cannot write.
+pub const DEFAULT_ENFORCEMENT_NAMESPACE: &str = "kuadrant-system";
 /// The bridge's ServiceAccount: the one writer exempt from the decision admission policy.
 pub const BRIDGE_SERVICE_ACCOUNT: &str = "apiportal-bridge";
 /// The Lease the bridge's replicas elect their leader with.

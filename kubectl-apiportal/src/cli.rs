@@ -100,7 +100,7 @@ pub enum Command {
     /// Revoke an API key: consumers delete their own request; approvers revoke a consumer's key with --reason
     #[command(
         long_about = "Revoke an API key.\n\nAs its consumer (no --reason): deletes your own request NAME and, with it, the key.\nAs an approver (--reason): cuts off a consumer's approved key NAMESPACE/NAME at once; the request stays, Revoked, so its consumer sees who revoked it and why.",
-        after_help = "Examples:\n  kubectl apiportal revoke toys-gold -n team-alice                      # a consumer drops their own key\n  kubectl apiportal revoke team-alice/toys-gold --reason 'key leaked'    # an owner cuts a consumer's key off"
+        after_help = "Examples:\n  # A consumer drops their own key:\n  kubectl apiportal revoke toys-gold -n team-alice\n  # An owner cuts a consumer's key off:\n  kubectl apiportal revoke team-alice/toys-gold --reason 'key leaked'"
     )]
     Revoke(RevokeArgs),
     /// Create, publish and unpublish API products (owners)
@@ -249,7 +249,7 @@ pub struct RevokeArgs {
 pub enum ProductCommand {
     /// Create an API product over an HTTPRoute in the same namespace
     #[command(
-        after_help = "Examples:\n  kubectl apiportal product create toys --route toys --display-name 'Toys API' --approval automatic -n shop"
+        after_help = "Examples:\n  kubectl apiportal product create toys -n shop --route toys \\\n      --display-name 'Toys API' --approval automatic"
     )]
     Create(Box<ProductCreateArgs>),
     /// Make a product visible to consumers
@@ -350,7 +350,7 @@ pub struct InstallArgs {
     #[arg(long)]
     pub image: Option<String>,
     /// Namespace for the Secrets the AuthPolicy selects (consumers must not be able to write there)
-    #[arg(long, default_value = "kuadrant-system")]
+    #[arg(long, default_value = apiportal_core::DEFAULT_ENFORCEMENT_NAMESPACE)]
     pub enforcement_namespace: String,
     /// Bridge replicas (one reconciles, all serve)
     #[arg(long, default_value_t = 2)]

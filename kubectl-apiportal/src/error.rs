@@ -44,6 +44,19 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Error {
+    /// The one way a missing installation is reported, whichever command met it.
+    pub fn not_installed() -> Self {
+        Self::NotInstalled(
+            "apiportal's CRDs are not installed: run kubectl apiportal install as a cluster admin".to_owned(),
+        )
+    }
+
+    /// Whether the API server refused or did not find something: on a cluster without apiportal's CRDs, users
+    /// are refused by RBAC (the roles do not exist yet) before they could learn the resource type is missing.
+    pub fn may_mean_not_installed(&self) -> bool {
+        matches!(self, Self::Forbidden(_) | Self::NotFound(_) | Self::NotInstalled(_))
+    }
+
     /// Turns a kube error into a message that says what was being done (`doing`, e.g. "get apiproduct shop/toys")
     /// and what to do about it.
     pub fn from_kube(err: kube::Error, server: &str, doing: &str) -> Self {
@@ -57,30 +70,42 @@ impl Error {
                     403 => Self::Forbidden(format!(
                         "cannot {doing}: {message}; ask your platform team for the apiportal role you need (see kubectl apiportal doctor)"
                     )),
-                    404 if status.details.as_ref().is_none_or(|d| d.name.is_empty()) => Self::NotInstalled(format!(
-                        "cannot {doing}: the API server does not know this resource type ({message}); apiportal's CRDs are not installed: run kubectl apiportal install as a cluster admin"
-                    )),
+                    404 if status.details.as_ref().is_none_or(|d| d.name.is_empty()) => Self::not_installed(),
                     404 => Self::NotFound(format!("cannot {doing}: {message}")),
                     409 => Self::Conflict(format!("cannot {doing}: {message}")),
                     422 | 400 => Self::Invalid(format!("cannot {doing}: {message}")),
                     _ => Self::Other(format!("cannot {doing}: {message} (HTTP {})", status.code)),
                 }
             }
-            other => {
-                let text = other.to_string();
-                let lower = format!("{other:?}").to_lowercase();
-                if lower.contains("connect")
-                    || lower.contains("dns")
-                    || lower.contains("timed out")
-                    || lower.contains("timeout")
-                {
-                    Self::Unreachable(format!(
-                        "cannot {doing}: the Kubernetes API server at {server} is unreachable ({text}); check the cluster is running and your --context (kubectl cluster-info)"
-                    ))
-                } else {
-                    Self::Other(format!("cannot {doing}: {text}"))
-                }
-            }
+            other if is_unreachable(&other) => Self::Unreachable(format!(
+                "cannot {doing}: the Kubernetes API server at {server} is unreachable ({other}); check the cluster is running and your --context (kubectl cluster-info)"
+            )),
+            other => Self::Other(format!("cannot {doing}: {other}")),
         }
     }
+}
+
+/// Whether the request never got an answer: the connection was refused, not resolved, or timed out.
+fn is_unreachable(err: &kube::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.downcast_ref::<hyper_util::client::legacy::Error>().is_some_and(|e| e.is_connect()) {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkUnreachable
+            )
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }

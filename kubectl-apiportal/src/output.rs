@@ -128,10 +128,10 @@ pub fn human_duration(seconds: i64) -> String {
     }
 }
 
-/// AGE column value for a creation timestamp.
-pub fn age(created: Option<&Time>) -> String {
+/// AGE column value for a creation timestamp, at `now`.
+pub fn age(created: Option<&Time>, now: Timestamp) -> String {
     match created {
-        Some(t) => human_duration(Timestamp::now().as_second() - t.0.as_second()),
+        Some(t) => human_duration(now.as_second() - t.0.as_second()),
         None => "<unknown>".to_owned(),
     }
 }

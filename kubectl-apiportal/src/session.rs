@@ -52,23 +52,14 @@ impl Session {
         let answer = api
             .create(&PostParams::default(), &review)
             .await
-            .map_err(|e| Error::from_kube(e, &self.server, "ask the API server who you are"))?;
+            .map_err(|e| self.explain(e, "ask the API server who you are"))?;
         answer.status.and_then(|s| s.user_info).and_then(|u| u.username).ok_or_else(|| {
             Error::Other("the API server did not say who you are (SelfSubjectReview answered no username)".into())
         })
     }
 
-    /// Like `Error::from_kube`, but a refusal on a cluster without apiportal's CRDs says so: before install,
-    /// users are refused by RBAC (the roles do not exist yet) before they could learn the resource is missing.
-    pub async fn explain(&self, err: kube::Error, doing: &str) -> Error {
-        if let kube::Error::Api(status) = &err
-            && matches!(status.code, 403 | 404)
-            && !self.crds_installed().await
-        {
-            return Error::NotInstalled(format!(
-                "cannot {doing}: apiportal's CRDs are not installed: run kubectl apiportal install as a cluster admin"
-            ));
-        }
+    /// The kube error as the user reads it (`Error::from_kube` against this session's server).
+    pub fn explain(&self, err: kube::Error, doing: &str) -> Error {
         Error::from_kube(err, &self.server, doing)
     }
 
@@ -101,7 +92,7 @@ impl Session {
         let answer = api
             .create(&PostParams::default(), &review)
             .await
-            .map_err(|e| Error::from_kube(e, &self.server, "check your rights (SelfSubjectAccessReview)"))?;
+            .map_err(|e| self.explain(e, "check your rights (SelfSubjectAccessReview)"))?;
         Ok(answer.status.is_some_and(|s| s.allowed))
     }
 
@@ -119,7 +110,7 @@ impl Session {
             Ok(None) => Err(Error::NotFound(format!(
                 "{kind} {name:?} not found in namespace {ns:?}; list them with {list_hint}"
             ))),
-            Err(e) => Err(self.explain(e, &format!("get {} {ns}/{name}", K::kind(&()).to_lowercase())).await),
+            Err(e) => Err(self.explain(e, &format!("get {} {ns}/{name}", K::kind(&()).to_lowercase()))),
         }
     }
 

@@ -34,7 +34,7 @@ pub async fn product(session: &Session, global: &GlobalArgs, reference: &str) ->
     } else {
         product.hostnames().to_vec()
     };
-    print!("{}", render(&product, &hostnames));
+    print!("{}", render(&product, &hostnames, jiff::Timestamp::now()));
     Ok(())
 }
 
@@ -47,7 +47,7 @@ fn field(out: &mut String, label: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "{:<16}{value}", format!("{label}:"));
 }
 
-pub fn render(p: &APIProduct, hostnames: &[String]) -> String {
+pub fn render(p: &APIProduct, hostnames: &[String], now: jiff::Timestamp) -> String {
     let mut out = String::new();
     let ns = p.namespace().unwrap_or_default();
     field(&mut out, "Name", p.name_any());
@@ -72,7 +72,7 @@ pub fn render(p: &APIProduct, hostnames: &[String]) -> String {
         format!("{} ({})", p.spec.target_ref.name, hostnames.join(", "))
     };
     field(&mut out, "Route", route);
-    field(&mut out, "Age", age(p.metadata.creation_timestamp.as_ref()));
+    field(&mut out, "Age", age(p.metadata.creation_timestamp.as_ref(), now));
 
     let _ = writeln!(out, "\nPlans:");
     if p.plans().is_empty() {

@@ -29,7 +29,8 @@ impl Report {
     }
 }
 
-pub async fn run(session: &Session) -> Result<(), Error> {
+/// `namespace_flag` is `-n` as given: without it, rights are checked in the context's namespace.
+pub async fn run(session: &Session, namespace_flag: Option<&str>) -> Result<(), Error> {
     let mut report = Report::default();
     match session.client.apiserver_version().await {
         Ok(v) => report.ok(&format!("API server {} reachable (version {})", session.server, v.git_version)),
@@ -98,17 +99,25 @@ pub async fn run(session: &Session) -> Result<(), Error> {
     }
 
     let ns = session.namespace.clone();
+    let mut any_right = false;
     for (verb, resource, role) in [
         ("list", "apiproducts", "apiportal-consumer or apiportal-catalog-reader"),
         ("create", "apikeys", "apiportal-consumer (RoleBinding in your namespace)"),
         ("approve", "apiproducts", "apiportal-owner (RoleBinding in the product namespace)"),
     ] {
         let allowed = session.may(verb, resource, &ns, None).await?;
+        any_right |= allowed;
         if allowed {
             report.ok(&format!("you may {verb} {resource} in namespace {ns}"));
         } else {
             println!("[info]    you may not {verb} {resource} in namespace {ns} (granted by {role})");
         }
+    }
+    if !any_right && namespace_flag.is_none() {
+        // Roles are bound per namespace, and no user may list the bindings that name them.
+        println!(
+            "[info]    rights were checked in namespace {ns} (your context's); if your roles are bound elsewhere, run kubectl apiportal doctor -n NAMESPACE"
+        );
     }
 
     if report.problems > 0 {

@@ -1,16 +1,18 @@
 //! `install`: apiportal's cluster-wide pieces, applied with server-side apply (field manager
 //! `kubectl-apiportal`) so re-running install converges and never fights other managers silently.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use apiportal_core::{
     install::{InstallOptions, objects},
+    kube_ext::KubeErrorExt,
     labels::PLUGIN_FIELD_MANAGER,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Api,
     api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams},
+    runtime::{conditions, wait::await_condition},
 };
 use serde_json::Value;
 
@@ -190,7 +192,7 @@ pub async fn install(session: &Session, _global: &GlobalArgs, args: &InstallArgs
         let after = match target.api.patch(&target.name, &params, &Patch::Apply(&object)).await {
             Ok(after) => after,
             // A dry run creates no namespace, so objects inside one this install would create cannot be checked.
-            Err(kube::Error::Api(s)) if dry_run && s.code == 404 && s.message.starts_with("namespaces ") => {
+            Err(e) if dry_run && e.is_not_found() && e.message().starts_with("namespaces ") => {
                 println!("{} skipped (server dry run: its namespace does not exist yet)", target.display);
                 continue;
             }
@@ -214,21 +216,16 @@ pub async fn install(session: &Session, _global: &GlobalArgs, args: &InstallArgs
 
 async fn wait_established(session: &Session, name: &str) -> Result<(), Error> {
     let api: Api<CustomResourceDefinition> = Api::all(session.client.clone());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let crd = api.get(name).await.map_err(|e| Error::from_kube(e, &session.server, &format!("get crd {name}")))?;
-        let established = crd
-            .status
-            .and_then(|s| s.conditions)
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Established" && c.status == "True"));
-        if established {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(Error::Other(format!(
-                "crd {name} is not Established after 60s; see kubectl describe crd {name}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let established = await_condition(api, name, conditions::is_crd_established());
+    match tokio::time::timeout(CRD_ESTABLISH_TIMEOUT, established).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Error::Other(format!("cannot watch crd {name} become Established: {e}"))),
+        Err(_) => Err(Error::Other(format!(
+            "crd {name} is not Established after {}s; see kubectl describe crd {name}",
+            CRD_ESTABLISH_TIMEOUT.as_secs()
+        ))),
     }
 }
+
+/// How long a CRD may take to be served; the API server establishes one in about a second.
+const CRD_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use apiportal_core::{APIKey, KeyPhase, decision, kube_ext::KubeErrorExt, resources::authpolicy::Credentials, secrets};
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, ResourceExt,
@@ -21,40 +22,43 @@ use crate::{
 pub async fn list(session: &Session, global: &GlobalArgs) -> Result<(), Error> {
     let mut keys: Vec<APIKey> = list_scoped(session, global.selector.as_deref(), "apikeys").await?;
     keys.sort_by_key(|k| (k.namespace(), k.name_any()));
-    let all = session.all_namespaces;
     print_list(
         global.output,
         global.no_headers,
         &keys,
-        || {
-            let mut headers = vec!["NAME", "PRODUCT", "PLAN", "PHASE", "AGE"];
-            if all {
-                headers.insert(0, "NAMESPACE");
-            }
-            let mut table = Table::new(headers).with_wide(vec!["USER", "REVIEWED BY", "EXPIRES", "KEY ISSUED"]);
-            for k in &keys {
-                let status = k.status.clone().unwrap_or_default();
-                let mut row = vec![
-                    k.name_any(),
-                    format!("{}/{}", k.product_namespace(), k.spec.api_product_ref.name),
-                    k.spec.plan_tier.clone(),
-                    k.phase().to_string(),
-                    age(k.metadata.creation_timestamp.as_ref()),
-                    k.spec.requested_by.user_id.clone(),
-                    cell(status.reviewed_by.as_deref()),
-                    expires(k),
-                    cell(status.issued.as_ref().map(|i| i.issued_at.0.to_string()).as_deref()),
-                ];
-                if all {
-                    row.insert(0, k.namespace().unwrap_or_default());
-                }
-                table.rows.push(row);
-            }
-            table
-        },
+        || table(&keys, session.all_namespaces, Timestamp::now()),
         |k| format!("{APIKEY_KIND}/{}", k.name_any()),
         &scope_text(session),
     )
+}
+
+/// The consumer's keys table; `all_namespaces` adds the NAMESPACE column.
+pub fn table(keys: &[APIKey], all_namespaces: bool, now: Timestamp) -> Table {
+    let all = all_namespaces;
+    let mut headers = vec!["NAME", "PRODUCT", "PLAN", "PHASE", "AGE"];
+    if all {
+        headers.insert(0, "NAMESPACE");
+    }
+    let mut table = Table::new(headers).with_wide(vec!["USER", "REVIEWED BY", "EXPIRES", "KEY ISSUED"]);
+    for k in keys {
+        let status = k.status.clone().unwrap_or_default();
+        let mut row = vec![
+            k.name_any(),
+            format!("{}/{}", k.product_namespace(), k.spec.api_product_ref.name),
+            k.spec.plan_tier.clone(),
+            k.phase().to_string(),
+            age(k.metadata.creation_timestamp.as_ref(), now),
+            k.spec.requested_by.user_id.clone(),
+            cell(status.reviewed_by.as_deref()),
+            expires(k),
+            cell(status.issued.as_ref().map(|i| i.issued_at.0.to_string()).as_deref()),
+        ];
+        if all {
+            row.insert(0, k.namespace().unwrap_or_default());
+        }
+        table.rows.push(row);
+    }
+    table
 }
 
 pub async fn get_key(session: &Session, ns: &str, name: &str) -> Result<APIKey, Error> {
@@ -70,7 +74,7 @@ pub async fn show(session: &Session, global: &GlobalArgs, name: &str, reveal: bo
     if let Some(format @ (OutputFormat::Json | OutputFormat::Yaml)) = global.output {
         return print_object(&key, format);
     }
-    print!("{}", render(&key));
+    print!("{}", render(&key, Timestamp::now()));
     Ok(())
 }
 
@@ -109,7 +113,7 @@ async fn reveal_key(session: &Session, key: &APIKey) -> Result<(), Error> {
 }
 
 /// `describe key` / `key show`: the request, its key's state, how to call the API, and the whole history.
-pub fn render(k: &APIKey) -> String {
+pub fn render(k: &APIKey, now: Timestamp) -> String {
     let mut out = String::new();
     let status = k.status.clone().unwrap_or_default();
     let ns = k.namespace().unwrap_or_default();
@@ -134,12 +138,15 @@ pub fn render(k: &APIKey) -> String {
         field("Reason", r.clone());
     }
     if let Some(e) = &k.spec.expires_at {
-        field("Expires At", format!("{} ({})", e.0, until(e.0)));
+        field("Expires At", format!("{} ({})", e.0, until(e.0, now)));
     }
-    field("Age", age(k.metadata.creation_timestamp.as_ref()));
+    field("Age", age(k.metadata.creation_timestamp.as_ref(), now));
     if let Some(issued) = &status.issued {
-        let rotated =
-            if issued.generation > 0 { format!(", rotated {} times", issued.generation) } else { String::new() };
+        let rotated = match issued.generation {
+            0 => String::new(),
+            1 => ", rotated once".to_owned(),
+            n => format!(", rotated {n} times"),
+        };
         field("Key Issued", format!("{}{rotated}", issued.issued_at.0));
         field("Reveal", format!("kubectl apiportal key show {} -n {ns} --reveal", k.name_any()));
         let rule = status.auth_scheme.as_ref().and_then(|s| s.api_key_rule().map(|(_, r)| r.clone()));
@@ -150,7 +157,7 @@ pub fn render(k: &APIKey) -> String {
     if let Some(previous) = &status.previous_key {
         field(
             "Previous Key",
-            format!("still valid until {} ({})", previous.valid_until.0, until(previous.valid_until.0)),
+            format!("still valid until {} ({})", previous.valid_until.0, until(previous.valid_until.0, now)),
         );
     }
     if !status.conditions.is_empty() {
@@ -186,9 +193,9 @@ pub fn expires(k: &APIKey) -> String {
     k.spec.expires_at.as_ref().map(|t| t.0.to_string()).unwrap_or_else(|| "<never>".to_owned())
 }
 
-/// `in 3d4h` or `5m ago`.
-fn until(at: jiff::Timestamp) -> String {
-    let left = at.duration_since(jiff::Timestamp::now());
+/// `in 3d4h` or `5m ago`, seen at `now`.
+fn until(at: Timestamp, now: Timestamp) -> String {
+    let left = at.duration_since(now);
     let text = |d: jiff::SignedDuration| {
         apiportal_core::duration::format(std::time::Duration::from_secs(d.as_secs().unsigned_abs()))
     };
@@ -223,7 +230,7 @@ pub async fn revoke(session: &Session, args: &RevokeArgs) -> Result<(), Error> {
     };
     match api.delete(&name, &params).await {
         Ok(_) => report(APIKEY_KIND, &name, "deleted", args.dry_run.dry_run),
-        Err(kube::Error::Api(s)) if s.code == 404 => {
+        Err(e) if e.is_not_found() => {
             eprintln!("{APIKEY_KIND}/{name} not found in namespace {ns:?}: nothing to revoke")
         }
         Err(e) => return Err(Error::from_kube(e, &session.server, &doing)),

@@ -8,6 +8,8 @@ mod install;
 mod keys;
 mod product;
 mod products;
+#[cfg(test)]
+mod render_tests;
 mod request;
 mod requests;
 mod routes;
@@ -17,7 +19,7 @@ use kube::{Api, Resource, api::ListParams};
 use serde::de::DeserializeOwned;
 
 use crate::{
-    cli::{Cli, Command, DescribeTarget, DryRun, KeyCommand, ProductCommand},
+    cli::{Cli, Command, DescribeTarget, DryRun, GlobalArgs, KeyCommand, ProductCommand},
     error::Error,
     session::Session,
 };
@@ -38,37 +40,49 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         _ => {}
     }
     let session = Session::connect(&global).await?;
-    match cli.command {
-        Command::Products(args) => products::list(&session, &global, &args).await,
+    // Install, uninstall, doctor and routes work (and explain themselves) without the CRDs.
+    let needs_crds =
+        !matches!(cli.command, Command::Install(_) | Command::Uninstall(_) | Command::Doctor | Command::Routes(_));
+    match dispatch(cli.command, &session, &global).await {
+        Err(e) if needs_crds && e.may_mean_not_installed() && !session.crds_installed().await => {
+            Err(Error::not_installed())
+        }
+        result => result,
+    }
+}
+
+async fn dispatch(command: Command, session: &Session, global: &GlobalArgs) -> Result<(), Error> {
+    match command {
+        Command::Products(args) => products::list(session, global, &args).await,
         Command::Describe(args) => match args.what {
-            DescribeTarget::Product { name } => describe::product(&session, &global, &name).await,
-            DescribeTarget::Key { name } => keys::show(&session, &global, &name, false).await,
+            DescribeTarget::Product { name } => describe::product(session, global, &name).await,
+            DescribeTarget::Key { name } => keys::show(session, global, &name, false).await,
         },
-        Command::Request(args) => request::run(&session, &global, &args).await,
-        Command::Keys => keys::list(&session, &global).await,
-        Command::Key(KeyCommand::Show { name, reveal }) => keys::show(&session, &global, &name, reveal).await,
-        Command::Key(KeyCommand::Rotate(args)) => keys::rotate(&session, &args).await,
-        Command::Revoke(args) => keys::revoke(&session, &args).await,
-        Command::Product(ProductCommand::Create(args)) => product::create(&session, &global, &args).await,
+        Command::Request(args) => request::run(session, global, &args).await,
+        Command::Keys => keys::list(session, global).await,
+        Command::Key(KeyCommand::Show { name, reveal }) => keys::show(session, global, &name, reveal).await,
+        Command::Key(KeyCommand::Rotate(args)) => keys::rotate(session, &args).await,
+        Command::Revoke(args) => keys::revoke(session, &args).await,
+        Command::Product(ProductCommand::Create(args)) => product::create(session, global, &args).await,
         Command::Product(ProductCommand::Publish { name, dry_run }) => {
-            product::set_published(&session, &name, true, dry_run.dry_run).await
+            product::set_published(session, &name, true, dry_run.dry_run).await
         }
         Command::Product(ProductCommand::Unpublish { name, dry_run }) => {
-            product::set_published(&session, &name, false, dry_run.dry_run).await
+            product::set_published(session, &name, false, dry_run.dry_run).await
         }
-        Command::Requests(args) => requests::list(&session, &global, &args).await,
-        Command::Approve(args) => decide::approve(&session, &args).await,
-        Command::Reject(args) => decide::reject(&session, &args).await,
-        Command::Install(args) => install::install(&session, &global, &args).await,
-        Command::Uninstall(args) => uninstall::uninstall(&session, &args).await,
-        Command::Routes(args) => routes::list(&session, &global, &args).await,
-        Command::Expose(args) => routes::expose(&session, &global, &args).await,
-        Command::Doctor => doctor::run(&session).await,
+        Command::Requests(args) => requests::list(session, global, &args).await,
+        Command::Approve(args) => decide::approve(session, &args).await,
+        Command::Reject(args) => decide::reject(session, &args).await,
+        Command::Install(args) => install::install(session, global, &args).await,
+        Command::Uninstall(args) => uninstall::uninstall(session, &args).await,
+        Command::Routes(args) => routes::list(session, global, &args).await,
+        Command::Expose(args) => routes::expose(session, global, &args).await,
+        Command::Doctor => doctor::run(session, global.namespace.as_deref()).await,
         Command::Version | Command::Completion(_) => unreachable!("handled before connecting"),
     }
 }
 
-async fn version(global: &crate::cli::GlobalArgs) -> Result<(), Error> {
+async fn version(global: &GlobalArgs) -> Result<(), Error> {
     println!("Client Version: v{}", env!("CARGO_PKG_VERSION"));
     // The server's version is a courtesy: the plugin's own version prints even with no cluster.
     if let Ok(session) = Session::connect(global).await
@@ -106,7 +120,7 @@ where
     let scope = scope_text(session);
     match scoped_api::<K>(session).list(&params).await {
         Ok(list) => Ok(list.items),
-        Err(e) => Err(session.explain(e, &format!("list {what}{scope}")).await),
+        Err(e) => Err(session.explain(e, &format!("list {what}{scope}"))),
     }
 }
 

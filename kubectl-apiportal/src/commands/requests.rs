@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use apiportal_core::{APIKey, KeyPhase};
+use jiff::Timestamp;
 use kube::{Api, ResourceExt, api::ListParams};
 
 use super::APIKEY_KIND;
@@ -49,29 +50,35 @@ pub async fn list(session: &Session, global: &GlobalArgs, args: &RequestsArgs) -
         global.output,
         global.no_headers,
         &keys,
-        || {
-            let mut table = Table::new(vec!["NAMESPACE", "NAME", "PRODUCT", "PLAN", "USER", "PHASE", "AGE"])
-                .with_wide(vec!["REVIEWED BY", "EXPIRES", "USE CASE"]);
-            for k in &keys {
-                let status = k.status.clone().unwrap_or_default();
-                table.rows.push(vec![
-                    k.namespace().unwrap_or_default(),
-                    k.name_any(),
-                    format!("{}/{}", k.product_namespace(), k.spec.api_product_ref.name),
-                    k.spec.plan_tier.clone(),
-                    k.spec.requested_by.user_id.clone(),
-                    k.phase().to_string(),
-                    age(k.metadata.creation_timestamp.as_ref()),
-                    cell(status.reviewed_by.as_deref()),
-                    super::keys::expires(k),
-                    cell(k.spec.use_case.as_deref()),
-                ]);
-            }
-            table
-        },
+        || table(&keys, Timestamp::now()),
         |k| format!("{APIKEY_KIND}/{}", k.name_any()),
         &format!("{scope} for products you may approve"),
     )
+}
+
+/// The reviewers' requests table (requests live in many namespaces: the NAMESPACE column is always there).
+pub fn table(keys: &[APIKey], now: Timestamp) -> Table {
+    let mut table = Table::new(vec!["NAMESPACE", "NAME", "PRODUCT", "PLAN", "USER", "PHASE", "AGE"]).with_wide(vec![
+        "REVIEWED BY",
+        "EXPIRES",
+        "USE CASE",
+    ]);
+    for k in keys {
+        let status = k.status.clone().unwrap_or_default();
+        table.rows.push(vec![
+            k.namespace().unwrap_or_default(),
+            k.name_any(),
+            format!("{}/{}", k.product_namespace(), k.spec.api_product_ref.name),
+            k.spec.plan_tier.clone(),
+            k.spec.requested_by.user_id.clone(),
+            k.phase().to_string(),
+            age(k.metadata.creation_timestamp.as_ref(), now),
+            cell(status.reviewed_by.as_deref()),
+            super::keys::expires(k),
+            cell(k.spec.use_case.as_deref()),
+        ]);
+    }
+    table
 }
 
 /// Whether the caller holds the `approve` verb on the product (what the admission policy checks).

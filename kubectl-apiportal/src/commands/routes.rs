@@ -49,7 +49,7 @@ pub async fn list(session: &Session, global: &GlobalArgs, args: &RoutesArgs) -> 
                     cell(Some(&r.spec.hostnames.join(","))),
                     is_exposed(r).to_string(),
                     cell(Some(&wrapping.join(","))),
-                    age(r.metadata.creation_timestamp.as_ref()),
+                    age(r.metadata.creation_timestamp.as_ref(), jiff::Timestamp::now()),
                     r.is_accepted().to_string(),
                 ];
                 if all {

@@ -3,13 +3,19 @@
 //! revoked first, while the bridge still runs, so no key stays valid at the gateway and no CRD hangs in
 //! Terminating. Whatever the bridge does not finish in time (it is not running), the plugin cleans up itself.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use apiportal_core::{APIKey, install::objects, labels};
+use apiportal_core::{
+    APIKey,
+    install::objects,
+    kube_ext::{KubeResultExt, delete_if_present},
+    labels,
+};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, ResourceExt,
     api::{DeleteParams, ListParams, Patch, PatchParams},
+    runtime::{conditions, wait::await_condition},
 };
 use serde_json::{Value, json};
 
@@ -63,18 +69,6 @@ pub async fn uninstall(session: &Session, args: &UninstallArgs) -> Result<(), Er
     Ok(())
 }
 
-/// Deletes `name`; false when it was already gone.
-async fn delete_if_present<K>(api: &Api<K>, name: &str, params: &DeleteParams) -> Result<bool, kube::Error>
-where
-    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    match api.delete(name, params).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 async fn list_keys(session: &Session) -> Result<Vec<APIKey>, Error> {
     Api::<APIKey>::all(session.client.clone())
         .list(&ListParams::default())
@@ -105,12 +99,16 @@ async fn revoke_every_key(session: &Session, timeout: Duration, dry_run: DryRun)
         keys.len(),
         timeout.as_secs()
     );
-    let deadline = Instant::now() + timeout;
-    let mut left = list_keys(session).await?;
-    while !left.is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        left = list_keys(session).await?;
-    }
+    let all_released = async {
+        for key in &keys {
+            let api: Api<APIKey> = Api::namespaced(session.client.clone(), &key.namespace().unwrap_or_default());
+            let uid = key.uid().unwrap_or_default();
+            // The watch ends with an error only if the API server goes away; what is left is handled below.
+            let _ = await_condition(api, &key.name_any(), conditions::is_deleted(&uid)).await;
+        }
+    };
+    let _ = tokio::time::timeout(timeout, all_released).await;
+    let left = list_keys(session).await?;
     for key in &left {
         release(session, key).await?;
     }
@@ -143,12 +141,10 @@ async fn release(session: &Session, key: &APIKey) -> Result<(), Error> {
     let finalizers: Vec<&String> = key.finalizers().iter().filter(|f| *f != labels::APIKEY_FINALIZER).collect();
     // The resourceVersion makes the patch a precondition: a finalizer someone else added meanwhile is kept.
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": key.resource_version()}});
-    match Api::<APIKey>::namespaced(session.client.clone(), &ns)
+    Api::<APIKey>::namespaced(session.client.clone(), &ns)
         .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(Error::from_kube(e, &session.server, &format!("release apikey {ns}/{name}"))),
-    }
+        .ok_if_not_found()
+        .map(drop)
+        .map_err(|e| Error::from_kube(e, &session.server, &format!("release apikey {ns}/{name}")))
 }

@@ -24,7 +24,7 @@ fn at(offset_seconds: i64) -> String {
 fn settings() -> Settings {
     Settings {
         bridge_user: BRIDGE.into(),
-        enforcement_namespace: "kuadrant-system".into(),
+        enforcement_namespace: apiportal_core::DEFAULT_ENFORCEMENT_NAMESPACE.into(),
         expiry_warning: Duration::from_secs(7 * 86_400),
     }
 }
@@ -246,7 +246,7 @@ fn an_approved_key_is_issued_once_under_the_products_selector() {
     else {
         panic!("{:?}", plan.actions)
     };
-    assert_eq!(enforcement.namespace, "kuadrant-system");
+    assert_eq!(enforcement.namespace, apiportal_core::DEFAULT_ENFORCEMENT_NAMESPACE);
     assert_eq!(enforcement.name, secrets::enforcement_secret_name("team", "toys-gold", 0));
     assert_eq!(enforcement.labels, copy(0).labels, "the product's selector plus the bridge's labels");
     assert_eq!(enforcement.annotations, copy(0).annotations);

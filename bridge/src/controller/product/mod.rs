@@ -174,4 +174,3 @@ async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action
     }
     Ok(Action::requeue(RESYNC))
 }
-

@@ -99,7 +99,12 @@ pub fn plan(o: &Observed, fetched: Fetched) -> APIProductStatus {
         return status;
     };
     if route.is_accepted() {
-        conditions.set("Ready", true, "HTTPRouteAccepted", format!("HTTPRoute {ns}/{route_name} is accepted by its gateway"));
+        conditions.set(
+            "Ready",
+            true,
+            "HTTPRouteAccepted",
+            format!("HTTPRoute {ns}/{route_name} is accepted by its gateway"),
+        );
     } else {
         conditions.set(
             "Ready",
@@ -131,7 +136,13 @@ pub fn plan(o: &Observed, fetched: Fetched) -> APIProductStatus {
     }
 
     let effective = effective_auth(o);
-    match issuance::evaluate(&ns, &o.product.name_any(), Some(route), effective.map(|(p, a)| (p.as_ref(), a)), o.auth_policies) {
+    match issuance::evaluate(
+        &ns,
+        &o.product.name_any(),
+        Some(route),
+        effective.map(|(p, a)| (p.as_ref(), a)),
+        o.auth_policies,
+    ) {
         Ok(issuance) => {
             let message = format!("keys are issued for AuthPolicy {} rule {:?}", issuance.auth_policy, issuance.rule);
             conditions.set("KeysIssuable", true, "ProductScopedSelector", message);
@@ -176,7 +187,11 @@ fn oidc(
     };
     let endpoint = match fetched {
         // Not fetched: the same issuer's endpoint is known.
-        None => previous.oidc_discovery.as_ref().and_then(|d| d.token_endpoint.clone()).ok_or_else(|| "not fetched yet".to_owned()),
+        None => previous
+            .oidc_discovery
+            .as_ref()
+            .and_then(|d| d.token_endpoint.clone())
+            .ok_or_else(|| "not fetched yet".to_owned()),
         Some(Ok(body)) => serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["token_endpoint"].as_str().map(str::to_owned))
@@ -212,8 +227,11 @@ fn openapi(
         }
         Some(Ok(body)) => match String::from_utf8(body.to_vec()) {
             Ok(raw) if crate::fetch::is_openapi(&raw) => {
-                status.openapi =
-                    Some(OpenApiStatus { raw, last_sync_time: Time(o.now), max_size_used: Some(o.openapi_max_bytes as i64) });
+                status.openapi = Some(OpenApiStatus {
+                    raw,
+                    last_sync_time: Time(o.now),
+                    max_size_used: Some(o.openapi_max_bytes as i64),
+                });
                 conditions.set("OpenAPISpecReady", true, "SpecFetched", format!("fetched from {url}"));
             }
             // Whatever else was there stays unread: nothing of it is kept or repeated.
@@ -233,9 +251,12 @@ fn openapi(
         Some(Err(e @ FetchError::Refused { .. })) => {
             conditions.set("OpenAPISpecReady", false, "DestinationRefused", e.to_string())
         }
-        Some(Err(e)) => {
-            conditions.set("OpenAPISpecReady", false, "FetchFailed", format!("{e}; retried every {}s", RESYNC.as_secs()))
-        }
+        Some(Err(e)) => conditions.set(
+            "OpenAPISpecReady",
+            false,
+            "FetchFailed",
+            format!("{e}; retried every {}s", RESYNC.as_secs()),
+        ),
     }
     // A failed refresh keeps the last good document.
     if status.openapi.is_none() {
@@ -283,17 +304,27 @@ mod tests {
     }
 
     fn keys() -> Arc<AuthPolicy> {
-        auth(json!({"api-key": {"apiKey": {"selector": {"matchLabels": {"devportal.kuadrant.io/apiproduct": "toys", "devportal.kuadrant.io/apiproduct-namespace": "shop"}}}}}))
+        auth(
+            json!({"api-key": {"apiKey": {"selector": {"matchLabels": {"devportal.kuadrant.io/apiproduct": "toys", "devportal.kuadrant.io/apiproduct-namespace": "shop"}}}}}),
+        )
     }
 
     fn plans() -> Arc<PlanPolicy> {
-        Arc::new(serde_json::from_value(json!({"apiVersion": "extensions.kuadrant.io/v1alpha1", "kind": "PlanPolicy",
+        Arc::new(
+            serde_json::from_value(json!({"apiVersion": "extensions.kuadrant.io/v1alpha1", "kind": "PlanPolicy",
             "metadata": {"name": "toys-plans", "namespace": "shop"},
             "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "toys"},
-                     "plans": [{"tier": "gold", "predicate": "x", "limits": {"daily": 100}}]}})).unwrap())
+                     "plans": [{"tier": "gold", "predicate": "x", "limits": {"daily": 100}}]}}))
+            .unwrap(),
+        )
     }
 
-    fn observed<'a>(p: &'a APIProduct, r: Option<&'a HTTPRoute>, a: &'a [Arc<AuthPolicy>], pl: &'a [Arc<PlanPolicy>]) -> Observed<'a> {
+    fn observed<'a>(
+        p: &'a APIProduct,
+        r: Option<&'a HTTPRoute>,
+        a: &'a [Arc<AuthPolicy>],
+        pl: &'a [Arc<PlanPolicy>],
+    ) -> Observed<'a> {
         Observed { product: p, route: r, auth_policies: a, plan_policies: pl, now: now(), openapi_max_bytes: 1000 }
     }
 
@@ -330,10 +361,16 @@ mod tests {
         let (p, r) = (product(json!({})), route(true));
         let auths = [jwt];
         let o = observed(&p, Some(&r), &auths, &[]);
-        assert_eq!(fetches(&o).oidc.as_deref(), Some("https://sso.example.com/realms/shop/.well-known/openid-configuration"));
+        assert_eq!(
+            fetches(&o).oidc.as_deref(),
+            Some("https://sso.example.com/realms/shop/.well-known/openid-configuration")
+        );
         let body = Bytes::from(r#"{"token_endpoint": "https://sso.example.com/token"}"#);
         let status = plan(&o, Fetched { oidc: Some(Ok(body)), openapi: None });
-        assert_eq!(status.oidc_discovery.as_ref().unwrap().token_endpoint.as_deref(), Some("https://sso.example.com/token"));
+        assert_eq!(
+            status.oidc_discovery.as_ref().unwrap().token_endpoint.as_deref(),
+            Some("https://sso.example.com/token")
+        );
         // With that status in place, nothing is fetched again and the endpoint is kept.
         let p2 = product(json!({"status": serde_json::to_value(&status).unwrap()}));
         let o2 = observed(&p2, Some(&r), &auths, &[]);
@@ -343,7 +380,12 @@ mod tests {
 
     #[test]
     fn an_openapi_fetch_is_judged_and_nothing_foreign_is_kept() {
-        let (p, r) = (product(json!({"spec": {"displayName": "Toys", "targetRef": {"name": "toys"}, "documentation": {"openAPISpecURL": "https://docs.example.com/o.json"}}})), route(true));
+        let (p, r) = (
+            product(
+                json!({"spec": {"displayName": "Toys", "targetRef": {"name": "toys"}, "documentation": {"openAPISpecURL": "https://docs.example.com/o.json"}}}),
+            ),
+            route(true),
+        );
         let o = observed(&p, Some(&r), &[], &[]);
         assert_eq!(fetches(&o).openapi.as_deref(), Some("https://docs.example.com/o.json"));
         let fetched = |result| Fetched { oidc: None, openapi: Some(result) };
@@ -353,7 +395,8 @@ mod tests {
         let foreign = plan(&o, fetched(Ok(Bytes::from(r#"{"instance-id": "i-123"}"#))));
         assert_eq!(condition(&foreign, "OpenAPISpecReady").1, "NotAnOpenAPIDocument");
         assert!(foreign.openapi.is_none());
-        let refused = plan(&o, fetched(Err(FetchError::Refused { host: "169.254.169.254".into(), why: "link-local".into() })));
+        let refused =
+            plan(&o, fetched(Err(FetchError::Refused { host: "169.254.169.254".into(), why: "link-local".into() })));
         assert_eq!(condition(&refused, "OpenAPISpecReady").1, "DestinationRefused");
         let big = plan(&o, fetched(Err(FetchError::TooLarge(1000))));
         assert_eq!(condition(&big, "OpenAPISpecReady").1, "SpecSizeTooLarge");

@@ -17,7 +17,9 @@ use std::{
 };
 
 use apiportal_core::APIProduct;
-use apiportal_tests::{Bridge, HttpClient, Persona, cluster, eventually, http_client, http_get, run, stage::Stage};
+use apiportal_tests::{
+    Bridge, HttpClient, Persona, cluster, eventually, fixtures::apikey, http_client, http_get, run, stage::Stage,
+};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::{coordination::v1::Lease, core::v1::Secret};
 use kube::{Api, api::PostParams};
@@ -91,7 +93,13 @@ async fn create_products(ns: &str, count: usize) {
 }
 
 /// One call's figures: latency percentiles (sequential) and throughput (8 concurrent callers).
-async fn measure_get(client: &HttpClient, path: &str, headers: &[(&str, &str)], expect: u16, samples: usize) -> Figures {
+async fn measure_get(
+    client: &HttpClient,
+    path: &str,
+    headers: &[(&str, &str)],
+    expect: u16,
+    samples: usize,
+) -> Figures {
     measure(samples, 5, || async move {
         let answer = http_get(client, path, headers).await;
         assert_eq!(answer.status, expect, "{path}: {}", answer.text());
@@ -105,27 +113,33 @@ async fn view_benchmark(sizes: &[usize]) {
     let admin_token = c.token(Persona::Admin).to_owned();
     let apiserver = http_client(&c.server, &c.ca_file());
     println!("\n## 1. View: GET /api/v1/products on the bridge vs LIST apiproducts on the API server");
-    println!("Both over TLS, both asking for gzip (Accept-Encoding: gzip, as Backstage does), same client; bodies not decompressed.");
-    println!("| products | bridge p50 | bridge p99 | bridge req/s | API LIST p50 | API LIST p99 | API LIST req/s | req/s ratio | bridge 304 p50 | 304 req/s | 304 vs LIST |");
+    println!(
+        "Both over TLS, both asking for gzip (Accept-Encoding: gzip, as Backstage does), same client; bodies not decompressed."
+    );
+    println!(
+        "| products | bridge p50 | bridge p99 | bridge req/s | API LIST p50 | API LIST p99 | API LIST req/s | req/s ratio | bridge 304 p50 | 304 req/s | 304 vs LIST |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &size in sizes {
         let ns = c.namespace("bench-view").await;
         create_products(&ns, size).await;
         // A follower watching only this namespace: its whole catalog is these products, and it never reconciles.
-        let bridge = Bridge::start(c, &["--lease-name=bench-held", &format!("--namespace={ns}")]);
+        let bridge = Bridge::start(c, &["--lease-name=bench-held", &format!("--namespace={ns}")]).await;
         let auth = format!("Bearer {backstage}");
         let headers = [("authorization", auth.as_str()), ("accept-encoding", "gzip")];
         let etag = eventually(300, "the bridge to serve every product", || async {
             let answer = bridge.get("/api/v1/products", &[("authorization", auth.as_str())]).await;
-            (answer.status == 200 && answer.json()["items"].as_array().map(Vec::len) == Some(size)).then(|| answer.header("etag").unwrap().to_owned())
+            (answer.status == 200 && answer.json()["items"].as_array().map(Vec::len) == Some(size))
+                .then(|| answer.header("etag").unwrap().to_owned())
         })
         .await;
         let gzip_etag = bridge.get("/api/v1/products", &headers).await.header("etag").unwrap().to_owned();
         assert_ne!(gzip_etag, etag);
         let samples = if size >= 10_000 { 100 } else { 300 };
-        let served = measure_get(bridge.http(), "/api/v1/products", &headers, 200, samples).await;
-        let revalidate = [("authorization", auth.as_str()), ("accept-encoding", "gzip"), ("if-none-match", gzip_etag.as_str())];
-        let not_modified = measure_get(bridge.http(), "/api/v1/products", &revalidate, 304, samples).await;
+        let served = measure_get(&bridge.http(), "/api/v1/products", &headers, 200, samples).await;
+        let revalidate =
+            [("authorization", auth.as_str()), ("accept-encoding", "gzip"), ("if-none-match", gzip_etag.as_str())];
+        let not_modified = measure_get(&bridge.http(), "/api/v1/products", &revalidate, 304, samples).await;
         let list_path = format!("/apis/devportal.kuadrant.io/v1alpha1/namespaces/{ns}/apiproducts");
         let admin_auth = format!("Bearer {admin_token}");
         let list_headers = [("authorization", admin_auth.as_str()), ("accept-encoding", "gzip")];
@@ -153,10 +167,11 @@ const WRITES_PER_APPROVAL: f64 = 6.0;
 /// reconciles share the API server with a product catch-up (a restart in a large cluster).
 async fn approval_benchmark(count: usize, backlog: usize) {
     let c = cluster();
-    let _bridge = Bridge::start(c, &[]);
+    let _bridge = Bridge::start(c, &[]).await;
     let stage = Stage::new(c).await;
     stage.published_product(c, "toys", "automatic").await;
 
+    let calls_before = apiserver_calls().await;
     let consumer: Api<apiportal_core::APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &stage.team);
     let admin_keys: Api<apiportal_core::APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     let started = Instant::now();
@@ -188,9 +203,7 @@ async fn approval_benchmark(count: usize, backlog: usize) {
             let (consumer, shop, created_at) = (consumer.clone(), stage.shop.clone(), created_at.clone());
             async move {
                 let name = format!("k-{i:05}");
-                let key = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": name},
-                    "spec": {"apiProductRef": {"name": "toys", "namespace": shop}, "planTier": "gold", "requestedBy": {"userId": "alice"}}}))
-                .unwrap();
+                let key = apikey(&name, &shop, "toys", "gold", "alice");
                 let t = Instant::now();
                 consumer.create(&PostParams::default(), &key).await.unwrap();
                 created_at.lock().unwrap().insert(name, t);
@@ -199,6 +212,9 @@ async fn approval_benchmark(count: usize, backlog: usize) {
         .await;
     let latencies = watcher.await.unwrap();
     let total = started.elapsed();
+    // What the API server served meanwhile, less the requests' own creates and the harness's watch.
+    let calls = apiserver_calls().await.since(&calls_before);
+    let (writes, reads) = (calls.writes().saturating_sub(count as u64), calls.reads());
 
     let secrets: Api<Secret> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     let baseline_start = Instant::now();
@@ -224,7 +240,9 @@ async fn approval_benchmark(count: usize, backlog: usize) {
         }
     );
     println!(
-        "Per approval the bridge makes {WRITES_PER_APPROVAL} writes (finalizer, decision, enforcement Secret, consumer Secret, status, Event) and reads nothing: the write limit is raw creates/s ÷ {WRITES_PER_APPROVAL}."
+        "An approval takes {WRITES_PER_APPROVAL} writes (finalizer, decision, enforcement Secret, consumer Secret, status, Event) and no reads: the write limit is raw creates/s ÷ {WRITES_PER_APPROVAL}. Measured from the API server's apiserver_request_total during the run: {:.2} writes and {:.2} reads (GET) per approval.",
+        writes as f64 / count as f64,
+        reads as f64 / count as f64
     );
     println!(
         "| requests | p50 latency | p99 latency | total | approvals/s | baseline: {count} Secrets created directly | raw creates/s | write limit (approvals/s) | ratio to the limit |"
@@ -238,6 +256,43 @@ async fn approval_benchmark(count: usize, backlog: usize) {
         baseline.as_secs_f64(),
         approvals_per_second / limit
     );
+}
+
+/// The API server's request counts by (verb, resource), from its own `/metrics`.
+struct ApiCalls(std::collections::HashMap<(String, String), u64>);
+
+impl ApiCalls {
+    fn since(&self, before: &ApiCalls) -> ApiCalls {
+        ApiCalls(self.0.iter().map(|(k, v)| (k.clone(), v - before.0.get(k).copied().unwrap_or(0))).collect())
+    }
+    fn count(&self, verbs: &[&str]) -> u64 {
+        let resources = ["apikeys", "secrets", "events", "apiproducts"];
+        self.0
+            .iter()
+            .filter(|((verb, resource), _)| verbs.contains(&verb.as_str()) && resources.contains(&resource.as_str()))
+            .map(|(_, v)| v)
+            .sum()
+    }
+    fn writes(&self) -> u64 {
+        self.count(&["POST", "PATCH", "PUT", "DELETE", "APPLY"])
+    }
+    fn reads(&self) -> u64 {
+        self.count(&["GET"])
+    }
+}
+
+async fn apiserver_calls() -> ApiCalls {
+    let client = cluster().client(Persona::Admin).await;
+    let text = client.request_text(http::Request::get("/metrics").body(Vec::new()).unwrap()).await.unwrap();
+    let mut counts = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+        let label = |name: &str| {
+            line.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_owned()
+        };
+        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        *counts.entry((label("verb"), label("resource"))).or_insert(0) += value as u64;
+    }
+    ApiCalls(counts)
 }
 
 fn cli_benchmark(ns: &str) {
@@ -293,7 +348,7 @@ async fn hold_bench_lease() {
 async fn memory_benchmark(products: usize, keys: usize) {
     let c = cluster();
     let ns = c.namespace("bench-mem").await;
-    let bridge = Bridge::start(c, &["--lease-name=bench-held", &format!("--namespace={ns}")]);
+    let bridge = Bridge::start(c, &["--lease-name=bench-held", &format!("--namespace={ns}")]).await;
     let idle = rss_kib(bridge.pid());
     create_products(&ns, products).await;
     let api: Api<apiportal_core::APIKey> = Api::namespaced(c.client(Persona::Admin).await, &ns);
@@ -301,18 +356,16 @@ async fn memory_benchmark(products: usize, keys: usize) {
         .for_each_concurrent(32, |i| {
             let (api, ns) = (api.clone(), ns.clone());
             async move {
-                let key = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": format!("k-{i:05}")},
-                    "spec": {"apiProductRef": {"name": format!("p-{:05}", i % products.max(1)), "namespace": ns}, "planTier": "gold",
-                             "useCase": "benchmark", "requestedBy": {"userId": "harness-admin", "email": "bench@example.com"}}}))
-                .unwrap();
+                let product = format!("p-{:05}", i % products.max(1));
+                let key = apikey(&format!("k-{i:05}"), &ns, &product, "gold", "harness-admin");
                 api.create(&PostParams::default(), &key).await.unwrap();
             }
         })
         .await;
     // Both gauges are sampled from the cache on every replica, leader or not.
     eventually(600, "the bridge to cache every product and key", || async {
-        let full = bridge.metric("apiportal_bridge_apiproducts") == Some(products as f64)
-            && bridge.metric("apiportal_bridge_apikeys_pending") == Some(keys as f64);
+        let full = bridge.metric("apiportal_bridge_apiproducts").await == Some(products as f64)
+            && bridge.metric("apiportal_bridge_apikeys_pending").await == Some(keys as f64);
         full.then_some(())
     })
     .await;

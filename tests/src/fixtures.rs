@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::{Cluster, Persona, eventually};
 
 /// The enforcement namespace the harness's bridges use.
-pub const ENFORCEMENT_NAMESPACE: &str = "kuadrant-system";
+pub const ENFORCEMENT_NAMESPACE: &str = apiportal_core::DEFAULT_ENFORCEMENT_NAMESPACE;
 
 /// An APIKey for `product_ns/product`'s `tier`, requested by `user`.
 pub fn apikey(name: &str, product_ns: &str, product: &str, tier: &str, user: &str) -> APIKey {
@@ -43,6 +43,22 @@ pub async fn enforcement_secrets(cluster: &Cluster, key_ns: &str, key: &str) -> 
 pub async fn all_enforcement_secrets(cluster: &Cluster) -> Vec<Secret> {
     let secrets: Api<Secret> = Api::namespaced(cluster.client(Persona::Admin).await, ENFORCEMENT_NAMESPACE);
     secrets.list(&ListParams::default().labels(labels::APIKEY)).await.expect("list enforcement Secrets").items
+}
+
+/// Both copies of every key of namespace `team`: (consumer copies, enforcement copies).
+pub async fn team_secrets(cluster: &Cluster, team: &str) -> (Vec<Secret>, Vec<Secret>) {
+    let admin = cluster.client(Persona::Admin).await;
+    let by_team = ListParams::default().labels(&format!("{}={team}", labels::APIKEY_NAMESPACE));
+    let consumer = Api::<Secret>::namespaced(admin.clone(), team).list(&by_team).await.expect("list consumer copies");
+    let enforcement =
+        Api::<Secret>::namespaced(admin, ENFORCEMENT_NAMESPACE).list(&by_team).await.expect("list enforcement copies");
+    (consumer.items, enforcement.items)
+}
+
+/// The key `ns/name` a Secret is a copy of, from its labels.
+pub fn key_of(secret: &Secret) -> String {
+    let labels = secret.metadata.labels.as_ref().expect("a key's Secret is labelled");
+    format!("{}/{}", labels[labels::APIKEY_NAMESPACE], labels[labels::APIKEY])
 }
 
 /// The consumer's copy of key `ns/key`, if any.

@@ -218,30 +218,15 @@ impl Cluster {
         self.service_account_token("backstage", "backstage", BRIDGE_AUDIENCE).await
     }
 
-    /// A token of a Prometheus allowed to read `/metrics`, for the bridge.
-    pub fn prometheus_token(&self) -> String {
+    /// A token of a Prometheus allowed to read `/metrics`, for the bridge: one per cluster, as a real
+    /// Prometheus keeps its token (a new token each scrape would be a new caller to authenticate each time).
+    pub async fn prometheus_token(&self) -> String {
         static TOKENS: OnceLock<std::sync::Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
         let tokens = TOKENS.get_or_init(Default::default);
-        if let Some(t) = tokens.lock().unwrap().get(&self.dir) {
-            return t.clone();
+        if let Some(token) = tokens.lock().unwrap().get(&self.dir) {
+            return token.clone();
         }
-        let out = run({
-            let mut cmd = self.kubectl(Persona::Admin);
-            cmd.args([
-                "create",
-                "token",
-                "prometheus",
-                "-n",
-                "monitoring",
-                "--audience",
-                "apiportal-bridge",
-                "--duration",
-                "2h",
-            ]);
-            cmd
-        });
-        assert!(out.success(), "kubectl create token: {}", out.stderr);
-        let token = out.stdout.trim().to_owned();
+        let token = self.service_account_token("monitoring", "prometheus", BRIDGE_AUDIENCE).await;
         tokens.lock().unwrap().insert(self.dir.clone(), token.clone());
         token
     }
@@ -333,7 +318,17 @@ impl Output {
     }
 }
 
-/// Runs a command to completion.
+/// Runs a command to completion, asynchronously.
+pub async fn run_async(mut command: tokio::process::Command) -> Output {
+    let out = command.output().await.unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs a command to completion, blocking (for set-up outside any test's runtime).
 pub fn run(mut command: Command) -> Output {
     let out = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
     Output {
@@ -351,17 +346,50 @@ impl Cluster {
         cmd
     }
 
-    /// Runs the plugin as `persona` with `args`.
-    pub fn apiportal(&self, persona: Persona, args: &[&str]) -> Output {
-        let mut cmd = self.plugin(persona);
+    /// Runs the plugin as `persona` with `args`, without blocking the test's runtime (the servers a test runs
+    /// for the bridge to call, and other plugin runs, go on meanwhile).
+    pub async fn apiportal(&self, persona: Persona, args: &[&str]) -> Output {
+        let mut cmd = tokio::process::Command::from(self.plugin(persona));
         cmd.args(args);
-        run(cmd)
+        run_async(cmd).await
     }
 
-    /// `kubectl apiportal install` as the cluster admin, once per cluster.
+    /// Runs `script` in bash as a user at a terminal would: `kubectl` (with this plugin on PATH) talks to this
+    /// cluster as `persona`, in `namespace`, through a kubeconfig of their own. For commands the plugin prints
+    /// for users to paste.
+    pub async fn shell(&self, persona: Persona, namespace: &str, script: &str, env: &[(&str, &str)]) -> Output {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::copy(&self.kubeconfig, &kubeconfig).expect("copy the kubeconfig");
+        for args in [vec!["use-context", persona.context()], vec!["set-context", "--current", "--namespace", namespace]]
+        {
+            let mut cmd = tokio::process::Command::new(tools_bin().join("kubectl"));
+            cmd.arg("--kubeconfig").arg(&kubeconfig).arg("config").args(&args);
+            let out = run_async(cmd).await;
+            assert!(out.success(), "kubectl config {args:?}: {}", out.stderr);
+        }
+        let plugin_dir = workspace_bin("kubectl-apiportal").parent().expect("a folder").to_path_buf();
+        let path = std::env::join_paths(
+            [plugin_dir, tools_bin()]
+                .into_iter()
+                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        )
+        .expect("a PATH");
+        let mut cmd = tokio::process::Command::new("bash");
+        cmd.args(["-euo", "pipefail", "-c", script])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("PATH", path)
+            .envs(env.iter().copied());
+        run_async(cmd).await
+    }
+
+    /// `kubectl apiportal install` as the cluster admin, once per cluster. Blocking: it runs once, while the
+    /// first test that needs it sets up, before anything else of that test runs.
     pub fn ensure_installed(&self) {
         self.installed.get_or_init(|| {
-            let out = self.apiportal(Persona::Admin, &["install", "--image", "apiportal-bridge:test"]);
+            let mut cmd = self.plugin(Persona::Admin);
+            cmd.args(["install", "--image", "apiportal-bridge:test"]);
+            let out = run(cmd);
             assert!(out.success(), "install failed: {}", out.stderr);
         });
     }
@@ -381,7 +409,7 @@ pub struct Bridge {
     /// The files the bridge serves its certificate from (a test may replace them).
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
-    http: HttpClient,
+    ca_file: PathBuf,
     wrapper: std::process::Child,
     killed: bool,
 }
@@ -440,6 +468,11 @@ pub fn http_client(base: &str, ca_file: &Path) -> HttpClient {
 
 /// GETs `path` from `client`'s base URL with exactly `headers`.
 pub async fn http_get(client: &HttpClient, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    try_http_get(client, path, headers).await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// GETs `path`; an error when no HTTP answer came (refused, TLS not trusted, timed out after 60 s).
+pub async fn try_http_get(client: &HttpClient, path: &str, headers: &[(&str, &str)]) -> Result<HttpAnswer, String> {
     use http_body_util::BodyExt;
     let mut request = http::Request::get(format!("{}{path}", client.base));
     for (k, v) in headers {
@@ -448,19 +481,19 @@ pub async fn http_get(client: &HttpClient, path: &str, headers: &[(&str, &str)])
     let request = request.body(http_body_util::Empty::new()).expect("a request");
     let response = tokio::time::timeout(std::time::Duration::from_secs(60), client.client.request(request))
         .await
-        .expect("the bridge answers within 60s")
-        .unwrap_or_else(|e| panic!("the bridge answers {path}: {e:?}"));
+        .map_err(|_| "no answer within 60s".to_owned())?
+        .map_err(|e| format!("{e:?}"))?;
     let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("a body").to_bytes().to_vec();
-    HttpAnswer { status: parts.status.as_u16(), headers: parts.headers, body }
+    let body = body.collect().await.map_err(|e| format!("reading the body: {e}"))?.to_bytes().to_vec();
+    Ok(HttpAnswer { status: parts.status.as_u16(), headers: parts.headers, body })
 }
 
 impl Bridge {
     /// Starts the real bridge binary as its ServiceAccount on a free port, serving TLS with a certificate the
     /// harness's CA signed, and waits until it is ready.
-    pub fn start(cluster: &Cluster, extra: &[&str]) -> Self {
+    pub async fn start(cluster: &Cluster, extra: &[&str]) -> Self {
         let bridge = Self::start_unready(cluster, extra);
-        bridge.wait_ready();
+        bridge.wait_ready().await;
         bridge
     }
 
@@ -490,17 +523,18 @@ impl Bridge {
         }
         let wrapper = command.args(extra).spawn().expect("start the bridge");
         let url = format!("{}://127.0.0.1:{port}", if insecure { "http" } else { "https" });
-        Self { http: http_client(&url, &cluster.ca_file()), url, log, cert_file, key_file, wrapper, killed: false }
+        Self { ca_file: cluster.ca_file(), url, log, cert_file, key_file, wrapper, killed: false }
     }
 
-    /// GETs `path` from the bridge with exactly `headers`.
+    /// GETs `path` from the bridge with exactly `headers`, on a new connection (a bridge outlives the runtime of
+    /// the test that started it, and pooled connections would not).
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
-        http_get(&self.http, path, headers).await
+        http_get(&self.http(), path, headers).await
     }
 
-    /// The HTTP client that talks to this bridge.
-    pub fn http(&self) -> &HttpClient {
-        &self.http
+    /// A client for this bridge that keeps its connections, for many requests from one test.
+    pub fn http(&self) -> HttpClient {
+        http_client(&self.url, &self.ca_file)
     }
 
     /// GETs `path` with `token` as the bearer token.
@@ -509,20 +543,21 @@ impl Bridge {
     }
 
     /// Waits until the bridge's caches have synced (`/readyz`).
-    pub fn wait_ready(&self) {
-        for _ in 0..300 {
-            let out = run({
-                let mut c = Command::new("curl");
-                c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"]);
-                c.arg(cluster_ca_of(&self.log)).arg(format!("{}/readyz", self.url));
-                c
-            });
-            if out.stdout == "200" {
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let http = self.http();
+        loop {
+            // Refused until the bridge listens; 503 until its caches have synced.
+            if try_http_get(&http, "/readyz", &[]).await.is_ok_and(|a| a.status == 200) {
                 return;
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the bridge did not become ready in 30s; its log:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("the bridge did not become ready; its log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
     }
 
     /// The bridge process's PID (not the wrapper's).
@@ -538,16 +573,14 @@ impl Bridge {
         self.killed = true;
     }
 
-    /// A metric's value (the first series of that name and labels), read with Prometheus's token.
-    pub fn metric(&self, series: &str) -> Option<f64> {
-        let token = cluster_of(&self.log).prometheus_token();
-        let out = run({
-            let mut cmd = Command::new("curl");
-            cmd.args(["-s", "--cacert"]).arg(cluster_ca_of(&self.log));
-            cmd.args(["-H", &format!("Authorization: Bearer {token}"), &format!("{}/metrics", self.url)]);
-            cmd
-        });
-        out.stdout.lines().find_map(|l| l.strip_prefix(&format!("{series} ")).and_then(|v| v.trim().parse().ok()))
+    /// A metric's value (the first series of that name and labels), read with Prometheus's token; `None` while
+    /// the bridge does not listen yet.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let token = cluster_of(&self.log).prometheus_token().await;
+        let answer =
+            try_http_get(&self.http(), "/metrics", &[("authorization", &format!("Bearer {token}"))]).await.ok()?;
+        assert_eq!(answer.status, 200, "/metrics: {}", answer.text());
+        answer.text().lines().find_map(|l| l.strip_prefix(&format!("{series} ")).and_then(|v| v.trim().parse().ok()))
     }
 
     /// Everything the bridge logged.
@@ -562,10 +595,6 @@ fn cluster_of(log: &Path) -> &'static Cluster {
     [CLUSTER.get(), BARE.get(), OTHER.get()].into_iter().flatten().find(|c| c.dir == dir).expect("the bridge's cluster")
 }
 
-fn cluster_ca_of(log: &Path) -> PathBuf {
-    log.parent().expect("a bridge log lives in its cluster's folder").join("pki/ca.crt")
-}
-
 impl Drop for Bridge {
     fn drop(&mut self) {
         if self.killed {
@@ -577,20 +606,22 @@ impl Drop for Bridge {
 }
 
 /// The test binary's shared bridge (tests that do not stop or restart it share one, as replicas share a Lease).
-pub fn shared_bridge() -> &'static Bridge {
-    static BRIDGE: OnceLock<Bridge> = OnceLock::new();
+pub async fn shared_bridge() -> &'static Bridge {
+    static BRIDGE: tokio::sync::OnceCell<Bridge> = tokio::sync::OnceCell::const_new();
     // The tests' document server (OpenAPI, OIDC discovery) runs on 127.0.0.1 over http: allowed here, and only here.
     // Users' own (OIDC) tokens are accepted too, as a bridge behind a Backstage that forwards them would be set up.
-    BRIDGE.get_or_init(|| {
-        Bridge::start(
-            cluster(),
-            &[
-                "--fetch-allow-cidr=127.0.0.1/32",
-                "--fetch-allow-http",
-                "--token-audience=apiportal-bridge,https://kubernetes.default.svc",
-            ],
-        )
-    })
+    BRIDGE
+        .get_or_init(|| {
+            Bridge::start(
+                cluster(),
+                &[
+                    "--fetch-allow-cidr=127.0.0.1/32",
+                    "--fetch-allow-http",
+                    "--token-audience=apiportal-bridge,https://kubernetes.default.svc",
+                ],
+            )
+        })
+        .await
 }
 
 /// Waits until `check` returns Some, polling for up to `seconds`.

@@ -87,25 +87,27 @@ impl Stage {
         name: &str,
         approval: &str,
     ) -> Api<apiportal_core::APIProduct> {
-        let out = cluster.apiportal(
-            Persona::Owner,
-            &[
-                "-n",
-                &self.shop,
-                "product",
-                "create",
-                name,
-                "--route",
-                "toys",
-                "--approval",
-                approval,
-                "--display-name",
-                "Toys API",
-                "--team",
-                "toys-team",
-                "--publish",
-            ],
-        );
+        let out = cluster
+            .apiportal(
+                Persona::Owner,
+                &[
+                    "-n",
+                    &self.shop,
+                    "product",
+                    "create",
+                    name,
+                    "--route",
+                    "toys",
+                    "--approval",
+                    approval,
+                    "--display-name",
+                    "Toys API",
+                    "--team",
+                    "toys-team",
+                    "--publish",
+                ],
+            )
+            .await;
         assert!(out.success(), "{}", out.stderr);
         let api: Api<apiportal_core::APIProduct> = Api::namespaced(cluster.client(Persona::Admin).await, &self.shop);
         crate::eventually(30, "the bridge to discover the product's plans", || async {

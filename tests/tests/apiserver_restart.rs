@@ -2,19 +2,19 @@
 //! reconnects by itself, and every request still ends Approved with exactly one key in two matching Secrets.
 
 use apiportal_core::{APIKey, KeyPhase};
-use apiportal_tests::{Persona, cluster, eventually, shared_bridge, stage::Stage};
-use futures::{StreamExt, stream};
-use k8s_openapi::api::core::v1::Secret;
-use kube::{
-    Api,
-    api::{ListParams, PostParams},
+use apiportal_tests::{
+    Persona, cluster, eventually,
+    fixtures::{apikey, team_secrets},
+    shared_bridge,
+    stage::Stage,
 };
-use serde_json::json;
+use futures::{StreamExt, stream};
+use kube::{Api, api::PostParams};
 
 #[tokio::test]
 async fn the_bridge_rides_out_an_api_server_restart_mid_burst() {
     let c = cluster();
-    let bridge = shared_bridge();
+    let bridge = shared_bridge().await;
     let stage = Stage::new(c).await;
     stage.published_product(c, "toys", "automatic").await;
 
@@ -24,9 +24,7 @@ async fn the_bridge_rides_out_an_api_server_restart_mid_burst() {
         .for_each_concurrent(16, |i| {
             let (consumer, shop) = (consumer.clone(), stage.shop.clone());
             async move {
-                let key = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": format!("k-{i:03}")},
-                    "spec": {"apiProductRef": {"name": "toys", "namespace": shop}, "planTier": "gold", "requestedBy": {"userId": "alice"}}}))
-                .unwrap();
+                let key = apikey(&format!("k-{i:03}"), &shop, "toys", "gold", "alice");
                 consumer.create(&PostParams::default(), &key).await.unwrap();
             }
         })
@@ -50,10 +48,7 @@ async fn the_bridge_rides_out_an_api_server_restart_mid_burst() {
         (issued(keys.list(&Default::default()).await.ok()?.items) == REQUESTS).then_some(())
     })
     .await;
-    let admin = c.client(Persona::Admin).await;
-    let by_team = ListParams::default().labels(&format!("devportal.kuadrant.io/apikey-namespace={}", stage.team));
-    let consumer_copies = Api::<Secret>::namespaced(admin.clone(), &stage.team).list(&by_team).await.unwrap().items;
-    let enforcement_copies = Api::<Secret>::namespaced(admin, "kuadrant-system").list(&by_team).await.unwrap().items;
+    let (consumer_copies, enforcement_copies) = team_secrets(c, &stage.team).await;
     assert_eq!(
         (consumer_copies.len(), enforcement_copies.len()),
         (REQUESTS, REQUESTS),

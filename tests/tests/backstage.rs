@@ -96,41 +96,47 @@ fn replace_file(path: &Path, content: &str) {
 }
 
 async fn product(c: &Cluster, stage: &Stage, name: &str, display: &str, openapi_url: &str) {
-    let out = c.apiportal(
-        Persona::Owner,
-        &[
-            "-n",
-            &stage.shop,
-            "product",
-            "create",
-            name,
-            "--route",
-            "toys",
-            "--display-name",
-            display,
-            "--description",
-            "Browse and order toys.",
-            "--version",
-            "v1",
-            "--tag",
-            "retail",
-            "--tag",
-            "toys",
-            "--team",
-            "toys-team",
-            "--docs-url",
-            "https://docs.example.com/toys",
-            "--openapi-url",
-            openapi_url,
-            "--approval",
-            "automatic",
-            "--publish",
-        ],
-    );
+    let out = c
+        .apiportal(
+            Persona::Owner,
+            &[
+                "-n",
+                &stage.shop,
+                "product",
+                "create",
+                name,
+                "--route",
+                "toys",
+                "--display-name",
+                display,
+                "--description",
+                "Browse and order toys.",
+                "--version",
+                "v1",
+                "--tag",
+                "retail",
+                "--tag",
+                "toys",
+                "--team",
+                "toys-team",
+                "--docs-url",
+                "https://docs.example.com/toys",
+                "--openapi-url",
+                openapi_url,
+                "--approval",
+                "automatic",
+                "--publish",
+            ],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &stage.shop);
     let labels = json!({"metadata": {"labels": {"lifecycle": "experimental", "system": "storefront"}}});
     products.patch(name, &PatchParams::default(), &Patch::Merge(&labels)).await.unwrap();
+    eventually(30, "the bridge to discover the product's plans", || async {
+        products.get(name).await.ok().filter(|p| !p.plans().is_empty())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -142,8 +148,8 @@ async fn one_backstage_reads_two_clusters_and_keeps_each_ones_entities() {
     let (east, west) = (cluster(), other_cluster());
     let fetch = ["--fetch-allow-cidr=127.0.0.1/32", "--fetch-allow-http"];
     // East caches authentications for a second only, so a token made invalid stops working at once.
-    let east_bridge = Bridge::start(east, &[fetch[0], fetch[1], "--auth-cache-ttl=1s"]);
-    let mut west_bridge = Bridge::start(west, &fetch);
+    let east_bridge = Bridge::start(east, &[fetch[0], fetch[1], "--auth-cache-ttl=1s"]).await;
+    let mut west_bridge = Bridge::start(west, &fetch).await;
     let spec = "openapi: 3.0.3\ninfo: {title: Toys API, version: v1}\npaths:\n  /toys: {get: {summary: List toys}}\n";
     let docs = serve_documents(vec![("/openapi.yaml".into(), spec.to_owned())]).await;
     let east_stage = Stage::named(east, NAMESPACE, "team-same").await;
@@ -151,10 +157,12 @@ async fn one_backstage_reads_two_clusters_and_keeps_each_ones_entities() {
     product(east, &east_stage, "toys", "Toys API", &format!("{docs}/openapi.yaml")).await;
     product(west, &west_stage, "toys", "Toys API (west)", &format!("{docs}/openapi.yaml")).await;
     // A consumer of the east product: its count shows on the entity.
-    let out = east.apiportal(
-        Persona::Consumer,
-        &["-n", "team-same", "request", &format!("{NAMESPACE}/toys"), "--plan", "gold", "--wait=60s"],
-    );
+    let out = east
+        .apiportal(
+            Persona::Consumer,
+            &["-n", "team-same", "request", &format!("{NAMESPACE}/toys"), "--plan", "gold", "--wait=60s"],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
 
     let dir = tempfile::tempdir().unwrap();
@@ -239,10 +247,23 @@ async fn one_backstage_reads_two_clusters_and_keeps_each_ones_entities() {
         Api::namespaced(east.client(Persona::Admin).await, "backstage");
     secrets.delete("backstage-token-a", &DeleteParams::default()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await; // past the bridge's 1 s authentication cache: the old token is dead
-    let out = east.apiportal(
-        Persona::Owner,
-        &["-n", NAMESPACE, "product", "create", "games", "--route", "toys", "--display-name", "Games API", "--publish"],
-    );
+    let out = east
+        .apiportal(
+            Persona::Owner,
+            &[
+                "-n",
+                NAMESPACE,
+                "product",
+                "create",
+                "games",
+                "--route",
+                "toys",
+                "--display-name",
+                "Games API",
+                "--publish",
+            ],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
     eventually(60, "a product published after the rotation to arrive", || async {
         backstage.apis().await.contains_key("east--shop-same--games").then_some(())
@@ -251,7 +272,7 @@ async fn one_backstage_reads_two_clusters_and_keeps_each_ones_entities() {
 
     // One cluster down: its entities stay, the other cluster's keep changing.
     west_bridge.kill9();
-    let out = east.apiportal(Persona::Owner, &["-n", NAMESPACE, "product", "unpublish", "games"]);
+    let out = east.apiportal(Persona::Owner, &["-n", NAMESPACE, "product", "unpublish", "games"]).await;
     assert!(out.success(), "{}", out.stderr);
     let apis = eventually(60, "the unpublished product to leave", || async {
         let apis = backstage.apis().await;

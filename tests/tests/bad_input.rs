@@ -75,16 +75,19 @@ fn send(addr: &str, request: &[u8], garbage: bool) -> u16 {
 #[tokio::test]
 async fn thousands_of_malformed_requests_get_no_5xx_and_leak_nothing() {
     let c = cluster();
-    let bridge = shared_bridge();
+    let bridge = shared_bridge().await;
     let stage = Stage::new(c).await;
     stage.published_product(c, "toys", "automatic").await;
-    let out = c.apiportal(
-        Persona::Consumer,
-        &["-n", &stage.team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--wait=30s"],
-    );
+    let out = c
+        .apiportal(
+            Persona::Consumer,
+            &["-n", &stage.team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--wait=30s"],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
     let key = c
         .apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold", "--reveal"])
+        .await
         .stdout
         .trim()
         .to_owned();
@@ -93,7 +96,8 @@ async fn thousands_of_malformed_requests_get_no_5xx_and_leak_nothing() {
     // The HTTP layer is fuzzed in clear on a second replica (a follower of the same Lease, serving the same
     // view) started for local use with --insecure-http; the TLS port gets its own garbage below.
     let plain =
-        Bridge::start(c, &["--insecure-http", "--token-audience=apiportal-bridge,https://kubernetes.default.svc"]);
+        Bridge::start(c, &["--insecure-http", "--token-audience=apiportal-bridge,https://kubernetes.default.svc"])
+            .await;
     let addr = plain.url.trim_start_matches("http://").to_owned();
     let backstage = c.backstage_token().await;
     let tokens = [
@@ -148,7 +152,7 @@ async fn thousands_of_malformed_requests_get_no_5xx_and_leak_nothing() {
 
     // Authorised reads never contain the key.
     let admin = c.oidc_token("carol", &["apiportal:admins"], "apiportal-bridge");
-    let prometheus = c.prometheus_token();
+    let prometheus = c.prometheus_token().await;
     let product_path = format!("/api/v1/products/{}/toys", stage.shop);
     for (path, token) in [
         ("/api/v1/products", &backstage),

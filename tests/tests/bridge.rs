@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use apiportal_core::{APIKey, APIProduct, KeyAction, KeyPhase};
 use apiportal_tests::{
-    Persona, cluster, eventually, run, shared_bridge,
+    Persona, cluster, eventually,
+    fixtures::{self, value},
+    run, shared_bridge,
     stage::{Stage, authpolicy_resource, true_conditions},
 };
 use k8s_openapi::api::{core::v1::Secret, events::v1::Event};
@@ -18,31 +20,36 @@ async fn product(stage: &Stage, name: &str, approval: &str) -> Api<APIProduct> {
     stage.published_product(cluster(), name, approval).await
 }
 
-fn request(stage: &Stage, product: &str, plan: &str) {
-    let out = cluster().apiportal(
-        Persona::Consumer,
-        &["-n", &stage.team, "request", &format!("{}/{product}", stage.shop), "--plan", plan, "--use-case", "tests"],
-    );
+async fn request(stage: &Stage, product: &str, plan: &str) {
+    let out = cluster()
+        .apiportal(
+            Persona::Consumer,
+            &[
+                "-n",
+                &stage.team,
+                "request",
+                &format!("{}/{product}", stage.shop),
+                "--plan",
+                plan,
+                "--use-case",
+                "tests",
+            ],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
 }
 
 async fn enforcement_secrets(key_ns: &str, key: &str) -> Vec<Secret> {
-    let secrets: Api<Secret> = Api::namespaced(cluster().client(Persona::Admin).await, "kuadrant-system");
-    let selector = format!("devportal.kuadrant.io/apikey-namespace={key_ns},devportal.kuadrant.io/apikey={key}");
-    secrets.list(&ListParams::default().labels(&selector)).await.unwrap().items
-}
-
-fn value(secret: &Secret) -> String {
-    String::from_utf8(secret.data.as_ref().unwrap()["api_key"].0.clone()).unwrap()
+    fixtures::enforcement_secrets(cluster(), key_ns, key).await
 }
 
 #[tokio::test]
 async fn an_automatic_request_gets_one_key_in_two_matching_secrets_with_the_policy_labels() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     product(&stage, "toys", "automatic").await;
-    request(&stage, "toys", "gold");
+    request(&stage, "toys", "gold").await;
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     let key = eventually(20, "approval with a Secret", || async {
         keys.get("toys-gold").await.ok().filter(|k| k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()))
@@ -103,7 +110,7 @@ async fn an_automatic_request_gets_one_key_in_two_matching_secrets_with_the_poli
 #[tokio::test]
 async fn product_status_follows_its_policies_and_reads_oidc_from_the_issuer() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     let products = product(&stage, "toys", "manual").await;
     let p = products.get("toys").await.unwrap();
@@ -150,7 +157,7 @@ async fn product_status_follows_its_policies_and_reads_oidc_from_the_issuer() {
     let status = p.status.unwrap();
     assert_eq!(status.oidc_discovery.unwrap().token_endpoint.unwrap(), token_endpoint);
     assert!(apiportal_core::resources::conditions::is_true(&status.conditions, "OIDCDiscovered"));
-    let out = c.apiportal(Persona::Consumer, &["describe", "product", &format!("{}/toys", stage.shop)]);
+    let out = c.apiportal(Persona::Consumer, &["describe", "product", &format!("{}/toys", stage.shop)]).await;
     assert!(
         out.stdout.contains("OpenID Connect") && out.stdout.contains("protocol/openid-connect/token"),
         "{}",
@@ -161,10 +168,10 @@ async fn product_status_follows_its_policies_and_reads_oidc_from_the_issuer() {
 #[tokio::test]
 async fn the_view_authenticates_authorises_caches_and_never_shows_a_key() {
     let c = cluster();
-    let bridge = shared_bridge();
+    let bridge = shared_bridge().await;
     let stage = Stage::new(c).await;
     product(&stage, "toys", "automatic").await;
-    request(&stage, "toys", "gold");
+    request(&stage, "toys", "gold").await;
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     eventually(20, "the key", || async {
         keys.get("toys-gold").await.ok().filter(|k| k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()))
@@ -184,7 +191,7 @@ async fn the_view_authenticates_authorises_caches_and_never_shows_a_key() {
     assert_eq!(bridge.get_as("/api/v1/products", "not-a-token").await.status, 401);
     assert_eq!(bridge.get("/metrics", &[]).await.status, 401, "metrics need a token too");
     assert_eq!(bridge.get_as("/metrics", &backstage).await.status, 403, "and one allowed to get /metrics");
-    assert_eq!(bridge.get_as("/metrics", &c.prometheus_token()).await.status, 200);
+    assert_eq!(bridge.get_as("/metrics", &c.prometheus_token().await).await.status, 200);
     assert_eq!(bridge.get("/healthz", &[]).await.status, 200, "health probes need none");
 
     let answer = bridge.get_as("/api/v1/products", &backstage).await;
@@ -236,7 +243,7 @@ async fn the_view_authenticates_authorises_caches_and_never_shows_a_key() {
         ("/api/v1/products", &backstage),
         (keys_path.as_str(), &admin),
         (product_path.as_str(), &backstage),
-        ("/metrics", &c.prometheus_token()),
+        ("/metrics", &c.prometheus_token().await),
     ] {
         let answer = bridge.get_as(path, token).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.text());
@@ -266,7 +273,7 @@ async fn the_view_authenticates_authorises_caches_and_never_shows_a_key() {
 #[tokio::test]
 async fn the_openapi_document_is_fetched_bounded_in_size_and_served_by_the_view() {
     let c = cluster();
-    let bridge = shared_bridge();
+    let bridge = shared_bridge().await;
     let stage = Stage::new(c).await;
     let spec = json!({"openapi": "3.0.3", "info": {"title": "Toys", "version": "v1"}, "paths": {"/toys": {"get": {"responses": {"200": {"description": "ok"}}}}}}).to_string();
     let huge = "x".repeat(600 * 1024);
@@ -283,21 +290,23 @@ async fn the_openapi_document_is_fetched_bounded_in_size_and_served_by_the_view(
         ("missing", "/nope.json"),
         ("metadata", "/latest/meta-data"),
     ] {
-        let out = c.apiportal(
-            Persona::Owner,
-            &[
-                "-n",
-                &stage.shop,
-                "product",
-                "create",
-                name,
-                "--route",
-                "toys",
-                "--publish",
-                "--openapi-url",
-                &format!("{docs}{path}"),
-            ],
-        );
+        let out = c
+            .apiportal(
+                Persona::Owner,
+                &[
+                    "-n",
+                    &stage.shop,
+                    "product",
+                    "create",
+                    name,
+                    "--route",
+                    "toys",
+                    "--publish",
+                    "--openapi-url",
+                    &format!("{docs}{path}"),
+                ],
+            )
+            .await;
         assert!(out.success(), "{}", out.stderr);
     }
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
@@ -349,23 +358,25 @@ async fn the_openapi_document_is_fetched_bounded_in_size_and_served_by_the_view(
 #[tokio::test]
 async fn a_key_expires_at_its_time_and_its_secrets_go() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     product(&stage, "toys", "automatic").await;
-    let out = c.apiportal(
-        Persona::Consumer,
-        &[
-            "-n",
-            &stage.team,
-            "request",
-            &format!("{}/toys", stage.shop),
-            "--plan",
-            "gold",
-            "--expires-in",
-            "15s",
-            "--wait=30s",
-        ],
-    );
+    let out = c
+        .apiportal(
+            Persona::Consumer,
+            &[
+                "-n",
+                &stage.team,
+                "request",
+                &format!("{}/toys", stage.shop),
+                "--plan",
+                "gold",
+                "--expires-in",
+                "15s",
+                "--wait=30s",
+            ],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     let key = keys.get("toys-gold").await.unwrap();
@@ -392,7 +403,7 @@ async fn a_key_expires_at_its_time_and_its_secrets_go() {
         gone.then_some(())
     })
     .await;
-    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold", "--reveal"]);
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold", "--reveal"]).await;
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("is Expired"), "{}", out.stderr);
 }
@@ -401,7 +412,7 @@ async fn a_key_expires_at_its_time_and_its_secrets_go() {
 async fn logs_are_json_lines_with_the_flag() {
     let c = cluster();
     // A second replica: it only follows the shared bridge's Lease, which is all this test needs.
-    let bridge = apiportal_tests::Bridge::start(c, &["--log-format=json", "--lease-name=json-logs"]);
+    let bridge = apiportal_tests::Bridge::start(c, &["--log-format=json", "--lease-name=json-logs"]).await;
     let logs = bridge.logs();
     let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty(), "the bridge logged its start");

@@ -4,13 +4,13 @@
 use std::collections::HashSet;
 
 use apiportal_core::{APIKey, KeyPhase};
-use apiportal_tests::{Bridge, Persona, cluster, eventually, stage::Stage};
-use futures::{StreamExt, stream};
-use k8s_openapi::api::core::v1::Secret;
-use kube::{
-    Api,
-    api::{ListParams, PostParams},
+use apiportal_tests::{
+    Bridge, Persona, cluster, eventually,
+    fixtures::{apikey, key_of, team_secrets, value},
+    stage::Stage,
 };
+use futures::{StreamExt, stream};
+use kube::{Api, api::PostParams};
 use serde_json::json;
 
 /// The tests here each run their own bridges, which would contend for one Lease if run at once.
@@ -23,11 +23,7 @@ async fn create_requests(stage: &Stage, prefix: &str, count: usize) {
             let keys = keys.clone();
             let shop = stage.shop.clone();
             async move {
-                let key: APIKey = serde_json::from_value(json!({
-                    "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": format!("{prefix}-{i:03}")},
-                    "spec": {"apiProductRef": {"name": "toys", "namespace": shop}, "planTier": "gold", "requestedBy": {"userId": "alice"}}
-                }))
-                .unwrap();
+                let key = apikey(&format!("{prefix}-{i:03}"), &shop, "toys", "gold", "alice");
                 keys.create(&PostParams::default(), &key).await.expect("create request");
             }
         })
@@ -43,16 +39,9 @@ fn issued(keys: &[APIKey]) -> usize {
 /// Exactly one consumer copy and one enforcement copy per key, equal to each other, all keys distinct.
 async fn assert_one_key_per_request(stage: &Stage, expected: usize) {
     let c = cluster();
-    let admin = c.client(Persona::Admin).await;
-    let by_team = ListParams::default().labels(&format!("devportal.kuadrant.io/apikey-namespace={}", stage.team));
-    let consumer: Vec<Secret> =
-        Api::<Secret>::namespaced(admin.clone(), &stage.team).list(&by_team).await.unwrap().items;
-    let enforcement: Vec<Secret> =
-        Api::<Secret>::namespaced(admin, "kuadrant-system").list(&by_team).await.unwrap().items;
+    let (consumer, enforcement) = team_secrets(c, &stage.team).await;
     assert_eq!(consumer.len(), expected, "one consumer Secret per approved key");
     assert_eq!(enforcement.len(), expected, "one enforcement Secret per approved key");
-    let value = |s: &Secret| String::from_utf8(s.data.as_ref().unwrap()["api_key"].0.clone()).unwrap();
-    let key_of = |s: &Secret| s.metadata.labels.as_ref().unwrap()["devportal.kuadrant.io/apikey"].clone();
     let mut values = HashSet::new();
     for e in &enforcement {
         let twin = consumer
@@ -69,7 +58,7 @@ async fn a_bridge_killed_mid_burst_converges_with_one_key_per_request() {
     let _serial = SERIAL.lock().await;
     let c = cluster();
     let stage = Stage::new(c).await;
-    let mut bridge = Bridge::start(c, &[]);
+    let mut bridge = Bridge::start(c, &[]).await;
     stage.published_product(c, "toys", "automatic").await;
 
     const REQUESTS: usize = 200;
@@ -85,7 +74,7 @@ async fn a_bridge_killed_mid_burst_converges_with_one_key_per_request() {
     eprintln!("killed the bridge with {done_before_kill}..{after_kill} of {REQUESTS} keys issued");
     assert!(after_kill < REQUESTS, "the kill must land mid-burst to test anything");
 
-    let restarted = Bridge::start(c, &[]);
+    let restarted = Bridge::start(c, &[]).await;
     eventually(180, "every request to be approved with its Secrets", || async {
         (issued(&keys.list(&Default::default()).await.unwrap().items) == REQUESTS).then_some(())
     })
@@ -95,8 +84,8 @@ async fn a_bridge_killed_mid_burst_converges_with_one_key_per_request() {
 }
 
 /// The value of a Prometheus gauge on a bridge.
-fn gauge(bridge: &Bridge, name: &str) -> Option<i64> {
-    bridge.metric(name).map(|v| v as i64)
+async fn gauge(bridge: &Bridge, name: &str) -> Option<i64> {
+    bridge.metric(name).await.map(|v| v as i64)
 }
 
 #[tokio::test]
@@ -104,28 +93,32 @@ async fn two_replicas_one_leader_and_the_other_takes_over_after_a_crash() {
     let _serial = SERIAL.lock().await;
     let c = cluster();
     let stage = Stage::new(c).await;
-    let first = Bridge::start(c, &[]);
-    let second = Bridge::start(c, &[]);
-    let leaders = eventually(30, "a leader", || async {
-        let l = [gauge(&first, "apiportal_bridge_leader"), gauge(&second, "apiportal_bridge_leader")];
+    let first = Bridge::start(c, &[]).await;
+    let second = Bridge::start(c, &[]).await;
+    let leaders =
+        || async { [gauge(&first, "apiportal_bridge_leader").await, gauge(&second, "apiportal_bridge_leader").await] };
+    let elected = eventually(30, "a leader", || async {
+        let l = leaders().await;
+        assert!(l.iter().flatten().sum::<i64>() <= 1, "two replicas lead at once: {l:?}");
         (l.iter().flatten().sum::<i64>() == 1).then_some(l)
     })
     .await;
-    assert_eq!(leaders.iter().flatten().sum::<i64>(), 1, "exactly one replica reconciles");
     stage.published_product(c, "toys", "automatic").await;
     create_requests(&stage, "before", 10).await;
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    // Sampled all the while the keys are issued: never two leaders, never a change of leader.
     eventually(60, "the leader to issue keys", || async {
+        assert_eq!(leaders().await, elected, "exactly one replica, the same, leads throughout");
         (issued(&keys.list(&Default::default()).await.unwrap().items) == 10).then_some(())
     })
     .await;
 
     // Crash whichever replica leads; the other must take over once the Lease expires.
-    let (mut leader, follower) = if leaders[0] == Some(1) { (first, second) } else { (second, first) };
+    let (mut leader, follower) = if elected[0] == Some(1) { (first, second) } else { (second, first) };
     leader.kill9();
     create_requests(&stage, "after", 10).await;
     eventually(60, "the follower to take over", || async {
-        (gauge(&follower, "apiportal_bridge_leader") == Some(1)).then_some(())
+        (gauge(&follower, "apiportal_bridge_leader").await == Some(1)).then_some(())
     })
     .await;
     eventually(60, "keys requested after the crash", || async {
@@ -182,7 +175,7 @@ async fn a_restart_with_a_backlog_of_products_keeps_the_api_server_load_bounded(
 
     // A leader that starts with hundreds of products to reconcile at once: each reconcile is a request, and
     // unbounded they would each open a connection to the API server.
-    let bridge = Bridge::start(c, &[&format!("--max-concurrent-reconciles={CONCURRENCY}")]);
+    let bridge = Bridge::start(c, &[&format!("--max-concurrent-reconciles={CONCURRENCY}")]).await;
     let pid = bridge.pid();
     let mut most = 0;
     let reconciled = |list: &[apiportal_core::APIProduct]| list.iter().filter(|p| p.status.is_some()).count();

@@ -2,7 +2,7 @@
 //! is told what happened, and nothing is lost or mixed.
 
 use apiportal_core::{APIKey, KeyPhase, rbac};
-use apiportal_tests::{Persona, cluster, stage::Stage};
+use apiportal_tests::{Persona, cluster, fixtures::apikey, stage::Stage};
 use kube::{
     Api,
     api::{Patch, PatchParams, PostParams},
@@ -37,24 +37,23 @@ async fn racing_approve_and_reject_one_wins_the_loser_is_told() {
     let mut approvals_won = 0;
     for round in 0..ROUNDS {
         let name = format!("race-{round}");
-        let key = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": name},
-            "spec": {"apiProductRef": {"name": "toys", "namespace": stage.shop}, "planTier": "gold", "requestedBy": {"userId": "alice"}}}))
-        .unwrap();
+        let key = apikey(&name, &stage.shop, "toys", "gold", "alice");
         keys.create(&PostParams::default(), &key).await.unwrap();
         let reference = format!("{}/{name}", stage.team);
-        let (approve, reject) = std::thread::scope(|s| {
-            let a = s.spawn(|| c.apiportal(Persona::Owner, &["approve", &reference, "--reason", "fine"]));
-            let r = s.spawn(|| c.apiportal(Persona::Owner2, &["reject", &reference, "--reason", "not fine"]));
-            (a.join().unwrap(), r.join().unwrap())
-        });
+        // Two plugin processes at once: the race is between them at the API server.
+        let (approve_args, reject_args) =
+            (["approve", &reference, "--reason", "fine"], ["reject", &reference, "--reason", "not fine"]);
+        let (approve, reject) =
+            tokio::join!(c.apiportal(Persona::Owner, &approve_args), c.apiportal(Persona::Owner2, &reject_args));
         assert!(
             approve.success() != reject.success(),
             "round {round}: exactly one decision wins: {approve:?} {reject:?}"
         );
-        let loser = if approve.success() { &reject } else { &approve };
+        let (loser, outcome) =
+            if approve.success() { (&reject, "Approved by bob") } else { (&approve, "Rejected by erin") };
         assert!(
-            loser.stderr.contains("changed while you were deciding") || loser.stderr.contains("is already"),
-            "round {round}: the losing reviewer is told the outcome: {}",
+            loser.stderr.contains(&format!("apikey {reference} is already {outcome}")),
+            "round {round}: the losing reviewer is told the outcome ({outcome}): {}",
             loser.stderr
         );
         let stored = admin_keys.get(&name).await.unwrap();

@@ -11,8 +11,8 @@ use apiportal_tests::{
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, api::PostParams};
 
-fn plugin_ok(persona: Persona, args: &[&str]) -> String {
-    let out = cluster().apiportal(persona, args);
+async fn plugin_ok(persona: Persona, args: &[&str]) -> String {
+    let out = cluster().apiportal(persona, args).await;
     assert!(out.success(), "kubectl apiportal {args:?} failed: {}", out.stderr);
     out.stdout
 }
@@ -20,25 +20,28 @@ fn plugin_ok(persona: Persona, args: &[&str]) -> String {
 #[tokio::test]
 async fn approve_rotate_revoke_and_describe_shows_the_whole_history() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     stage.published_product(c, "toys", "manual").await;
     let team = stage.team.as_str();
     plugin_ok(
         Persona::Consumer,
         &["-n", team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--use-case", "sync"],
-    );
+    )
+    .await;
     let reference = format!("{team}/toys-gold");
-    plugin_ok(Persona::Owner, &["approve", &reference, "--reason", "known partner"]);
+    plugin_ok(Persona::Owner, &["approve", &reference, "--reason", "known partner"]).await;
     wait_issued(c, team, "toys-gold").await;
-    let first = plugin_ok(Persona::Consumer, &["-n", team, "key", "show", "toys-gold", "--reveal"]).trim().to_owned();
+    let first =
+        plugin_ok(Persona::Consumer, &["-n", team, "key", "show", "toys-gold", "--reveal"]).await.trim().to_owned();
 
     // The consumer rotates their own key; the old value keeps working through its grace.
-    let out = c.apiportal(Persona::Consumer, &["-n", team, "key", "rotate", "toys-gold", "--grace", "1h"]);
+    let out = c.apiportal(Persona::Consumer, &["-n", team, "key", "rotate", "toys-gold", "--grace", "1h"]).await;
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(out.stdout, "apikey.devportal.kuadrant.io/toys-gold rotation requested\n");
     assert!(out.stderr.contains("rotated: the previous value works until"), "{}", out.stderr);
-    let second = plugin_ok(Persona::Consumer, &["-n", team, "key", "show", "toys-gold", "--reveal"]).trim().to_owned();
+    let second =
+        plugin_ok(Persona::Consumer, &["-n", team, "key", "show", "toys-gold", "--reveal"]).await.trim().to_owned();
     assert_ne!(first, second, "a new value");
     let mut values: Vec<String> = enforcement_secrets(c, team, "toys-gold").await.iter().map(value).collect();
     values.sort();
@@ -49,16 +52,16 @@ async fn approve_rotate_revoke_and_describe_shows_the_whole_history() {
     // Someone else cannot revoke it: a consumer of another namespace, an owner of another product.
     let other_team = c.namespace("team-dan").await;
     c.bind(&other_team, rbac::CONSUMER_ROLE, Persona::Consumer2).await;
-    let out = c.apiportal(Persona::Consumer2, &["revoke", &reference, "--reason", "mine now"]);
+    let out = c.apiportal(Persona::Consumer2, &["revoke", &reference, "--reason", "mine now"]).await;
     assert_eq!(out.code, 1, "{out:?}");
     let other_shop = c.namespace("other-shop").await;
     c.bind(&other_shop, rbac::OWNER_ROLE, Persona::Owner2).await;
-    let out = c.apiportal(Persona::Owner2, &["revoke", &reference, "--reason", "mine now"]);
+    let out = c.apiportal(Persona::Owner2, &["revoke", &reference, "--reason", "mine now"]).await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("you (erin) may not revoke requests for apiproduct"), "{}", out.stderr);
 
     // Its owner revokes it after a leak: both values stop, both copies go, the consumer reads why.
-    let out = c.apiportal(Persona::Owner, &["revoke", &reference, "--reason", "leaked in a public repository"]);
+    let out = c.apiportal(Persona::Owner, &["revoke", &reference, "--reason", "leaked in a public repository"]).await;
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(out.stdout, "apikey.devportal.kuadrant.io/toys-gold revoked\n");
     eventually(30, "both copies of every value to go", || async {
@@ -73,7 +76,7 @@ async fn approve_rotate_revoke_and_describe_shows_the_whole_history() {
         (k.status?.history.len() == 4).then_some(())
     })
     .await;
-    let described = plugin_ok(Persona::Consumer, &["-n", team, "describe", "key", "toys-gold"]);
+    let described = plugin_ok(Persona::Consumer, &["-n", team, "describe", "key", "toys-gold"]).await;
     assert!(described.contains("Phase:          Revoked"), "{described}");
     assert!(described.contains("Reason:         leaked in a public repository"), "{described}");
     let history: Vec<Vec<&str>> = described
@@ -89,18 +92,18 @@ async fn approve_rotate_revoke_and_describe_shows_the_whole_history() {
         [["Requested", "alice"], ["Approved", "bob"], ["Rotated", "alice"], ["Revoked", "bob"]],
         "{described}"
     );
-    let out = c.apiportal(Persona::Consumer, &["-n", team, "key", "show", "toys-gold", "--reveal"]);
+    let out = c.apiportal(Persona::Consumer, &["-n", team, "key", "show", "toys-gold", "--reveal"]).await;
     assert_eq!(out.code, 1);
     assert!(out.stdout.is_empty() && out.stderr.contains("is Revoked"), "{out:?}");
     // The consumer's own revoke is still the deletion of their request.
-    let out = c.apiportal(Persona::Consumer, &["-n", team, "revoke", "toys-gold"]);
+    let out = c.apiportal(Persona::Consumer, &["-n", team, "revoke", "toys-gold"]).await;
     assert_eq!(out.stdout, "apikey.devportal.kuadrant.io/toys-gold deleted\n", "{}", out.stderr);
 }
 
 #[tokio::test]
 async fn bulk_decisions_report_each_key() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     stage.published_product(c, "toys", "manual").await;
     let team = stage.team.as_str();
@@ -108,18 +111,20 @@ async fn bulk_decisions_report_each_key() {
         plugin_ok(
             Persona::Consumer,
             &["-n", team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--name", name],
-        );
+        )
+        .await;
     }
     let product = format!("{}/toys", stage.shop);
-    let out = c.apiportal(Persona::Owner, &["approve", "--all-pending", "--product", &product, "--dry-run"]);
+    let out = c.apiportal(Persona::Owner, &["approve", "--all-pending", "--product", &product, "--dry-run"]).await;
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(
         out.stdout,
         "apikey.devportal.kuadrant.io/a approved (dry run)\napikey.devportal.kuadrant.io/b approved (dry run)\napikey.devportal.kuadrant.io/c approved (dry run)\n"
     );
-    plugin_ok(Persona::Owner, &["reject", &format!("{team}/a"), "--reason", "duplicate"]);
-    let out =
-        c.apiportal(Persona::Owner, &["approve", &format!("{team}/a"), &format!("{team}/b"), &format!("{team}/c")]);
+    plugin_ok(Persona::Owner, &["reject", &format!("{team}/a"), "--reason", "duplicate"]).await;
+    let out = c
+        .apiportal(Persona::Owner, &["approve", &format!("{team}/a"), &format!("{team}/b"), &format!("{team}/c")])
+        .await;
     assert_eq!(out.code, 1, "one of three failed: {out:?}");
     assert_eq!(out.stdout, "apikey.devportal.kuadrant.io/b approved\napikey.devportal.kuadrant.io/c approved\n");
     assert!(out.stderr.contains("apikey") && out.stderr.contains("/a is already Rejected by bob"), "{}", out.stderr);
@@ -131,32 +136,34 @@ async fn bulk_decisions_report_each_key() {
         .map(|k| k.unwrap().phase())
         .collect();
     assert_eq!(phases, [KeyPhase::Rejected, KeyPhase::Approved, KeyPhase::Approved]);
-    let out = c.apiportal(Persona::Owner, &["approve", "--all-pending", "--product", &product]);
+    let out = c.apiportal(Persona::Owner, &["approve", "--all-pending", "--product", &product]).await;
     assert!(out.success() && out.stderr.contains("No pending requests"), "{out:?}");
 }
 
 #[tokio::test]
 async fn a_request_longer_than_the_products_max_lifetime_is_refused_by_the_api_server() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
-    let out = c.apiportal(
-        Persona::Owner,
-        &[
-            "-n",
-            &stage.shop,
-            "product",
-            "create",
-            "toys",
-            "--route",
-            "toys",
-            "--approval",
-            "automatic",
-            "--publish",
-            "--max-key-lifetime",
-            "1h",
-        ],
-    );
+    let out = c
+        .apiportal(
+            Persona::Owner,
+            &[
+                "-n",
+                &stage.shop,
+                "product",
+                "create",
+                "toys",
+                "--route",
+                "toys",
+                "--approval",
+                "automatic",
+                "--publish",
+                "--max-key-lifetime",
+                "1h",
+            ],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
     let mirror: Api<ConfigMap> = Api::namespaced(c.client(Persona::Admin).await, apiportal_core::SYSTEM_NAMESPACE);
     let entry = admission::lifetime_entry(&stage.shop, "toys");
@@ -180,20 +187,23 @@ async fn a_request_longer_than_the_products_max_lifetime_is_refused_by_the_api_s
     forever.spec.expires_at = None;
     keys.create(&PostParams::default(), &forever).await.expect_err("a key without expiry is longer than any cap");
 
-    let out = c.apiportal(
-        Persona::Consumer,
-        &["-n", &stage.team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--expires-in", "2h"],
-    );
+    let out = c
+        .apiportal(
+            Persona::Consumer,
+            &["-n", &stage.team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--expires-in", "2h"],
+        )
+        .await;
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("issues keys for at most 1h: ask for --expires-in 1h or less"), "{}", out.stderr);
     // Without --expires-in the plugin asks for the longest allowed.
     plugin_ok(
         Persona::Consumer,
         &["-n", &stage.team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--wait=30s"],
-    );
+    )
+    .await;
     let key = wait_issued(c, &stage.team, "toys-gold").await;
     let lifetime = key.spec.expires_at.unwrap().0.duration_since(key.metadata.creation_timestamp.unwrap().0);
     assert!(lifetime.as_secs() <= 3600 && lifetime.as_secs() > 3500, "{lifetime:?}");
-    let out = plugin_ok(Persona::Consumer, &["-n", &stage.team, "keys", "-o", "wide"]);
+    let out = plugin_ok(Persona::Consumer, &["-n", &stage.team, "keys", "-o", "wide"]).await;
     assert!(out.contains("EXPIRES") && out.lines().nth(1).is_some_and(|l| !l.contains("<never>")), "{out}");
 }

@@ -19,14 +19,14 @@ use sha2::Sha256;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn plugin_ok(persona: Persona, args: &[&str]) -> String {
-    let out = cluster().apiportal(persona, args);
+async fn plugin_ok(persona: Persona, args: &[&str]) -> String {
+    let out = cluster().apiportal(persona, args).await;
     assert!(out.success(), "kubectl apiportal {args:?} failed: {}", out.stderr);
     out.stdout
 }
 
-fn reveal(team: &str, key: &str) -> String {
-    plugin_ok(Persona::Consumer, &["-n", team, "key", "show", key, "--reveal"]).trim().to_owned()
+async fn reveal(team: &str, key: &str) -> String {
+    plugin_ok(Persona::Consumer, &["-n", team, "key", "show", key, "--reveal"]).await.trim().to_owned()
 }
 
 async fn generation(team: &str, key: &str) -> i64 {
@@ -39,25 +39,26 @@ async fn a_rotation_survives_a_kill_9_and_the_old_value_lasts_exactly_its_grace(
     let _serial = SERIAL.lock().await;
     let c = cluster();
     let stage = Stage::new(c).await;
-    let mut bridge = Bridge::start(c, &[]);
+    let mut bridge = Bridge::start(c, &[]).await;
     stage.published_product(c, "toys", "automatic").await;
     let team = stage.team.as_str();
     plugin_ok(
         Persona::Consumer,
         &["-n", team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--wait=30s"],
-    );
+    )
+    .await;
     wait_issued(c, team, "toys-gold").await;
-    let first = reveal(team, "toys-gold");
+    let first = reveal(team, "toys-gold").await;
 
     // Ask for a rotation and kill the bridge at once, whatever it had done of it.
-    plugin_ok(Persona::Consumer, &["-n", team, "key", "rotate", "toys-gold", "--grace", "20s", "--wait=0"]);
+    plugin_ok(Persona::Consumer, &["-n", team, "key", "rotate", "toys-gold", "--grace", "20s", "--wait=0"]).await;
     bridge.kill9();
-    let _restarted = Bridge::start(c, &[]);
+    let _restarted = Bridge::start(c, &[]).await;
     eventually(60, "the rotation to complete after the restart", || async {
         (generation(team, "toys-gold").await == 1).then_some(())
     })
     .await;
-    let second = reveal(team, "toys-gold");
+    let second = reveal(team, "toys-gold").await;
     assert_ne!(first, second);
     let values = |secrets: Vec<Secret>| {
         let mut v: Vec<String> = secrets.iter().map(value).collect();
@@ -123,13 +124,14 @@ async fn the_webhook_gets_a_signed_cloudevent_for_each_step_and_never_a_key() {
         .await
         .unwrap();
     let bridge =
-        Bridge::start(c, &["--webhook-secret", "apiportal-system/apiportal-webhook", "--expiry-warning", "7d"]);
+        Bridge::start(c, &["--webhook-secret", "apiportal-system/apiportal-webhook", "--expiry-warning", "7d"]).await;
     stage.published_product(c, "toys", "manual").await;
     let team = stage.team.as_str();
     plugin_ok(
         Persona::Consumer,
         &["-n", team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--expires-in", "2d"],
-    );
+    )
+    .await;
     let reference = format!("{team}/toys-gold");
     let wait_for = |type_: &'static str| {
         let received = received.clone();
@@ -146,15 +148,15 @@ async fn the_webhook_gets_a_signed_cloudevent_for_each_step_and_never_a_key() {
         }
     };
     wait_for("io.apiportal.apikey.requested").await;
-    plugin_ok(Persona::Owner, &["approve", &reference]);
+    plugin_ok(Persona::Owner, &["approve", &reference]).await;
     wait_for("io.apiportal.apikey.approved").await;
     wait_for("io.apiportal.apikey.expiring-soon").await;
     wait_issued(c, team, "toys-gold").await;
-    let first = reveal(team, "toys-gold");
-    plugin_ok(Persona::Consumer, &["-n", team, "key", "rotate", "toys-gold", "--grace", "0"]);
+    let first = reveal(team, "toys-gold").await;
+    plugin_ok(Persona::Consumer, &["-n", team, "key", "rotate", "toys-gold", "--grace", "0"]).await;
     wait_for("io.apiportal.apikey.rotated").await;
-    let second = reveal(team, "toys-gold");
-    plugin_ok(Persona::Owner, &["revoke", &reference, "--reason", "leaked"]);
+    let second = reveal(team, "toys-gold").await;
+    plugin_ok(Persona::Owner, &["revoke", &reference, "--reason", "leaked"]).await;
     wait_for("io.apiportal.apikey.revoked").await;
 
     let received = received.lock().unwrap().clone();
@@ -195,7 +197,7 @@ async fn the_webhook_gets_a_signed_cloudevent_for_each_step_and_never_a_key() {
         (revoked["data"]["by"].as_str(), revoked["data"]["message"].as_str()),
         (Some("bob"), Some("revoked by bob: leaked; the key no longer opens anything"))
     );
-    assert_eq!(bridge.metric("apiportal_bridge_webhook_delivered_total"), Some(5.0));
+    assert_eq!(bridge.metric("apiportal_bridge_webhook_delivered_total").await, Some(5.0));
     assert!(!bridge.logs().contains(&first) && !bridge.logs().contains(&second), "no key in the log");
     let logs = bridge.logs();
     let audit: Vec<&str> = logs.lines().filter(|l| l.contains("apiportal::audit")).collect();
@@ -207,7 +209,7 @@ async fn an_automatic_product_holds_each_user_to_its_key_limit() {
     let _serial = SERIAL.lock().await;
     let c = cluster();
     let stage = Stage::new(c).await;
-    let _bridge = Bridge::start(c, &[]);
+    let _bridge = Bridge::start(c, &[]).await;
     stage.published_product(c, "toys", "automatic").await;
     let products: Api<apiportal_core::APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &stage.shop);
     products
@@ -221,7 +223,8 @@ async fn an_automatic_product_holds_each_user_to_its_key_limit() {
         plugin_ok(
             Persona::Consumer,
             &["-n", team, "request", &format!("{}/toys", stage.shop), "--plan", "gold", "--name", name],
-        );
+        )
+        .await;
     }
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, team);
     let third = eventually(30, "the third request to be decided", || async {

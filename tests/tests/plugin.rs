@@ -2,33 +2,35 @@
 //! API server with the real bridge reconciling.
 
 use apiportal_core::{APIKey, APIProduct, KeyPhase};
-use apiportal_tests::{Persona, cluster, eventually, shared_bridge, stage::Stage};
+use apiportal_tests::{Persona, cluster, eventually, receive_posts, shared_bridge, stage::Stage};
 use kube::Api;
 
 /// The owner creates and publishes a product over the stage's route; waits until the bridge found its plans.
 async fn published_product(stage: &Stage, name: &str, approval: &str) {
     let c = cluster();
-    let out = c.apiportal(
-        Persona::Owner,
-        &[
-            "-n",
-            &stage.shop,
-            "product",
-            "create",
-            name,
-            "--route",
-            "toys",
-            "--display-name",
-            "Toys API",
-            "--approval",
-            approval,
-            "--team",
-            "toys-team",
-        ],
-    );
+    let out = c
+        .apiportal(
+            Persona::Owner,
+            &[
+                "-n",
+                &stage.shop,
+                "product",
+                "create",
+                name,
+                "--route",
+                "toys",
+                "--display-name",
+                "Toys API",
+                "--approval",
+                approval,
+                "--team",
+                "toys-team",
+            ],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(out.stdout.trim(), format!("apiproduct.devportal.kuadrant.io/{name} created"));
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "publish", name]);
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "publish", name]).await;
     assert!(out.success(), "{}", out.stderr);
     let api: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
     eventually(20, "the bridge to discover the plans", || async {
@@ -40,11 +42,11 @@ async fn published_product(stage: &Stage, name: &str, approval: &str) {
 #[tokio::test]
 async fn consumer_browses_requests_and_reveals_a_key_for_an_automatic_product() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     published_product(&stage, "toys", "automatic").await;
 
-    let out = c.apiportal(Persona::Consumer, &["products", "-A"]);
+    let out = c.apiportal(Persona::Consumer, &["products", "-A"]).await;
     assert!(out.success(), "{}", out.stderr);
     let header: Vec<&str> =
         out.stdout.lines().next().unwrap().split("   ").map(str::trim).filter(|s| !s.is_empty()).collect();
@@ -52,7 +54,7 @@ async fn consumer_browses_requests_and_reveals_a_key_for_an_automatic_product() 
     let row = out.stdout.lines().find(|l| l.starts_with(&stage.shop)).expect("the published product is listed");
     assert!(row.contains("Toys API") && row.contains("automatic") && row.contains("gold,bronze"), "{row}");
 
-    let out = c.apiportal(Persona::Consumer, &["describe", "product", &format!("{}/toys", stage.shop)]);
+    let out = c.apiportal(Persona::Consumer, &["describe", "product", &format!("{}/toys", stage.shop)]).await;
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stdout.contains("gold     100/day"), "{}", out.stdout);
     assert!(
@@ -62,72 +64,123 @@ async fn consumer_browses_requests_and_reveals_a_key_for_an_automatic_product() 
     );
 
     let product = format!("{}/toys", stage.shop);
-    let out = c.apiportal(
-        Persona::Consumer,
-        &["-n", &stage.team, "request", &product, "--plan", "platinum", "--use-case", "x"],
-    );
+    let out = c
+        .apiportal(
+            Persona::Consumer,
+            &["-n", &stage.team, "request", &product, "--plan", "platinum", "--use-case", "x"],
+        )
+        .await;
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("offers no plan tier \"platinum\"; it offers: gold, bronze"), "{}", out.stderr);
 
-    let out = c.apiportal(
-        Persona::Consumer,
-        &["-n", &stage.team, "request", &product, "--plan", "gold", "--use-case", "stock sync", "--wait=30s"],
-    );
+    let out = c
+        .apiportal(
+            Persona::Consumer,
+            &["-n", &stage.team, "request", &product, "--plan", "gold", "--use-case", "stock sync", "--wait=30s"],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stderr.contains("approved"), "{}", out.stderr);
 
-    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold", "--reveal"]);
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold", "--reveal"]).await;
     assert!(out.success(), "{}", out.stderr);
     let key = out.stdout.trim_end_matches('\n');
     assert_eq!(out.stdout.lines().count(), 1, "--reveal prints only the key");
     assert_eq!(key.len(), 43);
     assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
 
-    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold"]);
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold"]).await;
     assert!(
         out.success() && out.stdout.contains("Approved") && !out.stdout.contains(key),
         "show without --reveal never prints the key"
     );
 
     // Idempotent: the same request again changes nothing.
-    let out = c.apiportal(
-        Persona::Consumer,
-        &["-n", &stage.team, "request", &product, "--plan", "gold", "--use-case", "stock sync"],
-    );
+    let out = c
+        .apiportal(
+            Persona::Consumer,
+            &["-n", &stage.team, "request", &product, "--plan", "gold", "--use-case", "stock sync"],
+        )
+        .await;
     assert!(out.success());
     assert_eq!(out.stdout.trim(), "apikey.devportal.kuadrant.io/toys-gold unchanged");
 
-    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "revoke", "toys-gold"]);
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "revoke", "toys-gold"]).await;
     assert!(out.success(), "{}", out.stderr);
-    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "revoke", "toys-gold"]);
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "revoke", "toys-gold"]).await;
     assert!(out.success() && out.stderr.contains("nothing to revoke"), "revoking twice is a no-op: {}", out.stderr);
+}
+
+/// The command after `label` in `describe` output, and the lines that continue it (indented, unlabelled).
+fn printed_commands(describe: &str, label: &str) -> Vec<String> {
+    let mut lines = describe.lines().skip_while(|l| !l.trim_start().starts_with(label));
+    let first = lines.next().unwrap_or_else(|| panic!("no {label:?} line in:\n{describe}"));
+    let mut commands = vec![first.trim_start().trim_start_matches(label).trim().to_owned()];
+    commands.extend(lines.take_while(|l| l.starts_with("      ") && !l.contains(':')).map(|l| l.trim().to_owned()));
+    commands
+}
+
+#[tokio::test]
+async fn the_commands_describe_prints_work_as_pasted() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    published_product(&stage, "toys", "automatic").await;
+    let out = c.apiportal(Persona::Consumer, &["describe", "product", &format!("{}/toys", stage.shop)]).await;
+    assert!(out.success(), "{}", out.stderr);
+    let get_a_key = printed_commands(&out.stdout, "Get a key:");
+    let call_it = printed_commands(&out.stdout, "Call it:");
+    assert_eq!((get_a_key.len(), call_it.len()), (2, 1), "{}", out.stdout);
+
+    // The gateway is played by a local server: `curl` in the pasted line goes there instead of the API's host.
+    let (gateway, received) = receive_posts().await;
+    let script = format!(
+        "curl() {{ local args=(); for a in \"$@\"; do args+=(\"${{a//https:\\/\\/toys.example.com\\//$GATEWAY/}}\"); done; command curl -sf \"${{args[@]}}\"; }}\n{}\n{}\n",
+        get_a_key.join("\n"),
+        call_it[0]
+    );
+    let out = c.shell(Persona::Consumer, &stage.team, &script, &[("GATEWAY", gateway.trim_end_matches('/'))]).await;
+    assert!(out.success(), "the pasted commands fail:\n{script}\n{}", out.stderr);
+
+    let revealed = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-gold", "--reveal"]).await;
+    let key = revealed.stdout.trim();
+    assert_eq!(key.len(), apiportal_core::keygen::KEY_LEN, "the pasted request got a key: {}", revealed.stderr);
+    let calls = received.lock().unwrap();
+    assert_eq!(calls.len(), 1, "the pasted call reached the gateway once");
+    assert_eq!(
+        calls[0].headers.get("authorization").map(String::as_str),
+        Some(format!("APIKEY {key}").as_str()),
+        "the call carries the key itself, where the AuthPolicy reads it"
+    );
 }
 
 #[tokio::test]
 async fn owner_approves_and_rejects_and_consumers_cannot_approve_themselves() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     published_product(&stage, "toys", "manual").await;
     let product = format!("{}/toys", stage.shop);
     for plan in ["gold", "bronze"] {
-        let out = c.apiportal(
-            Persona::Consumer,
-            &["-n", &stage.team, "request", &product, "--plan", plan, "--use-case", "toys"],
-        );
+        let out = c
+            .apiportal(
+                Persona::Consumer,
+                &["-n", &stage.team, "request", &product, "--plan", plan, "--use-case", "toys"],
+            )
+            .await;
         assert!(out.success(), "{}", out.stderr);
     }
     let gold = format!("{}/toys-gold", stage.team);
     let bronze = format!("{}/toys-bronze", stage.team);
 
-    let out = c.apiportal(Persona::Consumer, &["approve", &gold]);
+    let out = c.apiportal(Persona::Consumer, &["approve", &gold]).await;
     assert_eq!(out.code, 1, "a consumer cannot approve their own request");
     assert!(out.stderr.contains("may not approve requests for apiproduct"), "{}", out.stderr);
 
-    let out = c.apiportal(Persona::Owner, &["requests", "--pending"]);
+    let out = c.apiportal(Persona::Owner, &["requests", "--pending"]).await;
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stdout.contains("toys-gold") && out.stdout.contains("toys-bronze"), "{}", out.stdout);
-    let out = c.apiportal(Persona::Owner2, &["requests", "--pending"]);
+    let out = c.apiportal(Persona::Owner2, &["requests", "--pending"]).await;
     assert!(
         !out.stdout.contains(&stage.team),
         "another owner does not see requests for bob's products: {}",
@@ -137,15 +190,15 @@ async fn owner_approves_and_rejects_and_consumers_cannot_approve_themselves() {
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     assert_eq!(keys.get("toys-gold").await.unwrap().phase(), KeyPhase::Pending, "a manual request waits for an owner");
 
-    let out = c.apiportal(Persona::Owner, &["approve", &gold, "--reason", "known partner"]);
+    let out = c.apiportal(Persona::Owner, &["approve", &gold, "--reason", "known partner"]).await;
     assert!(out.success(), "{}", out.stderr);
-    let out = c.apiportal(Persona::Owner, &["approve", &gold]);
+    let out = c.apiportal(Persona::Owner, &["approve", &gold]).await;
     assert!(out.success() && out.stdout.contains("unchanged"), "approving twice is a no-op: {out:?}");
-    let out = c.apiportal(Persona::Owner, &["reject", &gold, "--reason", "changed my mind"]);
+    let out = c.apiportal(Persona::Owner, &["reject", &gold, "--reason", "changed my mind"]).await;
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("is already Approved by bob"), "{}", out.stderr);
 
-    let out = c.apiportal(Persona::Owner, &["reject", &bronze, "--reason", "use gold"]);
+    let out = c.apiportal(Persona::Owner, &["reject", &bronze, "--reason", "use gold"]).await;
     assert!(out.success(), "{}", out.stderr);
     let approved = eventually(20, "the key to be issued", || async {
         keys.get("toys-gold").await.ok().filter(|k| k.status.as_ref().is_some_and(|s| s.secret_ref.is_some()))
@@ -155,7 +208,7 @@ async fn owner_approves_and_rejects_and_consumers_cannot_approve_themselves() {
     let rejected = keys.get("toys-bronze").await.unwrap();
     assert_eq!(rejected.phase(), KeyPhase::Rejected);
     assert_eq!(rejected.status.unwrap().reason.as_deref(), Some("use gold"));
-    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-bronze", "--reveal"]);
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "key", "show", "toys-bronze", "--reveal"]).await;
     assert_eq!(out.code, 1);
     assert!(out.stdout.is_empty() && out.stderr.contains("is Rejected"), "{out:?}");
 }
@@ -164,8 +217,9 @@ async fn owner_approves_and_rejects_and_consumers_cannot_approve_themselves() {
 async fn drafts_and_missing_routes_are_refused_with_the_next_step() {
     let c = cluster();
     let stage = Stage::new(c).await;
-    let out =
-        c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "ghost", "--route", "no-such-route"]);
+    let out = c
+        .apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "ghost", "--route", "no-such-route"])
+        .await;
     assert_eq!(out.code, 1);
     assert!(
         out.stderr.contains("httproute \"no-such-route\" not found") && out.stderr.contains("kubectl apiportal routes"),
@@ -173,21 +227,25 @@ async fn drafts_and_missing_routes_are_refused_with_the_next_step() {
         out.stderr
     );
 
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "draft", "--route", "toys"]);
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "draft", "--route", "toys"]).await;
     assert!(out.success(), "{}", out.stderr);
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "draft", "--route", "toys"]);
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "draft", "--route", "toys"]).await;
     assert!(out.success() && out.stdout.contains("unchanged"), "creating twice is a no-op: {out:?}");
-    let out = c.apiportal(
-        Persona::Consumer,
-        &["-n", &stage.team, "request", &format!("{}/draft", stage.shop), "--plan", "gold"],
-    );
+    let out = c
+        .apiportal(
+            Persona::Consumer,
+            &["-n", &stage.team, "request", &format!("{}/draft", stage.shop), "--plan", "gold"],
+        )
+        .await;
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("is a Draft") && out.stderr.contains("product publish draft"), "{}", out.stderr);
 
-    let out = c.apiportal(
-        Persona::Consumer,
-        &["-n", &stage.team, "request", &format!("{}/nothing", stage.shop), "--plan", "gold"],
-    );
+    let out = c
+        .apiportal(
+            Persona::Consumer,
+            &["-n", &stage.team, "request", &format!("{}/nothing", stage.shop), "--plan", "gold"],
+        )
+        .await;
     assert_eq!(out.code, 1);
     assert!(
         out.stderr.contains("product \"nothing\" not found") && out.stderr.contains("kubectl apiportal products -A"),
@@ -195,9 +253,14 @@ async fn drafts_and_missing_routes_are_refused_with_the_next_step() {
         out.stderr
     );
 
-    let out = c.apiportal(Persona::Consumer, &["-n", &stage.shop, "product", "create", "mine", "--route", "toys"]);
+    let out =
+        c.apiportal(Persona::Consumer, &["-n", &stage.shop, "product", "create", "mine", "--route", "toys"]).await;
     assert_eq!(out.code, 1, "consumers cannot create products");
-    assert!(out.stderr.contains("forbidden") || out.stderr.contains("cannot"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is forbidden: User \"alice\" cannot") && out.stderr.contains("ask your platform team"),
+        "the API server's refusal, and who to ask: {}",
+        out.stderr
+    );
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     assert!(keys.list(&Default::default()).await.unwrap().items.is_empty(), "refused requests created nothing");
 }
@@ -206,50 +269,55 @@ async fn drafts_and_missing_routes_are_refused_with_the_next_step() {
 async fn server_dry_run_changes_nothing_and_json_round_trips() {
     let c = cluster();
     let stage = Stage::new(c).await;
-    let out = c.apiportal(
-        Persona::Owner,
-        &["-n", &stage.shop, "product", "create", "dry", "--route", "toys", "--dry-run=server"],
-    );
+    let out = c
+        .apiportal(
+            Persona::Owner,
+            &["-n", &stage.shop, "product", "create", "dry", "--route", "toys", "--dry-run=server"],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stdout.contains("(server dry run)"));
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
     assert!(products.get_opt("dry").await.unwrap().is_none(), "--dry-run=server stored nothing");
 
-    let out = c.apiportal(
-        Persona::Owner,
-        &[
-            "-n",
-            &stage.shop,
-            "product",
-            "create",
-            "real",
-            "--route",
-            "toys",
-            "--tag",
-            "retail",
-            "--version",
-            "v2",
-            "--publish",
-        ],
-    );
+    let out = c
+        .apiportal(
+            Persona::Owner,
+            &[
+                "-n",
+                &stage.shop,
+                "product",
+                "create",
+                "real",
+                "--route",
+                "toys",
+                "--tag",
+                "retail",
+                "--version",
+                "v2",
+                "--publish",
+            ],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "unpublish", "real", "--dry-run=server"]);
+    let out =
+        c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "unpublish", "real", "--dry-run=server"]).await;
     assert!(out.success(), "{}", out.stderr);
     assert!(products.get("real").await.unwrap().is_published(), "dry-run unpublish changed nothing");
 
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "products", "-o", "json"]);
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "products", "-o", "json"]).await;
     assert!(out.success(), "{}", out.stderr);
     let list: serde_json::Value = serde_json::from_str(&out.stdout).expect("-o json is JSON");
     assert_eq!(list["kind"], "List");
     let listed: APIProduct = serde_json::from_value(list["items"][0].clone()).expect("items are APIProducts");
     assert_eq!(listed, products.get("real").await.unwrap(), "the JSON is the stored object");
 
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "describe", "product", "real", "-o", "yaml"]);
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "describe", "product", "real", "-o", "yaml"]).await;
     let parsed: APIProduct = serde_saphyr::from_str(&out.stdout).expect("-o yaml is YAML");
     assert_eq!(parsed.spec.tags, ["retail"]);
     assert_eq!(parsed.spec.version.as_deref(), Some("v2"), "--version is the API's version");
 
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "products", "-o", "name"]);
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "products", "-o", "name"]).await;
     assert_eq!(out.stdout.trim(), "apiproduct.devportal.kuadrant.io/real");
 }
 
@@ -257,11 +325,15 @@ async fn server_dry_run_changes_nothing_and_json_round_trips() {
 async fn install_twice_changes_nothing_and_dry_run_prints_the_manifests() {
     let c = cluster();
     c.ensure_installed();
-    let out = c.apiportal(Persona::Admin, &["install", "--image", "apiportal-bridge:test"]);
+    let out = c.apiportal(Persona::Admin, &["install", "--image", "apiportal-bridge:test"]).await;
     assert!(out.success(), "{}", out.stderr);
-    assert!(out.stdout.lines().all(|l| l.ends_with(" unchanged")), "a second install changes nothing:\n{}", out.stdout);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    // Every object install applies, and the bridge's TLS Secret it creates.
+    let expected = apiportal_core::install::objects(&Default::default()).len() + 1;
+    assert_eq!(lines.len(), expected, "one line per object:\n{}", out.stdout);
+    assert!(lines.iter().all(|l| l.ends_with(" unchanged")), "a second install changes nothing:\n{}", out.stdout);
 
-    let out = c.apiportal(Persona::Admin, &["install", "--dry-run", "-o", "yaml"]);
+    let out = c.apiportal(Persona::Admin, &["install", "--dry-run", "-o", "yaml"]).await;
     assert!(out.success());
     for kind in ["CustomResourceDefinition", "ClusterRole", "ValidatingAdmissionPolicy", "Deployment", "Service"] {
         assert!(out.stdout.contains(&format!("kind: {kind}")), "missing {kind}");

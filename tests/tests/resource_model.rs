@@ -2,7 +2,7 @@
 //! validation, RBAC is really on, and the admission policy guards decisions and identities.
 
 use apiportal_core::{APIKey, APIProduct, rbac};
-use apiportal_tests::{Persona, api_error_code, api_error_message, cluster};
+use apiportal_tests::{Persona, api_error_code, api_error_message, cluster, eventually, fixtures};
 use kube::{
     Api,
     api::{Patch, PatchParams, PostParams},
@@ -17,12 +17,9 @@ fn valid_product_spec() -> Value {
     json!({"displayName": "Toys API", "targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "toys"}})
 }
 
+/// The fixture request as JSON, for tests that break it in ways its type cannot express.
 fn apikey(name: &str, product_ns: &str, user: &str) -> Value {
-    json!({
-        "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey", "metadata": {"name": name},
-        "spec": {"apiProductRef": {"name": "toys", "namespace": product_ns}, "planTier": "gold",
-                 "useCase": "testing", "requestedBy": {"userId": user, "email": "someone@example.com"}}
-    })
+    serde_json::to_value(fixtures::apikey(name, product_ns, "toys", "gold", user)).expect("an APIKey serialises")
 }
 
 async fn create_product(api: &Api<APIProduct>, object: Value) -> Result<APIProduct, kube::Error> {
@@ -247,20 +244,14 @@ async fn consumers_cannot_approve_their_own_requests() {
         .create(&PostParams::default(), &reviewer_binding)
         .await
         .unwrap();
-    let mut last = None;
-    // RBAC changes reach the authorizer within moments; retry until the reviewer rights are visible.
-    for _ in 0..50 {
+    // RBAC changes reach the authorizer within moments: until then RBAC refuses, after that the admission policy.
+    let message = eventually(5, "the admission policy (not RBAC) to refuse the reviewer", || async {
         match keys.patch_status("mine", &PatchParams::default(), &Patch::Merge(decision("Approved", "alice"))).await {
-            Err(e) if api_error_message(&e).contains("may not decide requests for APIProduct") => {
-                last = Some(e);
-                break;
-            }
-            Err(e) => last = Some(e),
             Ok(_) => panic!("a consumer approved their own request"),
+            Err(e) => Some(api_error_message(&e)).filter(|m| m.contains("may not decide requests for APIProduct")),
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let message = api_error_message(&last.unwrap());
+    })
+    .await;
     assert!(
         message.contains(&format!("user \"alice\" may not decide requests for APIProduct {shop}/toys")),
         "{message}"

@@ -66,9 +66,9 @@ fn count_deletions(team: &str) -> Arc<AtomicUsize> {
 
 /// Waits until `bridge` leads with synced caches and has reconciled every key once since it started.
 async fn wait_caught_up(bridge: &Bridge) {
-    bridge.wait_ready();
+    bridge.wait_ready().await;
     eventually(120, "the bridge to reconcile every key after syncing", || async {
-        let n = bridge.metric("apiportal_bridge_reconciles_total{controller=\"apikey\"}").unwrap_or(0.0);
+        let n = bridge.metric("apiportal_bridge_reconciles_total{controller=\"apikey\"}").await.unwrap_or(0.0);
         (n >= KEYS as f64).then_some(())
     })
     .await;
@@ -78,7 +78,7 @@ async fn wait_caught_up(bridge: &Bridge) {
 async fn restarts_with_a_refused_product_watch_take_no_valid_key_away() {
     let c = cluster();
     let stage = Stage::new(c).await;
-    let bridge = Bridge::start(c, &[]);
+    let bridge = Bridge::start(c, &[]).await;
     stage.published_product(c, "toys", "automatic").await;
     let admin_products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
     stream::iter(0..PRODUCTS)
@@ -117,7 +117,7 @@ async fn restarts_with_a_refused_product_watch_take_no_valid_key_away() {
     drop(bridge);
     let restarted = Bridge::start_unready(c, &[]);
     eventually(30, "the new process to lead", || async {
-        (restarted.metric("apiportal_bridge_leader") == Some(1.0)).then_some(())
+        (restarted.metric("apiportal_bridge_leader").await == Some(1.0)).then_some(())
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(8)).await; // leading, unsynced, for a while on purpose
@@ -131,7 +131,7 @@ async fn restarts_with_a_refused_product_watch_take_no_valid_key_away() {
     let mut leader = restarted;
     leader.kill9();
     eventually(30, "the standby to take over", || async {
-        (standby.metric("apiportal_bridge_leader") == Some(1.0)).then_some(())
+        (standby.metric("apiportal_bridge_leader").await == Some(1.0)).then_some(())
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(8)).await;

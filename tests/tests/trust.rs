@@ -19,11 +19,22 @@ use kube::{
 };
 use serde_json::json;
 
-fn request(stage: &Stage, product: &str, plan: &str) {
-    let out = cluster().apiportal(
-        Persona::Consumer,
-        &["-n", &stage.team, "request", &format!("{}/{product}", stage.shop), "--plan", plan, "--use-case", "tests"],
-    );
+async fn request(stage: &Stage, product: &str, plan: &str) {
+    let out = cluster()
+        .apiportal(
+            Persona::Consumer,
+            &[
+                "-n",
+                &stage.team,
+                "request",
+                &format!("{}/{product}", stage.shop),
+                "--plan",
+                plan,
+                "--use-case",
+                "tests",
+            ],
+        )
+        .await;
     assert!(out.success(), "{}", out.stderr);
 }
 
@@ -40,7 +51,7 @@ async fn product_condition(stage: &Stage, product: &str, type_: &str) -> (String
 #[tokio::test]
 async fn two_products_on_one_route_do_not_share_keys() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     // As Kuadrant's own examples do: an automatic and a manual product over one route, whose AuthPolicy names
     // the automatic one.
@@ -54,8 +65,8 @@ async fn two_products_on_one_route_do_not_share_keys() {
         "names the product the policy selects: {message}"
     );
 
-    request(&stage, "toys-partner", "gold");
-    let out = c.apiportal(Persona::Owner, &["approve", &format!("{}/toys-partner-gold", stage.team)]);
+    request(&stage, "toys-partner", "gold").await;
+    let out = c.apiportal(Persona::Owner, &["approve", &format!("{}/toys-partner-gold", stage.team)]).await;
     assert!(out.success(), "{}", out.stderr);
     let key = wait_ready_reason(c, &stage.team, "toys-partner-gold", "KeysNotIssuable").await;
     assert_eq!(key.phase(), KeyPhase::Approved);
@@ -68,13 +79,13 @@ async fn two_products_on_one_route_do_not_share_keys() {
     assert!(consumer_secret(c, &stage.team, "toys-partner-gold").await.is_none());
 
     // The product the policy names still gets its keys, labelled as its own.
-    request(&stage, "toys", "gold");
+    request(&stage, "toys", "gold").await;
     wait_issued(c, &stage.team, "toys-gold").await;
     let issued = enforcement_secrets(c, &stage.team, "toys-gold").await;
     assert_eq!(issued.len(), 1);
     assert_eq!(issued[0].metadata.labels.as_ref().unwrap()[labels::APIPRODUCT], "toys");
 
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "doctor"]);
+    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "doctor"]).await;
     assert!(
         out.stdout.contains("toys-partner: KeysIssuable is False (SelectorNamesAnotherProduct"),
         "doctor reports it: {}",
@@ -85,7 +96,7 @@ async fn two_products_on_one_route_do_not_share_keys() {
 #[tokio::test]
 async fn a_tenant_copying_another_products_selector_gets_no_secret() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let victim = Stage::new(c).await;
     victim.published_product(c, "toys", "manual").await;
     // The tenant's own namespace, route and AuthPolicy, whose selector is copied from the victim's product
@@ -94,7 +105,7 @@ async fn a_tenant_copying_another_products_selector_gets_no_secret() {
     let copied = json!({"matchLabels": {labels::APIPRODUCT: "toys", labels::APIPRODUCT_NAMESPACE: victim.shop}});
     tenant.auth_policy(c, "toys-keys", "toys", copied, true).await;
     tenant.published_product(c, "toys", "automatic").await;
-    request(&tenant, "toys", "gold");
+    request(&tenant, "toys", "gold").await;
     let key = wait_ready_reason(c, &tenant.team, "toys-gold", "KeysNotIssuable").await;
     assert!(fixtures::condition(&key, "Ready").unwrap().message.contains(&format!("APIProduct {}/toys", victim.shop)));
     assert!(
@@ -112,7 +123,7 @@ async fn a_tenant_copying_another_products_selector_gets_no_secret() {
 #[tokio::test]
 async fn extra_labels_that_fit_a_loosely_written_policy_elsewhere_are_refused() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     // Someone else's route still protected by a legacy selector (app=toys-legacy), not product-scoped.
     let victim = Stage::new(c).await;
     victim.auth_policy(c, "toys-keys", "toys", json!({"matchLabels": {"app": "toys-legacy"}}), true).await;
@@ -127,7 +138,7 @@ async fn extra_labels_that_fit_a_loosely_written_policy_elsewhere_are_refused() 
         message.contains(&format!("AuthPolicy {}/toys-keys", victim.shop)) && message.contains("app=toys-legacy"),
         "{message}"
     );
-    request(&tenant, "toys", "gold");
+    request(&tenant, "toys", "gold").await;
     wait_ready_reason(c, &tenant.team, "toys-gold", "KeysNotIssuable").await;
     let legacy = all_enforcement_secrets(c).await;
     assert!(
@@ -143,14 +154,14 @@ async fn extra_labels_that_fit_a_loosely_written_policy_elsewhere_are_refused() 
 #[tokio::test]
 async fn policies_that_are_not_enforced_or_not_in_the_gateway_api_group_issue_nothing() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     let scoped = json!({"matchLabels": {labels::APIPRODUCT: "toys", labels::APIPRODUCT_NAMESPACE: stage.shop}});
     stage.auth_policy(c, "toys-keys", "toys", scoped.clone(), false).await;
     stage.published_product(c, "toys", "automatic").await;
     let (_, reason, _) = product_condition(&stage, "toys", "KeysIssuable").await;
     assert_eq!(reason, "AuthPolicyNotEnforced");
-    request(&stage, "toys", "gold");
+    request(&stage, "toys", "gold").await;
     wait_ready_reason(c, &stage.team, "toys-gold", "KeysNotIssuable").await;
     assert!(enforcement_secrets(c, &stage.team, "toys-gold").await.is_empty());
 
@@ -199,7 +210,7 @@ async fn policies_that_are_not_enforced_or_not_in_the_gateway_api_group_issue_no
 #[tokio::test]
 async fn a_consumer_written_secret_is_never_adopted() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     stage.published_product(c, "toys", "automatic").await;
     // A consumer who may write Secrets in their namespace (as teams deploying their own apps often may) picks
@@ -214,7 +225,7 @@ async fn a_consumer_written_secret_is_never_adopted() {
         .create(&PostParams::default(), &planted)
         .await
         .unwrap();
-    request(&stage, "toys", "gold");
+    request(&stage, "toys", "gold").await;
     wait_issued(c, &stage.team, "toys-gold").await;
     let enforcement = enforcement_secrets(c, &stage.team, "toys-gold").await;
     assert_eq!(enforcement.len(), 1);
@@ -226,7 +237,9 @@ async fn a_consumer_written_secret_is_never_adopted() {
     })
     .await;
     assert!(consumer_copy.metadata.owner_references.as_ref().is_some_and(|o| o[0].name == "toys-gold"));
-    assert!(all_enforcement_secrets(c).await.iter().all(|s| value(s) != chosen), "the chosen key opens nothing");
+    let every_copy = all_enforcement_secrets(c).await;
+    assert!(every_copy.iter().any(|s| value(s) == issued), "the issued key is among the copies looked at");
+    assert!(every_copy.iter().all(|s| value(s) != chosen), "the chosen key opens nothing");
     let events: Api<Event> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
     let replaced = eventually(20, "a warning about the replaced Secret", || async {
         events
@@ -244,10 +257,10 @@ async fn a_consumer_written_secret_is_never_adopted() {
 #[tokio::test]
 async fn a_product_deleted_and_created_again_does_not_inherit_old_keys() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     stage.published_product(c, "toys", "automatic").await;
-    request(&stage, "toys", "gold");
+    request(&stage, "toys", "gold").await;
     wait_issued(c, &stage.team, "toys-gold").await;
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &stage.shop);
     products.delete("toys", &DeleteParams::default()).await.unwrap();
@@ -268,7 +281,7 @@ async fn a_product_deleted_and_created_again_does_not_inherit_old_keys() {
 
     // A new product of the same name (another owner, perhaps): the old approval does not carry over.
     stage.published_product(c, "toys", "manual").await;
-    let out = c.apiportal(Persona::Owner, &["approve", &format!("{}/toys-gold", stage.team)]);
+    let out = c.apiportal(Persona::Owner, &["approve", &format!("{}/toys-gold", stage.team)]).await;
     assert_eq!(out.code, 1, "a Revoked key cannot be approved again: {out:?}");
     assert!(out.stderr.contains("is already Revoked"), "{}", out.stderr);
     assert!(enforcement_secrets(c, &stage.team, "toys-gold").await.is_empty());
@@ -278,10 +291,10 @@ async fn a_product_deleted_and_created_again_does_not_inherit_old_keys() {
 #[tokio::test]
 async fn a_changed_selector_is_reflected_on_the_secret_and_in_the_keys_conditions() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     stage.published_product(c, "toys", "automatic").await;
-    request(&stage, "toys", "gold");
+    request(&stage, "toys", "gold").await;
     wait_issued(c, &stage.team, "toys-gold").await;
 
     let narrowed = json!({"matchLabels": {labels::APIPRODUCT: "toys", labels::APIPRODUCT_NAMESPACE: stage.shop, "tier-group": "partners"}});
@@ -318,13 +331,13 @@ async fn a_changed_selector_is_reflected_on_the_secret_and_in_the_keys_condition
 #[tokio::test]
 async fn manual_approval_of_a_tier_the_product_does_not_offer_is_refused() {
     let c = cluster();
-    shared_bridge();
+    shared_bridge().await;
     let stage = Stage::new(c).await;
     stage.published_product(c, "toys", "manual").await;
     // The plugin would refuse to request it; the API lets a consumer ask anyway.
     fixtures::create_apikey(c, &stage.team, &apikey("platinum", &stage.shop, "toys", "platinum", "alice")).await;
     let reference = format!("{}/platinum", stage.team);
-    let out = c.apiportal(Persona::Owner, &["approve", &reference]);
+    let out = c.apiportal(Persona::Owner, &["approve", &reference]).await;
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("offers no plan tier \"platinum\"; it offers: gold, bronze"), "{}", out.stderr);
     // Written to the API directly, the approval is admitted (the API server cannot read products), but the

@@ -13,12 +13,13 @@ use kube::{Api, api::ListParams};
 async fn uninstall_with_the_crds_revokes_every_key_even_without_a_bridge() {
     let c = cluster();
     let stage = Stage::new(c).await;
-    let mut bridge = Bridge::start(c, &[]);
+    let mut bridge = Bridge::start(c, &[]).await;
     stage.published_product(c, "toys", "automatic").await;
     for plan in ["gold", "bronze"] {
         let product = format!("{}/toys", stage.shop);
-        let out =
-            c.apiportal(Persona::Consumer, &["-n", &stage.team, "request", &product, "--plan", plan, "--wait=60s"]);
+        let out = c
+            .apiportal(Persona::Consumer, &["-n", &stage.team, "request", &product, "--plan", plan, "--wait=60s"])
+            .await;
         assert!(out.success(), "{}", out.stderr);
     }
     let admin = c.client(Persona::Admin).await;
@@ -28,7 +29,7 @@ async fn uninstall_with_the_crds_revokes_every_key_even_without_a_bridge() {
     // No bridge from here on: the keys' finalizers stay unless the plugin releases them.
     bridge.kill9();
 
-    let out = c.apiportal(Persona::Admin, &["uninstall", "--delete-crds", "--timeout=2s"]);
+    let out = c.apiportal(Persona::Admin, &["uninstall", "--delete-crds", "--timeout=2s"]).await;
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stdout.contains("2 apikeys revoked"), "{}", out.stdout);
     assert!(out.stderr.contains("removed their Secrets and finalizers itself"), "{}", out.stderr);
@@ -41,10 +42,12 @@ async fn uninstall_with_the_crds_revokes_every_key_even_without_a_bridge() {
     })
     .await;
 
-    let out = c.apiportal(Persona::Admin, &["uninstall", "--delete-crds"]);
+    let out = c.apiportal(Persona::Admin, &["uninstall", "--delete-crds"]).await;
     assert!(out.success(), "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(!lines.is_empty(), "uninstall reports every object it looked for");
     assert!(
-        out.stdout.lines().all(|l| l.ends_with(" not found") || l.ends_with(" already being deleted")),
+        lines.iter().all(|l| l.ends_with(" not found") || l.ends_with(" already being deleted")),
         "a second uninstall finds nothing to do:\n{}",
         out.stdout
     );

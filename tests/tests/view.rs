@@ -6,7 +6,9 @@
 use std::time::Instant;
 
 use apiportal_core::{APIProduct, rbac};
-use apiportal_tests::{Bridge, Persona, cluster, eventually, receive_posts, run, stage::Stage};
+use apiportal_tests::{
+    Bridge, Persona, cluster, eventually, http_client, receive_posts, run, stage::Stage, try_http_get,
+};
 use futures::{StreamExt, stream};
 use kube::{Api, api::PostParams};
 use rand::RngExt;
@@ -24,7 +26,7 @@ async fn fetches_cannot_be_turned_inward_and_echo_nothing() {
     let _serial = SERIAL.lock().await;
     let c = cluster();
     let stage = Stage::new(c).await;
-    let _bridge = Bridge::start(c, &[]);
+    let _bridge = Bridge::start(c, &[]).await;
     // A server on loopback that records whoever reaches it: nothing may.
     let (listener_url, reached) = receive_posts().await;
     let port = listener_url.rsplit(':').next().unwrap().to_owned();
@@ -68,10 +70,10 @@ async fn fetches_cannot_be_turned_inward_and_echo_nothing() {
 async fn a_flood_of_unknown_tokens_costs_a_bounded_number_of_reviews_and_evicts_nobody() {
     let _serial = SERIAL.lock().await;
     let c = cluster();
-    let bridge = Bridge::start(c, &[]);
+    let bridge = Bridge::start(c, &[]).await;
     let backstage = c.backstage_token().await;
     assert_eq!(bridge.get_as("/api/v1/products", &backstage).await.status, 200, "the real caller, authenticated once");
-    let reviews_before = bridge.metric("apiportal_bridge_token_reviews_total").unwrap();
+    let reviews_before = bridge.metric("apiportal_bridge_token_reviews_total").await.unwrap();
     const FLOOD: usize = 10_000;
     let start = Instant::now();
     let statuses: Vec<(bool, u16)> = stream::iter(0..FLOOD)
@@ -90,7 +92,7 @@ async fn a_flood_of_unknown_tokens_costs_a_bounded_number_of_reviews_and_evicts_
         .collect()
         .await;
     let seconds = start.elapsed().as_secs_f64();
-    let reviews = bridge.metric("apiportal_bridge_token_reviews_total").unwrap() - reviews_before;
+    let reviews = bridge.metric("apiportal_bridge_token_reviews_total").await.unwrap() - reviews_before;
     let mut junk = std::collections::BTreeMap::<u16, usize>::new();
     for (real, status) in &statuses {
         if *real {
@@ -111,7 +113,7 @@ async fn a_flood_of_unknown_tokens_costs_a_bounded_number_of_reviews_and_evicts_
 async fn a_token_for_another_audience_is_refused() {
     let _serial = SERIAL.lock().await;
     let c = cluster();
-    let bridge = Bridge::start(c, &[]);
+    let bridge = Bridge::start(c, &[]).await;
     let for_the_api_server = c.service_account_token("backstage", "backstage", "https://kubernetes.default.svc").await;
     let answer = bridge.get_as("/api/v1/products", &for_the_api_server).await;
     assert_eq!(answer.status, 401, "a token meant for the API server is not the bridge's: {}", answer.text());
@@ -139,15 +141,11 @@ async fn the_view_serves_tls_and_plain_http_only_when_told() {
         out.stdout,
         out.stderr
     );
-    let bridge = Bridge::start(c, &[]);
+    let bridge = Bridge::start(c, &[]).await;
     assert!(bridge.url.starts_with("https://"));
-    let plain = run({
-        let mut cmd = std::process::Command::new("curl");
-        cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &bridge.url.replace("https://", "http://")]);
-        cmd.arg("/healthz");
-        cmd
-    });
-    assert_ne!(plain.stdout, "200", "plain HTTP gets no answer from the TLS port");
+    let plain = http_client(&bridge.url.replace("https://", "http://"), &c.ca_file());
+    let answer = try_http_get(&plain, "/healthz", &[]).await;
+    assert!(answer.is_err(), "plain HTTP gets no HTTP answer from the TLS port: {:?}", answer.map(|a| a.status));
     assert_eq!(bridge.get("/healthz", &[]).await.status, 200, "HTTPS does");
 }
 
@@ -155,7 +153,7 @@ async fn the_view_serves_tls_and_plain_http_only_when_told() {
 async fn a_renewed_certificate_is_served_without_a_restart() {
     let _serial = SERIAL.lock().await;
     let c = cluster();
-    let bridge = Bridge::start(c, &[]);
+    let bridge = Bridge::start(c, &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let sh = |script: &str| {
@@ -170,25 +168,20 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     sh(
         "openssl req -newkey rsa:2048 -nodes -keyout new.key -out new.csr -subj /CN=127.0.0.1 2>/dev/null && printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext && openssl x509 -req -in new.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out new.crt -days 1 -extfile ext 2>/dev/null",
     );
-    let curl_with = |ca: std::path::PathBuf| {
-        let out = run({
-            let mut cmd = std::process::Command::new("curl");
-            cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
-                .arg(ca)
-                .arg(format!("{}/healthz", bridge.url));
-            cmd
-        });
-        out.stdout
+    // A new client (and connection) each time: the certificate is checked at every handshake.
+    let trusted_by = |ca: std::path::PathBuf| {
+        let url = bridge.url.clone();
+        async move { try_http_get(&http_client(&url, &ca), "/healthz", &[]).await.is_ok_and(|a| a.status == 200) }
     };
-    assert_eq!(curl_with(d.join("ca.crt")), "000", "not yet");
+    assert!(!trusted_by(d.join("ca.crt")).await, "not yet");
     // As a Secret volume updates: new files in place.
     std::fs::copy(d.join("new.key"), &bridge.key_file).unwrap();
     std::fs::copy(d.join("new.crt"), &bridge.cert_file).unwrap();
     eventually(30, "the renewed certificate to be served", || async {
-        (curl_with(d.join("ca.crt")) == "200").then_some(())
+        trusted_by(d.join("ca.crt")).await.then_some(())
     })
     .await;
-    assert_eq!(curl_with(c.ca_file()), "000", "the old one is no longer served");
+    assert!(!trusted_by(c.ca_file()).await, "the old one is no longer served");
 }
 
 #[tokio::test]
@@ -196,7 +189,7 @@ async fn a_signed_in_user_sees_exactly_what_kubectl_shows_them() {
     let _serial = SERIAL.lock().await;
     let c = cluster();
     // Behind a Backstage that forwards its users' sign-in tokens, the bridge takes the API server's audience too.
-    let bridge = Bridge::start(c, &["--token-audience=apiportal-bridge,https://kubernetes.default.svc"]);
+    let bridge = Bridge::start(c, &["--token-audience=apiportal-bridge,https://kubernetes.default.svc"]).await;
     let mine = Stage::new(c).await;
     let theirs = Stage::new(c).await;
     for (stage, name, publish) in
@@ -206,7 +199,7 @@ async fn a_signed_in_user_sees_exactly_what_kubectl_shows_them() {
         if publish {
             args.push("--publish");
         }
-        let out = c.apiportal(Persona::Owner, &args);
+        let out = c.apiportal(Persona::Owner, &args).await;
         assert!(out.success(), "{}", out.stderr);
     }
     // frank signs in with the test identity provider; the platform lets him read the catalog of one namespace.

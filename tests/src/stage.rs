@@ -87,25 +87,11 @@ impl Stage {
         name: &str,
         approval: &str,
     ) -> Api<apiportal_core::APIProduct> {
-        let out = cluster
-            .apiportal(
-                Persona::Owner,
-                &[
-                    "-n",
-                    &self.shop,
-                    "product",
-                    "create",
-                    name,
-                    "--route",
-                    "toys",
-                    "--approval",
-                    approval,
-                    "--display-name",
-                    "Toys API",
-                    "--team",
-                    "toys-team",
-                    "--publish",
-                ],
+        let out = self
+            .create_product(
+                cluster,
+                name,
+                &["--approval", approval, "--display-name", "Toys API", "--team", "toys-team", "--publish"],
             )
             .await;
         assert!(out.success(), "{}", out.stderr);
@@ -115,6 +101,21 @@ impl Stage {
         })
         .await;
         api
+    }
+
+    /// `kubectl apiportal product create NAME --route toys` in the shop, as its owner, with `flags`.
+    pub async fn create_product(&self, cluster: &Cluster, name: &str, flags: &[&str]) -> crate::Output {
+        let mut args = vec!["-n", &self.shop, "product", "create", name, "--route", "toys"];
+        args.extend_from_slice(flags);
+        cluster.apiportal(Persona::Owner, &args).await
+    }
+
+    /// `kubectl apiportal request SHOP/PRODUCT --plan PLAN` in the team's namespace, as the consumer.
+    pub async fn request(&self, cluster: &Cluster, product: &str, plan: &str) {
+        let product = format!("{}/{product}", self.shop);
+        let args = ["-n", &self.team, "request", &product, "--plan", plan, "--use-case", "tests"];
+        let out = cluster.apiportal(Persona::Consumer, &args).await;
+        assert!(out.success(), "{}", out.stderr);
     }
 
     async fn create(&self, cluster: &Cluster, ar: &ApiResource, object: Value) -> DynamicObject {

@@ -96,17 +96,11 @@ fn replace_file(path: &Path, content: &str) {
 }
 
 async fn product(c: &Cluster, stage: &Stage, name: &str, display: &str, openapi_url: &str) {
-    let out = c
-        .apiportal(
-            Persona::Owner,
+    let out = stage
+        .create_product(
+            c,
+            name,
             &[
-                "-n",
-                &stage.shop,
-                "product",
-                "create",
-                name,
-                "--route",
-                "toys",
                 "--display-name",
                 display,
                 "--description",

@@ -21,22 +21,7 @@ async fn product(stage: &Stage, name: &str, approval: &str) -> Api<APIProduct> {
 }
 
 async fn request(stage: &Stage, product: &str, plan: &str) {
-    let out = cluster()
-        .apiportal(
-            Persona::Consumer,
-            &[
-                "-n",
-                &stage.team,
-                "request",
-                &format!("{}/{product}", stage.shop),
-                "--plan",
-                plan,
-                "--use-case",
-                "tests",
-            ],
-        )
-        .await;
-    assert!(out.success(), "{}", out.stderr);
+    stage.request(cluster(), product, plan).await
 }
 
 async fn enforcement_secrets(key_ns: &str, key: &str) -> Vec<Secret> {
@@ -290,23 +275,7 @@ async fn the_openapi_document_is_fetched_bounded_in_size_and_served_by_the_view(
         ("missing", "/nope.json"),
         ("metadata", "/latest/meta-data"),
     ] {
-        let out = c
-            .apiportal(
-                Persona::Owner,
-                &[
-                    "-n",
-                    &stage.shop,
-                    "product",
-                    "create",
-                    name,
-                    "--route",
-                    "toys",
-                    "--publish",
-                    "--openapi-url",
-                    &format!("{docs}{path}"),
-                ],
-            )
-            .await;
+        let out = stage.create_product(c, name, &["--publish", "--openapi-url", &format!("{docs}{path}")]).await;
         assert!(out.success(), "{}", out.stderr);
     }
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);

@@ -145,25 +145,8 @@ async fn a_request_longer_than_the_products_max_lifetime_is_refused_by_the_api_s
     let c = cluster();
     shared_bridge().await;
     let stage = Stage::new(c).await;
-    let out = c
-        .apiportal(
-            Persona::Owner,
-            &[
-                "-n",
-                &stage.shop,
-                "product",
-                "create",
-                "toys",
-                "--route",
-                "toys",
-                "--approval",
-                "automatic",
-                "--publish",
-                "--max-key-lifetime",
-                "1h",
-            ],
-        )
-        .await;
+    let out =
+        stage.create_product(c, "toys", &["--approval", "automatic", "--publish", "--max-key-lifetime", "1h"]).await;
     assert!(out.success(), "{}", out.stderr);
     let mirror: Api<ConfigMap> = Api::namespaced(c.client(Persona::Admin).await, apiportal_core::SYSTEM_NAMESPACE);
     let entry = admission::lifetime_entry(&stage.shop, "toys");

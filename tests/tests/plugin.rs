@@ -8,25 +8,8 @@ use kube::Api;
 /// The owner creates and publishes a product over the stage's route; waits until the bridge found its plans.
 async fn published_product(stage: &Stage, name: &str, approval: &str) {
     let c = cluster();
-    let out = c
-        .apiportal(
-            Persona::Owner,
-            &[
-                "-n",
-                &stage.shop,
-                "product",
-                "create",
-                name,
-                "--route",
-                "toys",
-                "--display-name",
-                "Toys API",
-                "--approval",
-                approval,
-                "--team",
-                "toys-team",
-            ],
-        )
+    let out = stage
+        .create_product(c, name, &["--display-name", "Toys API", "--approval", approval, "--team", "toys-team"])
         .await;
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(out.stdout.trim(), format!("apiproduct.devportal.kuadrant.io/{name} created"));
@@ -227,9 +210,9 @@ async fn drafts_and_missing_routes_are_refused_with_the_next_step() {
         out.stderr
     );
 
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "draft", "--route", "toys"]).await;
+    let out = stage.create_product(c, "draft", &[]).await;
     assert!(out.success(), "{}", out.stderr);
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "create", "draft", "--route", "toys"]).await;
+    let out = stage.create_product(c, "draft", &[]).await;
     assert!(out.success() && out.stdout.contains("unchanged"), "creating twice is a no-op: {out:?}");
     let out = c
         .apiportal(
@@ -269,36 +252,13 @@ async fn drafts_and_missing_routes_are_refused_with_the_next_step() {
 async fn server_dry_run_changes_nothing_and_json_round_trips() {
     let c = cluster();
     let stage = Stage::new(c).await;
-    let out = c
-        .apiportal(
-            Persona::Owner,
-            &["-n", &stage.shop, "product", "create", "dry", "--route", "toys", "--dry-run=server"],
-        )
-        .await;
+    let out = stage.create_product(c, "dry", &["--dry-run=server"]).await;
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stdout.contains("(server dry run)"));
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
     assert!(products.get_opt("dry").await.unwrap().is_none(), "--dry-run=server stored nothing");
 
-    let out = c
-        .apiportal(
-            Persona::Owner,
-            &[
-                "-n",
-                &stage.shop,
-                "product",
-                "create",
-                "real",
-                "--route",
-                "toys",
-                "--tag",
-                "retail",
-                "--version",
-                "v2",
-                "--publish",
-            ],
-        )
-        .await;
+    let out = stage.create_product(c, "real", &["--tag", "retail", "--version", "v2", "--publish"]).await;
     assert!(out.success(), "{}", out.stderr);
     let out =
         c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "unpublish", "real", "--dry-run=server"]).await;

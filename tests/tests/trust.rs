@@ -20,22 +20,7 @@ use kube::{
 use serde_json::json;
 
 async fn request(stage: &Stage, product: &str, plan: &str) {
-    let out = cluster()
-        .apiportal(
-            Persona::Consumer,
-            &[
-                "-n",
-                &stage.team,
-                "request",
-                &format!("{}/{product}", stage.shop),
-                "--plan",
-                plan,
-                "--use-case",
-                "tests",
-            ],
-        )
-        .await;
-    assert!(out.success(), "{}", out.stderr);
+    stage.request(cluster(), product, plan).await
 }
 
 async fn product_condition(stage: &Stage, product: &str, type_: &str) -> (String, String, String) {

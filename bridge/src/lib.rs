@@ -20,7 +20,7 @@ pub enum Error {
     #[error("finalizer failed: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("cannot generate a key from the OS random source: {0}")]
-    KeyGeneration(String),
+    KeyGeneration(#[source] rand::rngs::SysError),
     #[error("{0} has no namespace")]
     MissingNamespace(String),
 }

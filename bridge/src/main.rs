@@ -54,8 +54,8 @@ enum StartError {
     Anonymous,
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, #[source] std::io::Error),
-    #[error("{0}")]
-    Tls(String),
+    #[error(transparent)]
+    Tls(#[from] apiportal_bridge::view::tls::TlsError),
     #[error(
         "the view serves TLS: pass --tls-cert-file and --tls-key-file (a cert-manager Secret mounted into the Pod works), or --insecure-http for local use only"
     )]

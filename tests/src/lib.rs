@@ -142,13 +142,40 @@ impl Cluster {
             std::fs::read_to_string(dir.join("env")).map_err(|e| format!("cannot read the cluster's env file: {e}"))?;
         let env: HashMap<String, String> =
             env_text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-        Ok(Self {
+        let cluster = Self {
             kubeconfig: dir.join("kubeconfig"),
             server: env["APISERVER"].clone(),
             dir,
             env,
             installed: OnceLock::new(),
-        })
+        };
+        cluster.wait_for_oidc()?;
+        Ok(cluster)
+    }
+
+    /// Waits until kube-apiserver accepts the test issuer's tokens: its JWT authenticator fetches the issuer's
+    /// keys in the background after start, and refuses every token until it has them.
+    fn wait_for_oidc(&self) -> Result<(), String> {
+        let token = self.oidc_token("harness-probe", &[], BRIDGE_AUDIENCE);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let out = run({
+                let mut cmd = Command::new(tools_bin().join("kubectl"));
+                cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(["--context", "nobody", "--token", &token]);
+                cmd.args(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
+                cmd
+            });
+            if out.stdout == "oidc:harness-probe" {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "kube-apiserver did not accept the test OIDC issuer's tokens in 60s: {}",
+                    out.stderr
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 
     /// Stops kube-apiserver for `down_seconds` (etcd keeps the data) and starts it again on the same port.

@@ -30,23 +30,35 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn load(cert_path: &Path, key_path: &Path) -> Result<Arc<CertifiedKey>, String> {
+/// Why a certificate and key pair cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read the certificate {0}: {1}")]
+    Certificate(PathBuf, #[source] rustls::pki_types::pem::Error),
+    #[error("{0} holds no certificate")]
+    NoCertificate(PathBuf),
+    #[error("cannot read the private key {0}: {1}")]
+    Key(PathBuf, #[source] rustls::pki_types::pem::Error),
+    #[error("unsupported private key {0}: {1}")]
+    UnsupportedKey(PathBuf, #[source] rustls::Error),
+}
+
+fn load(cert_path: &Path, key_path: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
+    let certificate_error = |e| TlsError::Certificate(cert_path.to_owned(), e);
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
-        .map_err(|e| format!("cannot read the certificate {}: {e}", cert_path.display()))?
+        .map_err(certificate_error)?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("cannot parse the certificate {}: {e}", cert_path.display()))?;
+        .map_err(certificate_error)?;
     if certs.is_empty() {
-        return Err(format!("{} holds no certificate", cert_path.display()));
+        return Err(TlsError::NoCertificate(cert_path.to_owned()));
     }
-    let key = PrivateKeyDer::from_pem_file(key_path)
-        .map_err(|e| format!("cannot read the private key {}: {e}", key_path.display()))?;
-    let signing =
-        any_supported_type(&key).map_err(|e| format!("unsupported private key {}: {e}", key_path.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| TlsError::Key(key_path.to_owned(), e))?;
+    let signing = any_supported_type(&key).map_err(|e| TlsError::UnsupportedKey(key_path.to_owned(), e))?;
     Ok(Arc::new(CertifiedKey::new(certs, signing)))
 }
 
 impl ReloadingCert {
-    pub fn load(cert_path: PathBuf, key_path: PathBuf) -> Result<Arc<Self>, String> {
+    pub fn load(cert_path: PathBuf, key_path: PathBuf) -> Result<Arc<Self>, TlsError> {
         let cert = load(&cert_path, &key_path)?;
         let stamp = modified(&cert_path).max(modified(&key_path));
         Ok(Arc::new(Self { cert_path, key_path, current: RwLock::new((cert, stamp)) }))

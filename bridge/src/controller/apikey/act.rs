@@ -171,7 +171,7 @@ async fn issue(
     enforcement: &SecretShape,
     consumer: &SecretShape,
 ) -> Result<IssueOutcome> {
-    let drawn = ApiKeyValue::generate().map_err(|e| Error::KeyGeneration(e.to_string()))?;
+    let drawn = ApiKeyValue::generate().map_err(Error::KeyGeneration)?;
     let enforcement_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &enforcement.namespace);
     let (value, drew_value) = match enforcement_api
         .create(&PostParams::default(), &secret(enforcement, drawn.expose(), None))

@@ -24,6 +24,8 @@ pub const BRIDGE_ENFORCEMENT_ROLE: &str = "apiportal-bridge-enforcement";
 
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete"];
+/// `approve` is the custom verb the admission policy checks before it admits a decision on a product's keys.
+const MANAGE_PRODUCTS: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete", "approve"];
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let owned = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect());
@@ -82,11 +84,7 @@ pub fn owner() -> ClusterRole {
     cluster_role(
         OWNER_ROLE,
         vec![
-            rule(
-                &[GROUP],
-                &["apiproducts"],
-                &["get", "list", "watch", "create", "update", "patch", "delete", "approve"],
-            ),
+            rule(&[GROUP], &["apiproducts"], MANAGE_PRODUCTS),
             rule(&[GROUP], &["apiproducts/status"], READ),
             rule(&[GATEWAY], &["httproutes"], READ),
             rule(&[KUADRANT], &["authpolicies"], READ),
@@ -110,11 +108,7 @@ pub fn admin() -> ClusterRole {
     cluster_role(
         ADMIN_ROLE,
         vec![
-            rule(
-                &[GROUP],
-                &["apiproducts"],
-                &["get", "list", "watch", "create", "update", "patch", "delete", "approve"],
-            ),
+            rule(&[GROUP], &["apiproducts"], MANAGE_PRODUCTS),
             rule(&[GROUP], &["apiproducts/status"], READ),
             rule(&[GROUP], &["apikeys"], WRITE),
             rule(&[GROUP], &["apikeys/status"], &["get", "update", "patch"]),

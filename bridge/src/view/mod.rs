@@ -294,6 +294,30 @@ impl View {
         if self.auth.authorize(user, &access).await? { Ok(()) } else { Err(ApiError::forbidden(user, &access)) }
     }
 
+    /// The snapshot, once the caller is known to be allowed to `get` product `namespace/name`. A name no object
+    /// can have is 404 before any TokenReview is spent on it.
+    async fn readable_product(
+        &self,
+        headers: &HeaderMap,
+        client: ClientAddr,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<Snapshot>, ApiError> {
+        if !valid_name(namespace) || !valid_name(name) {
+            return Err(ApiError::not_found(format!("no product {namespace}/{name}")));
+        }
+        let snapshot = self.snapshot()?;
+        let user = self.caller(headers, client).await?;
+        let access = Access {
+            verb: "get",
+            resource: "apiproducts",
+            namespace: Some(namespace.to_owned()),
+            name: Some(name.to_owned()),
+        };
+        self.require(&user, access).await?;
+        Ok(snapshot)
+    }
+
     /// The namespaces `user` may list `resource` in: `Some(ns)` when a namespace was asked for; else every
     /// namespace (`None`), or those among `candidates` they may list; 403 when none.
     async fn scope(
@@ -395,16 +419,7 @@ async fn get_product(
     Path((namespace, name)): Path<(String, String)>,
     Strict(_): Strict<NoQuery>,
 ) -> Result<Response, ApiError> {
-    if !valid_name(&namespace) || !valid_name(&name) {
-        return Err(ApiError::not_found(format!("no product {namespace}/{name}")));
-    }
-    let snapshot = view.snapshot()?;
-    let user = view.caller(&headers, client).await?;
-    view.require(
-        &user,
-        Access { verb: "get", resource: "apiproducts", namespace: Some(namespace.clone()), name: Some(name.clone()) },
-    )
-    .await?;
+    let snapshot = view.readable_product(&headers, client, &namespace, &name).await?;
     let entry = snapshot
         .product(&namespace, &name)
         .ok_or_else(|| ApiError::not_found(format!("product {namespace}/{name} not found")))?;
@@ -423,16 +438,7 @@ async fn get_openapi(
     Path((namespace, name)): Path<(String, String)>,
     Strict(_): Strict<NoQuery>,
 ) -> Result<Response, ApiError> {
-    if !valid_name(&namespace) || !valid_name(&name) {
-        return Err(ApiError::not_found(format!("no product {namespace}/{name}")));
-    }
-    let snapshot = view.snapshot()?;
-    let user = view.caller(&headers, client).await?;
-    view.require(
-        &user,
-        Access { verb: "get", resource: "apiproducts", namespace: Some(namespace.clone()), name: Some(name.clone()) },
-    )
-    .await?;
+    let snapshot = view.readable_product(&headers, client, &namespace, &name).await?;
     let missing = || ApiError::not_found(format!("product {namespace}/{name} has no OpenAPI document"));
     let version = snapshot.product(&namespace, &name).and_then(|p| p.openapi.clone()).ok_or_else(missing)?;
     let document = view.documents.get(&namespace, &name, &version).await?.ok_or_else(missing)?;

@@ -134,6 +134,7 @@ install_crds() {
     "${kubectl[@]}" wait --for condition=established --timeout=60s \
       crd/apiproducts.devportal.kuadrant.io crd/apikeys.devportal.kuadrant.io >/dev/null
     "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f "$REPO/deploy/rbac/" -f "$REPO/deploy/admission/" >/dev/null
+    await_admission_policy "$dir"
   fi
   # Cluster-wide halves of the persona bindings (the namespaced halves are made per namespace by whoever
   # needs them: the tests, the demo).
@@ -200,6 +201,32 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: apiporta
 subjects:
 - {kind: ServiceAccount, name: apiportal-bridge, namespace: apiportal-system}
 YAML
+}
+
+# kube-apiserver loads a new ValidatingAdmissionPolicy asynchronously: until it does, writes it should refuse are
+# admitted. No object condition says "loaded", so this asks the API server itself, with server-side dry runs that
+# the policy refuses (a request in someone else's name, a decision signed by someone else) and that change nothing.
+await_admission_policy() {
+  local dir=$1 kubectl=("$BIN/kubectl" --kubeconfig "$dir/kubeconfig" --context admin)
+  local me probe='apiportal-admission-probe' deadline=$((SECONDS + 60)) out
+  me=$("${kubectl[@]}" auth whoami -o jsonpath='{.status.userInfo.username}')
+  key() {
+    printf '{"apiVersion":"devportal.kuadrant.io/v1alpha1","kind":"APIKey","metadata":{"name":"%s","namespace":"default"},"spec":{"apiProductRef":{"name":"probe"},"planTier":"probe","requestedBy":{"userId":"%s"}}}' "$probe" "$1"
+  }
+  key "$me" | "${kubectl[@]}" create -f - >/dev/null
+  while :; do
+    local create status
+    create=$(key "$probe" | "${kubectl[@]}" create --dry-run=server -f - 2>&1 >/dev/null || true)
+    status=$("${kubectl[@]}" patch apikey "$probe" -n default --subresource=status --type=merge --dry-run=server \
+      -p "{\"status\":{\"phase\":\"Approved\",\"reviewedBy\":\"$probe\",\"reviewedAt\":\"2026-01-01T00:00:00Z\"}}" 2>&1 >/dev/null || true)
+    if [[ $create == *"must be the requesting user"* && $status == *"must be the deciding user"* ]]; then break; fi
+    if ((SECONDS > deadline)); then
+      log "the admission policy is not in effect after 60 s: create said: ${create:-admitted}; status said: ${status:-admitted}"
+      exit 1
+    fi
+    sleep 0.2
+  done
+  "${kubectl[@]}" delete apikey "$probe" -n default --wait=false >/dev/null
 }
 
 start_apiserver() {

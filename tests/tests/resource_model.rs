@@ -18,8 +18,14 @@ fn valid_product_spec() -> Value {
 }
 
 /// The fixture request as JSON, for tests that break it in ways its type cannot express.
+/// A request for `product_ns/toys`'s gold plan in `user`'s name.
+fn toys_gold(name: &str, product_ns: &str, user: &str) -> APIKey {
+    fixtures::apikey(name, product_ns, "toys", "gold", user)
+}
+
+/// The same, as raw JSON, to be made invalid.
 fn apikey(name: &str, product_ns: &str, user: &str) -> Value {
-    serde_json::to_value(fixtures::apikey(name, product_ns, "toys", "gold", user)).expect("an APIKey serialises")
+    serde_json::to_value(toys_gold(name, product_ns, user)).expect("an APIKey serialises")
 }
 
 async fn create_product(api: &Api<APIProduct>, object: Value) -> Result<APIProduct, kube::Error> {
@@ -46,7 +52,7 @@ async fn generated_crds_are_established_with_printer_columns() {
     let products: Api<APIProduct> = Api::namespaced(admin.clone(), &ns);
     create_product(&products, product("toys", valid_product_spec())).await.expect("a valid APIProduct is accepted");
     let keys: Api<APIKey> = Api::namespaced(admin, &ns);
-    keys.create(&PostParams::default(), &serde_json::from_value(apikey("k1", &ns, "harness-admin")).unwrap())
+    keys.create(&PostParams::default(), &toys_gold("k1", &ns, "harness-admin"))
         .await
         .expect("a valid APIKey is accepted");
 
@@ -159,9 +165,7 @@ async fn invalid_apikeys_are_rejected_and_the_spec_is_immutable() {
         assert!(api_error_message(&err).contains(expected), "expected {expected:?} in {:?}", api_error_message(&err));
     }
 
-    keys.create(&PostParams::default(), &serde_json::from_value(apikey("k", &ns, "harness-admin")).unwrap())
-        .await
-        .unwrap();
+    keys.create(&PostParams::default(), &toys_gold("k", &ns, "harness-admin")).await.unwrap();
     let change = json!({"spec": {"planTier": "platinum"}});
     let err = keys.patch("k", &PatchParams::default(), &Patch::Merge(&change)).await.expect_err("spec change");
     assert!(api_error_message(&err).contains("spec is immutable"), "{}", api_error_message(&err));
@@ -211,10 +215,10 @@ async fn requested_by_must_be_the_creating_user() {
     let c = cluster();
     let (shop, consumer_ns) = marketplace().await;
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
-    let forged: APIKey = serde_json::from_value(apikey("forged", &shop, "bob")).unwrap();
+    let forged: APIKey = toys_gold("forged", &shop, "bob");
     let err = keys.create(&PostParams::default(), &forged).await.expect_err("forged requester");
     assert!(api_error_message(&err).contains("spec.requestedBy.userId must be the requesting user \"alice\""), "{err}");
-    let own: APIKey = serde_json::from_value(apikey("own", &shop, "alice")).unwrap();
+    let own: APIKey = toys_gold("own", &shop, "alice");
     keys.create(&PostParams::default(), &own).await.expect("a request in one's own name is admitted");
 }
 
@@ -223,9 +227,7 @@ async fn consumers_cannot_approve_their_own_requests() {
     let c = cluster();
     let (shop, consumer_ns) = marketplace().await;
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
-    keys.create(&PostParams::default(), &serde_json::from_value(apikey("mine", &shop, "alice")).unwrap())
-        .await
-        .unwrap();
+    keys.create(&PostParams::default(), &toys_gold("mine", &shop, "alice")).await.unwrap();
     let err = keys
         .patch_status("mine", &PatchParams::default(), &Patch::Merge(decision("Approved", "alice")))
         .await
@@ -267,12 +269,8 @@ async fn owners_decide_only_for_their_own_products_and_only_as_themselves() {
     let other_shop = c.namespace("other-shop").await;
     let admin = c.client(Persona::Admin).await;
     create_product(&Api::namespaced(admin.clone(), &other_shop), product("toys", valid_product_spec())).await.unwrap();
-    let consumer_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
     for (name, product_ns) in [("for-bob", &shop), ("for-other", &other_shop)] {
-        consumer_keys
-            .create(&PostParams::default(), &serde_json::from_value(apikey(name, product_ns, "alice")).unwrap())
-            .await
-            .unwrap();
+        fixtures::create_apikey(c, &consumer_ns, &toys_gold(name, product_ns, "alice")).await;
     }
     let owner_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Owner).await, &consumer_ns);
 
@@ -313,11 +311,7 @@ async fn owners_decide_only_for_their_own_products_and_only_as_themselves() {
 async fn an_approved_status_must_name_its_reviewer() {
     let c = cluster();
     let (shop, consumer_ns) = marketplace().await;
-    let consumer_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
-    consumer_keys
-        .create(&PostParams::default(), &serde_json::from_value(apikey("k", &shop, "alice")).unwrap())
-        .await
-        .unwrap();
+    fixtures::create_apikey(c, &consumer_ns, &toys_gold("k", &shop, "alice")).await;
     // The bridge is exempt from the rules about who decides, not from the schema nor the phase transitions.
     let bridge_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Bridge).await, &consumer_ns);
     let err = bridge_keys
@@ -340,11 +334,7 @@ async fn an_approved_status_must_name_its_reviewer() {
 async fn approved_key(name: &str) -> (String, String, Api<APIKey>) {
     let c = cluster();
     let (shop, consumer_ns) = marketplace().await;
-    let consumer_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
-    consumer_keys
-        .create(&PostParams::default(), &serde_json::from_value(apikey(name, &shop, "alice")).unwrap())
-        .await
-        .unwrap();
+    fixtures::create_apikey(c, &consumer_ns, &toys_gold(name, &shop, "alice")).await;
     let owner_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Owner).await, &consumer_ns);
     owner_keys.patch_status(name, &PatchParams::default(), &Patch::Merge(decision("Approved", "bob"))).await.unwrap();
     (shop, consumer_ns, owner_keys)
@@ -360,11 +350,7 @@ fn refused_with(result: Result<APIKey, kube::Error>, message: &str) {
 async fn a_decision_cannot_write_the_fields_the_bridge_owns() {
     let c = cluster();
     let (shop, consumer_ns) = marketplace().await;
-    let consumer_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &consumer_ns);
-    consumer_keys
-        .create(&PostParams::default(), &serde_json::from_value(apikey("k", &shop, "alice")).unwrap())
-        .await
-        .unwrap();
+    fixtures::create_apikey(c, &consumer_ns, &toys_gold("k", &shop, "alice")).await;
     let owner_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Owner).await, &consumer_ns);
     // An owner's approval that also points the consumer at another Secret of their namespace (which `key show
     // --reveal` would print, and the consumer would send to the owner's API).
@@ -451,10 +437,7 @@ async fn approvers_revoke_approved_keys_with_a_reason_and_nobody_else_does() {
 
     // Only an Approved key is revoked: a Pending one is rejected instead.
     let shop = revoked.product_namespace();
-    consumer_keys
-        .create(&PostParams::default(), &serde_json::from_value(apikey("pending", &shop, "alice")).unwrap())
-        .await
-        .unwrap();
+    fixtures::create_apikey(c, &consumer_ns, &toys_gold("pending", &shop, "alice")).await;
     refused_with(
         owner_keys.patch_status("pending", &PatchParams::default(), &revoke("bob", Some("no"))).await,
         "is Pending",

@@ -24,11 +24,22 @@ async fn request(stage: &Stage, product: &str, plan: &str) {
 }
 
 async fn product_condition(stage: &Stage, product: &str, type_: &str) -> (String, String, String) {
+    product_condition_with_reason(stage, product, type_, None).await
+}
+
+/// Waits for product `product`'s `type_` condition, with `reason` when one is given: (status, reason, message).
+async fn product_condition_with_reason(
+    stage: &Stage,
+    product: &str,
+    type_: &str,
+    reason: Option<&str>,
+) -> (String, String, String) {
     let products: Api<APIProduct> = Api::namespaced(cluster().client(Persona::Admin).await, &stage.shop);
-    eventually(30, &format!("product {product}'s {type_} condition"), || async {
+    let what = format!("product {product}'s {type_} condition{}", reason.map(|r| format!(" {r}")).unwrap_or_default());
+    eventually(30, &what, || async {
         let p = products.get(product).await.ok()?;
         let c = p.conditions().iter().find(|c| c.type_ == type_)?.clone();
-        Some((c.status, c.reason, c.message))
+        reason.is_none_or(|r| r == c.reason).then_some((c.status, c.reason, c.message))
     })
     .await
 }
@@ -171,24 +182,12 @@ async fn policies_that_are_not_enforced_or_not_in_the_gateway_api_group_issue_no
         .await
         .unwrap();
     stage.gateway_auth_policy(c, "gateway-keys", &gateway, scoped).await;
-    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
-    let keys_issuable = |reason: &'static str| {
-        let products = products.clone();
-        async move {
-            eventually(30, &format!("KeysIssuable {reason}"), || async {
-                let p = products.get("toys").await.ok()?;
-                let c = p.conditions().iter().find(|c| c.type_ == "KeysIssuable")?.clone();
-                (c.reason == reason).then_some(())
-            })
-            .await
-        }
-    };
-    keys_issuable("AuthPolicyNotFound").await;
+    product_condition_with_reason(&stage, "toys", "KeysIssuable", Some("AuthPolicyNotFound")).await;
     assert!(enforcement_secrets(c, &stage.team, "toys-gold").await.is_empty());
     // Once that Gateway accepts the route, its policy applies and the waiting key is issued: the refusal above
     // was about attachment, nothing else.
     stage.accept_route(c, "toys", &[("gateway-system", "external"), (&stage.shop, &gateway)]).await;
-    keys_issuable("ProductScopedSelector").await;
+    product_condition_with_reason(&stage, "toys", "KeysIssuable", Some("ProductScopedSelector")).await;
     wait_issued(c, &stage.team, "toys-gold").await;
 }
 

@@ -44,6 +44,19 @@ async fn product_condition_with_reason(
     .await
 }
 
+/// Waits until key `name` of `stage`'s team says its product issues no keys, and checks that no enforcement Secret
+/// (the copy the gateway accepts) was written for it.
+async fn refused_key(stage: &Stage, name: &str) -> APIKey {
+    let c = cluster();
+    let key = wait_ready_reason(c, &stage.team, name, "KeysNotIssuable").await;
+    assert!(
+        enforcement_secrets(c, &stage.team, name).await.is_empty(),
+        "the bridge wrote no enforcement Secret for {}/{name}",
+        stage.team
+    );
+    key
+}
+
 #[tokio::test]
 async fn two_products_on_one_route_do_not_share_keys() {
     let c = cluster();
@@ -64,14 +77,10 @@ async fn two_products_on_one_route_do_not_share_keys() {
     request(&stage, "toys-partner", "gold").await;
     let out = c.apiportal(Persona::Owner, &["approve", &format!("{}/toys-partner-gold", stage.team)]).await;
     assert!(out.success(), "{}", out.stderr);
-    let key = wait_ready_reason(c, &stage.team, "toys-partner-gold", "KeysNotIssuable").await;
+    let key = refused_key(&stage, "toys-partner-gold").await;
     assert_eq!(key.phase(), KeyPhase::Approved);
     let ready = fixtures::condition(&key, "Ready").unwrap();
     assert!(ready.message.contains(&format!("APIProduct {}/toys", stage.shop)), "{}", ready.message);
-    assert!(
-        enforcement_secrets(c, &stage.team, "toys-partner-gold").await.is_empty(),
-        "no key is issued for the other product"
-    );
     assert!(consumer_secret(c, &stage.team, "toys-partner-gold").await.is_none());
 
     // The product the policy names still gets its keys, labelled as its own.
@@ -102,12 +111,8 @@ async fn a_tenant_copying_another_products_selector_gets_no_secret() {
     tenant.auth_policy(c, "toys-keys", "toys", copied, true).await;
     tenant.published_product(c, "toys", "automatic").await;
     request(&tenant, "toys", "gold").await;
-    let key = wait_ready_reason(c, &tenant.team, "toys-gold", "KeysNotIssuable").await;
+    let key = refused_key(&tenant, "toys-gold").await;
     assert!(fixtures::condition(&key, "Ready").unwrap().message.contains(&format!("APIProduct {}/toys", victim.shop)));
-    assert!(
-        enforcement_secrets(c, &tenant.team, "toys-gold").await.is_empty(),
-        "the bridge wrote no Secret for the tenant"
-    );
     let victims_keys = format!("{}={},{}=toys", labels::APIPRODUCT_NAMESPACE, victim.shop, labels::APIPRODUCT);
     let secrets: Api<Secret> = Api::namespaced(c.client(Persona::Admin).await, fixtures::ENFORCEMENT_NAMESPACE);
     assert!(
@@ -135,7 +140,7 @@ async fn extra_labels_that_fit_a_loosely_written_policy_elsewhere_are_refused() 
         "{message}"
     );
     request(&tenant, "toys", "gold").await;
-    wait_ready_reason(c, &tenant.team, "toys-gold", "KeysNotIssuable").await;
+    refused_key(&tenant, "toys-gold").await;
     let legacy = all_enforcement_secrets(c).await;
     assert!(
         !legacy.iter().any(|s| s
@@ -158,8 +163,7 @@ async fn policies_that_are_not_enforced_or_not_in_the_gateway_api_group_issue_no
     let (_, reason, _) = product_condition(&stage, "toys", "KeysIssuable").await;
     assert_eq!(reason, "AuthPolicyNotEnforced");
     request(&stage, "toys", "gold").await;
-    wait_ready_reason(c, &stage.team, "toys-gold", "KeysNotIssuable").await;
-    assert!(enforcement_secrets(c, &stage.team, "toys-gold").await.is_empty());
+    refused_key(&stage, "toys-gold").await;
 
     // The same selector, enforced, on a Gateway the route names but that did not accept it: it does not apply.
     // (Kuadrant's CRD itself refuses targetRefs outside the Gateway API group; the bridge's own check of that is

@@ -62,7 +62,7 @@ pub struct Args {
         long = "token-audience",
         env = "APIPORTAL_TOKEN_AUDIENCE",
         value_delimiter = ',',
-        default_value = "apiportal-bridge"
+        default_value = crate::DEFAULT_TOKEN_AUDIENCE
     )]
     #[serde(rename = "token-audience")]
     pub token_audiences: Vec<String>,

@@ -57,6 +57,8 @@ pub fn bridge_dns_names() -> Vec<String> {
     vec![BRIDGE_SERVICE.to_owned(), base.clone(), format!("{base}.svc"), format!("{base}.svc.cluster.local")]
 }
 const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "apiportal");
+/// The label the bridge's Deployment selects its pods by, and its Service its endpoints.
+const BRIDGE_APP: (&str, &str) = ("app.kubernetes.io/name", BRIDGE_DEPLOYMENT);
 
 fn to_value<T: serde::Serialize>(object: &T) -> Value {
     serde_json::to_value(object).expect("Kubernetes objects serialise to JSON")
@@ -75,7 +77,7 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
     objects.push(to_value(&admission::binding()));
     objects.push(to_value(&admission::lifetime_policy()));
     objects.push(to_value(&admission::lifetime_binding()));
-    let app_labels = json!({"app.kubernetes.io/name": "apiportal-bridge", PART_OF.0: PART_OF.1});
+    let app_labels = json!({BRIDGE_APP.0: BRIDGE_APP.1, PART_OF.0: PART_OF.1});
     objects.extend([
         labelled(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}})),
         labelled(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": options.enforcement_namespace}})),
@@ -107,7 +109,7 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
             "metadata": {"name": BRIDGE_DEPLOYMENT, "namespace": SYSTEM_NAMESPACE},
             "spec": {
                 "replicas": options.replicas,
-                "selector": {"matchLabels": {"app.kubernetes.io/name": "apiportal-bridge"}},
+                "selector": {"matchLabels": {BRIDGE_APP.0: BRIDGE_APP.1}},
                 "template": {
                     "metadata": {"labels": app_labels},
                     "spec": {
@@ -133,7 +135,7 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
             }})),
         labelled(json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": BRIDGE_SERVICE, "namespace": SYSTEM_NAMESPACE},
-            "spec": {"selector": {"app.kubernetes.io/name": "apiportal-bridge"},
+            "spec": {"selector": {BRIDGE_APP.0: BRIDGE_APP.1},
                      "ports": [{"name": "https", "port": 443, "targetPort": "https"},
                                {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}]}})),
     ]);

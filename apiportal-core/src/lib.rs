@@ -37,6 +37,8 @@ pub const SYSTEM_NAMESPACE: &str = "apiportal-system";
 pub const DEFAULT_ENFORCEMENT_NAMESPACE: &str = "kuadrant-system";
 /// The bridge's ServiceAccount: the one writer exempt from the decision admission policy.
 pub const BRIDGE_SERVICE_ACCOUNT: &str = "apiportal-bridge";
+/// The audience the bridge asks its callers' tokens to be issued for, unless `--token-audience` says otherwise.
+pub const DEFAULT_TOKEN_AUDIENCE: &str = "apiportal-bridge";
 /// The Lease the bridge's replicas elect their leader with.
 pub const LEASE_NAME: &str = "apiportal-bridge-leader";
 

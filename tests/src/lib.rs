@@ -423,7 +423,7 @@ impl Cluster {
 }
 
 /// The audience the bridge asks callers' ServiceAccount tokens to be issued for, by default.
-pub const BRIDGE_AUDIENCE: &str = "apiportal-bridge";
+pub const BRIDGE_AUDIENCE: &str = apiportal_core::DEFAULT_TOKEN_AUDIENCE;
 /// The API server's own audience: users' OIDC tokens pass a TokenReview only for it (Kubernetes' JWT
 /// authenticators are not audience-aware), so a bridge serving users' own tokens accepts it too.
 pub const API_SERVER_AUDIENCE: &str = "https://kubernetes.default.svc";

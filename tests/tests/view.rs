@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use apiportal_core::{APIProduct, rbac};
 use apiportal_tests::{
-    Bridge, Persona, cluster, eventually, http_client, http_get, receive_posts, run, stage::Stage, try_http_get,
+    BRIDGE_AUDIENCE, Bridge, Persona, cluster, eventually, http_client, http_get, receive_posts, run, stage::Stage,
+    try_http_get,
 };
 use futures::{StreamExt, stream};
 use kube::{Api, api::PostParams};
@@ -209,7 +210,7 @@ async fn a_signed_in_user_sees_exactly_what_kubectl_shows_them() {
     }
     // frank signs in with the test identity provider; the platform lets him read the catalog of one namespace.
     c.bind_user(&mine.shop, rbac::CATALOG_READER_ROLE, "oidc:frank").await;
-    let token = c.oidc_token("frank", &["partners"], "apiportal-bridge");
+    let token = c.oidc_token("frank", &["partners"], BRIDGE_AUDIENCE);
     let answer = eventually(30, "frank's rights to reach the authorizer", || async {
         Some(bridge.get_as("/api/v1/products", &token).await).filter(|a| a.status == 200)
     })

@@ -95,12 +95,30 @@ impl Stage {
             )
             .await;
         assert!(out.success(), "{}", out.stderr);
+        self.wait_for_plans(cluster, name).await;
+        Api::namespaced(cluster.client(Persona::Admin).await, &self.shop)
+    }
+
+    /// Waits until the bridge has discovered the plans of the shop's product `name`, so it takes requests; returns
+    /// the product as it then is.
+    pub async fn wait_for_plans(&self, cluster: &Cluster, name: &str) -> apiportal_core::APIProduct {
+        self.wait_for_product(cluster, name, "the product's plans", |p| !p.plans().is_empty()).await
+    }
+
+    /// Waits until the bridge has written `what` (`discovered`) into the status of the shop's product `name`.
+    /// Each policy reaches the bridge's cache on its own watch, so plans may be discovered before the AuthPolicy.
+    pub async fn wait_for_product(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+        what: &str,
+        discovered: impl Fn(&apiportal_core::APIProduct) -> bool,
+    ) -> apiportal_core::APIProduct {
         let api: Api<apiportal_core::APIProduct> = Api::namespaced(cluster.client(Persona::Admin).await, &self.shop);
-        crate::eventually(30, "the bridge to discover the product's plans", || async {
-            api.get(name).await.ok().filter(|p| !p.plans().is_empty())
+        crate::eventually(30, &format!("the bridge to discover {what}"), || async {
+            api.get(name).await.ok().filter(|p| discovered(p))
         })
-        .await;
-        api
+        .await
     }
 
     /// `kubectl apiportal product create NAME --route toys` in the shop, as its owner, with `flags`.

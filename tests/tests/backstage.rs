@@ -127,10 +127,7 @@ async fn product(c: &Cluster, stage: &Stage, name: &str, display: &str, openapi_
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &stage.shop);
     let labels = json!({"metadata": {"labels": {"lifecycle": "experimental", "system": "storefront"}}});
     products.patch(name, &PatchParams::default(), &Patch::Merge(&labels)).await.unwrap();
-    eventually(30, "the bridge to discover the product's plans", || async {
-        products.get(name).await.ok().filter(|p| !p.plans().is_empty())
-    })
-    .await;
+    stage.wait_for_plans(c, name).await;
 }
 
 #[tokio::test]

@@ -148,6 +148,7 @@ async fn a_request_longer_than_the_products_max_lifetime_is_refused_by_the_api_s
     let out =
         stage.create_product(c, "toys", &["--approval", "automatic", "--publish", "--max-key-lifetime", "1h"]).await;
     assert!(out.success(), "{}", out.stderr);
+    stage.wait_for_plans(c, "toys").await;
     let mirror: Api<ConfigMap> = Api::namespaced(c.client(Persona::Admin).await, apiportal_core::SYSTEM_NAMESPACE);
     let entry = admission::lifetime_entry(&stage.shop, "toys");
     eventually(30, "the bridge to mirror the cap", || async {

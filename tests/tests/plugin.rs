@@ -15,11 +15,12 @@ async fn published_product(stage: &Stage, name: &str, approval: &str) {
     assert_eq!(out.stdout.trim(), format!("apiproduct.devportal.kuadrant.io/{name} created"));
     let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "publish", name]).await;
     assert!(out.success(), "{}", out.stderr);
-    let api: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
-    eventually(20, "the bridge to discover the plans", || async {
-        api.get(name).await.ok().filter(|p| p.plans().len() == 2)
-    })
-    .await;
+    // `describe product` shows both tiers and how to send the key.
+    stage
+        .wait_for_product(c, name, "both plans and the API-key scheme", |p| {
+            p.plans().len() == 2 && p.status.as_ref().is_some_and(|s| s.discovered_auth_scheme.is_some())
+        })
+        .await;
 }
 
 #[tokio::test]

@@ -208,14 +208,16 @@ YAML
 # the policy refuses (a request in someone else's name, a decision signed by someone else) and that change nothing.
 await_admission_policy() {
   local dir=$1 kubectl=("$BIN/kubectl" --kubeconfig "$dir/kubeconfig" --context admin)
-  local me probe='apiportal-admission-probe' deadline=$((SECONDS + 60)) out
+  local me probe='apiportal-admission-probe' deadline=$((SECONDS + 60))
   me=$("${kubectl[@]}" auth whoami -o jsonpath='{.status.userInfo.username}')
   key() {
     printf '{"apiVersion":"devportal.kuadrant.io/v1alpha1","kind":"APIKey","metadata":{"name":"%s","namespace":"default"},"spec":{"apiProductRef":{"name":"probe"},"planTier":"probe","requestedBy":{"userId":"%s"}}}' "$probe" "$1"
   }
-  key "$me" | "${kubectl[@]}" create -f - >/dev/null
+  # Everything is retried: kubectl's discovery of a just-established CRD can lag its Established condition.
+  local created=0
   while :; do
     local create status
+    if ((!created)) && key "$me" | "${kubectl[@]}" create -f - >/dev/null 2>&1; then created=1; fi
     create=$(key "$probe" | "${kubectl[@]}" create --dry-run=server -f - 2>&1 >/dev/null || true)
     status=$("${kubectl[@]}" patch apikey "$probe" -n default --subresource=status --type=merge --dry-run=server \
       -p "{\"status\":{\"phase\":\"Approved\",\"reviewedBy\":\"$probe\",\"reviewedAt\":\"2026-01-01T00:00:00Z\"}}" 2>&1 >/dev/null || true)

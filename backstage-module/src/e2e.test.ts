@@ -37,6 +37,7 @@ import {
 } from './testing/backstage';
 import { defaultApiportalEntityTransformer } from './transformers/defaultApiportalEntityTransformer';
 import { entityName } from './transformers/entityName';
+import { DEFAULT_OWNER_POLICY, DEFAULT_SYSTEM_POLICY } from './transformers/ownership';
 
 const PACKAGE = '@apiportal/backstage-plugin-catalog-backend-module-apiportal';
 const realBridgeUrl = process.env.APIPORTAL_BRIDGE_URL;
@@ -105,7 +106,10 @@ if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
           cluster: 'default',
           clusterInName: false,
           baseUrl: realBridgeUrl.replace(/\/+$/, ''),
+          owner: DEFAULT_OWNER_POLICY,
           defaultOwner: 'unknown',
+          system: DEFAULT_SYSTEM_POLICY,
+          allowedHosts: [],
           lifecycle: 'production',
           definition,
           usage: usage ? (usage.get(productKey(product.namespace, product.name)) ?? NO_USAGE) : undefined,
@@ -205,7 +209,17 @@ if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
         catalog: {
           providers: {
             apiportal: {
-              eu: { baseUrl: eu.url, tokenFile: join(dir, 'eu-token'), caFile: euCerts.caFile, cluster: 'eu-west', schedule: every },
+              eu: {
+                baseUrl: eu.url,
+                tokenFile: join(dir, 'eu-token'),
+                caFile: euCerts.caFile,
+                cluster: 'eu-west',
+                schedule: every,
+                // The platform decides owners and systems by namespace; the product's own claims are ignored.
+                owner: { namespaces: { shop: 'group:default/toys-team' } },
+                defaultOwner: 'group:default/{namespace}-team',
+                system: { namespaces: { shop: 'storefront' } },
+              },
               us: { baseUrl: us.url, tokenFile: join(dir, 'us-token'), caFile: usCerts.caFile, schedule: every },
             },
           },
@@ -263,7 +277,7 @@ if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
       ]);
 
       const games = await waitForEntity(backstage, 'eu-west--games--toys');
-      expect(games.spec?.owner).toBe('games-team');
+      expect(games.spec?.owner).toBe('group:default/games-team');
       expect(games.metadata.annotations?.['apiportal.dev/consumers']).toBe('0');
 
       // The US cluster's token may not list keys: its entity has no consumer counts, and that was said once.
@@ -358,8 +372,24 @@ if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
       await bridge?.close();
     }, 60_000);
 
+    const esc = '\u001b';
+    const hostile = makeProduct({
+      namespace: 'evil',
+      name: 'grab',
+      displayName: `Grab${esc}]52;c;cHduZWQ=\u0007${esc}[2J API\u202Etxt.exe`,
+      description: `Takes${esc}[8m everything`,
+      annotations: {
+        'backstage.io/owner': 'group:default/security',
+        'backstage.io/system': 'payments',
+        'backstage.io/techdocs-ref': 'dir:../../etc',
+        'backstage.io/source-location': 'file:/etc/passwd',
+      },
+      labels: { system: 'payments' },
+      contact: { team: 'group:default/security', email: null, slack: null, url: 'javascript:alert(1)' },
+    });
+
     it('keeps working: provider "default", names without a cluster, an inline token over local http', async () => {
-      bridge = await startFakeBridge({ products: [makeProduct({ namespace: 'shop', name: 'toys' })] });
+      bridge = await startFakeBridge({ products: [makeProduct({ namespace: 'shop', name: 'toys' }), hostile] });
       backstage = await startBackstage({
         catalog: { providers: { apiportal: { baseUrl: bridge.url, token: bridge.token, schedule: every } } },
       });
@@ -367,6 +397,28 @@ if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
       expect(toys.metadata.annotations?.['apiportal.dev/cluster']).toBe('default');
       expect(toys.metadata.annotations?.['apiportal.dev/consumers']).toBe('0');
       expect(backstage.logs()).toMatch(/apiportal entity providers: apiportal-provider:default/);
+    }, 60_000);
+
+    it("a product's claims on owner and system, its dir: and file: references and its terminal escapes stay out of the catalog", async () => {
+      if (!backstage) throw new Error('the previous test did not start Backstage');
+      const grab = await waitForEntity(backstage, 'evil--grab');
+      expect({
+        title: grab.metadata.title,
+        description: grab.metadata.description,
+        owner: grab.spec?.owner,
+        system: grab.spec?.system,
+        links: grab.metadata.links,
+        references: ['backstage.io/techdocs-ref', 'backstage.io/source-location'].filter(a => a in (grab.metadata.annotations ?? {})),
+        relations: grab.relations?.map(r => `${r.type} ${r.targetRef}`),
+      }).toStrictEqual({
+        title: 'Grab APItxt.exe',
+        description: 'Takes everything',
+        owner: 'unknown',
+        system: undefined,
+        links: undefined,
+        references: [],
+        relations: ['ownedBy group:default/unknown'],
+      });
     }, 60_000);
   });
 

@@ -29,6 +29,7 @@ export {
   ANNOTATION_PRODUCT_UID,
 } from './transformers/defaultApiportalEntityTransformer';
 export { entityName } from './transformers/entityName';
+export type { OwnerPolicy, OwnerSource, SourcePolicy, SystemPolicy, SystemSource } from './transformers/ownership';
 export type { ApiportalEntityTransformer, ApiportalTransformContext } from './transformers/types';
 export type { ProductUsage } from './apiportal/usage';
 export type * from './apiportal/types';

@@ -33,7 +33,14 @@ it('the example configuration is valid, and the example entity came through its 
   ]);
   // Two bridges: names carry the cluster, as in the example.
   expect(README_CONTEXT.clusterInName).toBe(configs.length > 1);
-  expect([configs[0].defaultOwner, configs[0].lifecycle]).toStrictEqual([README_CONTEXT.defaultOwner, README_CONTEXT.lifecycle]);
+  const { owner, defaultOwner, system, allowedHosts, lifecycle } = configs[0];
+  expect({ owner, defaultOwner, system, allowedHosts, lifecycle }).toStrictEqual({
+    owner: README_CONTEXT.owner,
+    defaultOwner: README_CONTEXT.defaultOwner,
+    system: README_CONTEXT.system,
+    allowedHosts: README_CONTEXT.allowedHosts,
+    lifecycle: README_CONTEXT.lifecycle,
+  });
 });
 
 it('the dependency table is package.json\'s dependencies', () => {

@@ -7,6 +7,7 @@
 import { fetch as undiciFetch, type Dispatcher, type RequestInit, type Response } from 'undici';
 import type { BridgeTls, TokenSource } from './credentials';
 import { defaultViewSchema, ViewSchemaError, type ViewSchema } from './schema';
+import { cleanStrings, cleanText } from './text';
 import type {
   AuthScheme,
   Condition,
@@ -113,7 +114,7 @@ export class BridgeClient {
     const answer = await this.get(url, request, 'application/json');
     if (answer.notModified) return answer;
     const json = this.decode(url, answer.response, answer.body, 'ProductList');
-    return { notModified: false, etag: answer.etag, value: parseProductList(json) };
+    return { notModified: false, etag: answer.etag, value: parseProductList(cleanStrings(json)) };
   }
 
   /**
@@ -125,7 +126,7 @@ export class BridgeClient {
     const answer = await this.get(url, request, 'application/json');
     if (answer.notModified) return answer;
     const json = this.decode(url, answer.response, answer.body, 'KeyList');
-    const list = parseKeyList(json);
+    const list = parseKeyList(cleanStrings(json));
     // The bridge filters by phase; filter again so an older bridge that ignores `phase` cannot inflate counts.
     list.items = list.items.filter(k => k.phase === 'Approved');
     return { notModified: false, etag: answer.etag, value: list };
@@ -143,7 +144,7 @@ export class BridgeClient {
         status: 304,
       });
     }
-    return answer.absent ? undefined : answer.body;
+    return answer.absent ? undefined : cleanText(answer.body, { multiline: true });
   }
 
   private decode(url: string, response: Response, body: string, definition: 'ProductList' | 'KeyList'): unknown {
@@ -286,7 +287,7 @@ function parseErrorBody(body: string, schema: ViewSchema): { code: string; messa
   try {
     const json = JSON.parse(body);
     if (schema.matches('Error', json) && isObject(json.error) && typeof json.error.code === 'string') {
-      return { code: json.error.code, message: String(json.error.message ?? '') };
+      return { code: cleanText(json.error.code), message: cleanText(String(json.error.message ?? '')) };
     }
   } catch {
     // not the contract's error body; the caller shows an excerpt instead
@@ -295,7 +296,7 @@ function parseErrorBody(body: string, schema: ViewSchema): { code: string; messa
 }
 
 function excerpt(body: string): string {
-  const oneLine = body.replace(/\s+/g, ' ').trim();
+  const oneLine = cleanText(body).replace(/\s+/g, ' ').trim();
   if (oneLine === '') {
     return '(empty body)';
   }

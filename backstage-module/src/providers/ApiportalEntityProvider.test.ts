@@ -11,6 +11,7 @@ import { makeTestCertificates } from '../testing/certs';
 import { makeKey, makeProduct, startFakeBridge, type FakeBridge } from '../testing/fakeBridge';
 import { captureLogger } from '../testing/logger';
 import { defaultApiportalEntityTransformer } from '../transformers/defaultApiportalEntityTransformer';
+import { DEFAULT_OWNER_POLICY, DEFAULT_SYSTEM_POLICY } from '../transformers/ownership';
 import {
   ApiportalEntityProvider,
   FULL_RESYNC_INTERVAL_MS,
@@ -60,7 +61,10 @@ function configFor(
     baseUrl: bridge.url,
     token: bridge.token,
     schedule: DEFAULT_SCHEDULE,
+    owner: DEFAULT_OWNER_POLICY,
     defaultOwner: 'unknown',
+    system: DEFAULT_SYSTEM_POLICY,
+    allowedHosts: [],
     lifecycle: 'production',
     ...overrides,
   };
@@ -521,7 +525,10 @@ describe('ApiportalEntityProvider', () => {
           cluster: 'eu-west',
           clusterInName: true,
           baseUrl: bridge.url,
+          owner: DEFAULT_OWNER_POLICY,
           defaultOwner: 'unknown',
+          system: DEFAULT_SYSTEM_POLICY,
+          allowedHosts: [],
           lifecycle: 'production',
           definition: false,
           usage: { consumers: 0, consumersByPlan: {} },
@@ -532,7 +539,10 @@ describe('ApiportalEntityProvider', () => {
           cluster: 'eu-west',
           clusterInName: true,
           baseUrl: bridge.url,
+          owner: DEFAULT_OWNER_POLICY,
           defaultOwner: 'unknown',
+          system: DEFAULT_SYSTEM_POLICY,
+          allowedHosts: [],
           lifecycle: 'production',
           definition: true,
           usage: { consumers: 2, consumersByPlan: { bronze: 1, gold: 2 } },

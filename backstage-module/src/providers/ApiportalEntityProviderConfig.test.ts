@@ -1,4 +1,5 @@
 import { ConfigReader } from '@backstage/config';
+import { DEFAULT_OWNER_POLICY, DEFAULT_SYSTEM_POLICY } from '../transformers/ownership';
 import { DEFAULT_SCHEDULE, readProviderConfigs } from './ApiportalEntityProviderConfig';
 
 /** What ConfigReader takes. */
@@ -15,7 +16,10 @@ describe('readProviderConfigs', () => {
         baseUrl: 'http://bridge:8080',
         token: 'abc',
         schedule: DEFAULT_SCHEDULE,
+        owner: DEFAULT_OWNER_POLICY,
         defaultOwner: 'unknown',
+        system: DEFAULT_SYSTEM_POLICY,
+        allowedHosts: [],
         lifecycle: 'production',
       },
     ]);
@@ -31,7 +35,10 @@ describe('readProviderConfigs', () => {
           caFile: '/var/run/secrets/apiportal/eu/ca.crt',
           cluster: 'eu-west-1',
           schedule: { frequency: { minutes: 5 }, timeout: { seconds: 50 }, initialDelay: { seconds: 10 } },
-          defaultOwner: 'group:default/platform',
+          owner: { from: ['namespace', 'contactTeam'], namespaces: { shop: 'group:default/toys-team', games: 'games-team' } },
+          defaultOwner: 'group:default/{namespace}',
+          system: { namespaces: { shop: 'storefront' } },
+          allowedHosts: ['docs.example.com', '*.Example.org'],
           lifecycle: 'experimental',
         },
         us: { baseUrl: 'https://bridge.us.example.com:8443', token: 't' },
@@ -45,7 +52,10 @@ describe('readProviderConfigs', () => {
         tokenFile: '/var/run/secrets/apiportal/eu/token',
         caFile: '/var/run/secrets/apiportal/eu/ca.crt',
         schedule: { frequency: { minutes: 5 }, timeout: { seconds: 50 }, initialDelay: { seconds: 10 }, scope: undefined },
-        defaultOwner: 'group:default/platform',
+        owner: { from: ['namespace', 'contactTeam'], namespaces: { shop: 'group:default/toys-team', games: 'games-team' } },
+        defaultOwner: 'group:default/{namespace}',
+        system: { from: ['namespace'], namespaces: { shop: 'storefront' } },
+        allowedHosts: ['docs.example.com', '*.example.org'],
         lifecycle: 'experimental',
       },
       {
@@ -54,7 +64,10 @@ describe('readProviderConfigs', () => {
         baseUrl: 'https://bridge.us.example.com:8443',
         token: 't',
         schedule: DEFAULT_SCHEDULE,
+        owner: DEFAULT_OWNER_POLICY,
         defaultOwner: 'unknown',
+        system: DEFAULT_SYSTEM_POLICY,
+        allowedHosts: [],
         lifecycle: 'production',
       },
     ]);
@@ -80,6 +93,16 @@ describe('readProviderConfigs', () => {
       [{ eu: 'https://b' }, 'catalog.providers.apiportal.eu must be an object with baseUrl and token or tokenFile (one bridge per id), or put baseUrl directly under catalog.providers.apiportal for a single bridge'],
       [{ eu: { token: 't' } }, "catalog.providers.apiportal.eu.baseUrl is required: the bridge's URL, e.g. https://apiportal-bridge.apiportal-system.svc:8443"],
       [{ eu_west: { baseUrl: 'https://b', token: 't' } }, 'the cluster name of catalog.providers.apiportal.eu_west defaults to its id "eu_west", which is not a DNS label (lowercase letters, digits and \'-\', at most 63 characters); set catalog.providers.apiportal.eu_west.cluster'],
+      [{ baseUrl: 'http://b', token: 't', owner: 'group:default/x' }, 'catalog.providers.apiportal.owner must be an object: {from: [namespace, contactTeam, annotation], namespaces: {<namespace>: group:default/toys-team}}'],
+      [{ baseUrl: 'http://b', token: 't', owner: { namespace: { shop: 'x' } } }, 'catalog.providers.apiportal.owner has unknown key(s) namespace; it takes from and namespaces'],
+      [{ baseUrl: 'http://b', token: 't', owner: { from: ['annotations'] } }, 'catalog.providers.apiportal.owner.from[0] must be one of namespace, contactTeam, annotation, got "annotations"'],
+      [{ baseUrl: 'http://b', token: 't', owner: { from: [] } }, 'catalog.providers.apiportal.owner.from must name at least one of namespace, contactTeam, annotation'],
+      [{ baseUrl: 'http://b', token: 't', owner: { namespaces: { shop: 'the toys team' } } }, 'catalog.providers.apiportal.owner.namespaces.shop must be an entity reference such as group:default/toys-team, got "the toys team"'],
+      [{ baseUrl: 'http://b', token: 't', system: { from: ['contactTeam'] } }, 'catalog.providers.apiportal.system.from[0] must be one of namespace, label, annotation, got "contactTeam"'],
+      [{ baseUrl: 'http://b', token: 't', system: { namespaces: ['shop'] } }, 'catalog.providers.apiportal.system.namespaces must map namespaces to entity references, e.g. {shop: storefront}'],
+      [{ baseUrl: 'http://b', token: 't', defaultOwner: 'group:default/{namespace} team' }, "catalog.providers.apiportal.defaultOwner must be an entity reference such as group:default/platform ({namespace} stands for the product's namespace, as in group:default/{namespace}), got \"group:default/{namespace} team\""],
+      [{ baseUrl: 'http://b', token: 't', allowedHosts: 'docs.example.com' }, "catalog.providers.apiportal.allowedHosts must be a list of host names, e.g. [docs.example.com, '*.example.com']"],
+      [{ baseUrl: 'http://b', token: 't', allowedHosts: ['https://docs.example.com'] }, 'catalog.providers.apiportal.allowedHosts[0] must be a host name such as docs.example.com, or *.example.com for its subdomains, got "https://docs.example.com"'],
       [
         { eu: { baseUrl: 'https://a', token: 't', cluster: 'prod' }, us: { baseUrl: 'https://b', token: 't', cluster: 'prod' } },
         'catalog.providers.apiportal.eu and catalog.providers.apiportal.us both name the cluster "prod"; every bridge needs its own cluster name (set cluster: on one of them)',

@@ -5,6 +5,18 @@ import {
 } from '@backstage/backend-plugin-api';
 import { normalizeBaseUrl } from '../apiportal/read';
 import { isValidClusterName } from '../transformers/entityName';
+import {
+  DEFAULT_OWNER_POLICY,
+  DEFAULT_SYSTEM_POLICY,
+  isEntityRef,
+  NAMESPACE_PLACEHOLDER,
+  OWNER_SOURCES,
+  SYSTEM_SOURCES,
+  type OwnerPolicy,
+  type SourcePolicy,
+  type SystemPolicy,
+} from '../transformers/ownership';
+import { isHostPattern } from '../transformers/urls';
 
 /** Where the providers' config lives in app-config.yaml. */
 export const CONFIG_PATH = 'catalog.providers.apiportal';
@@ -41,8 +53,14 @@ export interface ApiportalEntityProviderConfig {
   /** A PEM file with the CA that signed the bridge's certificate (https only). */
   caFile?: string;
   schedule: SchedulerServiceTaskScheduleDefinition;
-  /** Owner of products with neither a `backstage.io/owner` annotation nor a contact team. */
+  /** Where a product's owner comes from: by default only `namespaces`, the platform's mapping. */
+  owner: OwnerPolicy;
+  /** Owner of products that no source in `owner` gives one; `{namespace}` stands for the product's namespace. */
   defaultOwner: string;
+  /** Where a product's system comes from: by default only `namespaces`, the platform's mapping. */
+  system: SystemPolicy;
+  /** Hosts the entities' URLs may point to, lowercase (`docs.example.com`, `*.example.com`); empty: any host. */
+  allowedHosts: string[];
   /** Lifecycle of products without a `lifecycle` label. */
   lifecycle: string;
 }
@@ -131,13 +149,107 @@ function readProviderConfig(id: string, config: Config, path: string): Apiportal
     : DEFAULT_SCHEDULE;
 
   const defaultOwner = config.getOptionalString('defaultOwner')?.trim() || DEFAULT_OWNER;
+  if (!isEntityRef(defaultOwner.split(NAMESPACE_PLACEHOLDER).join('namespace'), 'group')) {
+    throw new Error(
+      `${path}.defaultOwner must be an entity reference such as group:default/platform (${NAMESPACE_PLACEHOLDER} stands for the product's namespace, as in group:default/${NAMESPACE_PLACEHOLDER}), got ${JSON.stringify(defaultOwner)}`,
+    );
+  }
+  const owner = readSourcePolicy(config, path, 'owner', OWNER_SOURCES, DEFAULT_OWNER_POLICY, 'group:default/toys-team');
+  const system = readSourcePolicy(config, path, 'system', SYSTEM_SOURCES, DEFAULT_SYSTEM_POLICY, 'storefront');
+  const allowedHosts = readAllowedHosts(config, path);
   const lifecycle = config.getOptionalString('lifecycle')?.trim() || DEFAULT_LIFECYCLE;
 
-  const result: ApiportalEntityProviderConfig = { id, cluster, baseUrl, schedule, defaultOwner, lifecycle };
+  const result: ApiportalEntityProviderConfig = {
+    id,
+    cluster,
+    baseUrl,
+    schedule,
+    owner,
+    defaultOwner,
+    system,
+    allowedHosts,
+    lifecycle,
+  };
   if (token !== undefined) result.token = token.trim();
   if (tokenFile !== undefined) result.tokenFile = tokenFile.trim();
   if (caFile) result.caFile = caFile;
   return result;
+}
+
+/**
+ * `owner` or `system`: `{from: [source, ...], namespaces: {<namespace>: <entity ref>}}`, both optional, nothing
+ * else. `example` is an entity reference for messages.
+ */
+function readSourcePolicy<Source extends string>(
+  config: Config,
+  path: string,
+  key: 'owner' | 'system',
+  sources: readonly Source[],
+  defaults: SourcePolicy<Source>,
+  example: string,
+): SourcePolicy<Source> {
+  const value = config.getOptional(key);
+  if (value === undefined) return defaults;
+  const where = `${path}.${key}`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`${where} must be an object: {from: [${sources.join(', ')}], namespaces: {<namespace>: ${example}}}`);
+  }
+  const unknown = Object.keys(value).filter(k => k !== 'from' && k !== 'namespaces');
+  if (unknown.length) {
+    throw new Error(`${where} has unknown key(s) ${unknown.join(', ')}; it takes from and namespaces`);
+  }
+  const section = config.getConfig(key);
+
+  let from = defaults.from;
+  const fromValue = section.getOptional('from');
+  if (fromValue !== undefined) {
+    const list = Array.isArray(fromValue) ? fromValue : [fromValue];
+    from = list.map((source, i) => {
+      if (typeof source !== 'string' || !(sources as readonly string[]).includes(source)) {
+        throw new Error(
+          `${where}.from[${i}] must be one of ${sources.join(', ')}, got ${JSON.stringify(source)}`,
+        );
+      }
+      return source as Source;
+    });
+    if (from.length === 0) {
+      throw new Error(`${where}.from must name at least one of ${sources.join(', ')}`);
+    }
+  }
+
+  const namespaces: Record<string, string> = {};
+  const namespacesValue = section.getOptional('namespaces');
+  if (namespacesValue !== undefined) {
+    if (typeof namespacesValue !== 'object' || namespacesValue === null || Array.isArray(namespacesValue)) {
+      throw new Error(`${where}.namespaces must map namespaces to entity references, e.g. {shop: ${example}}`);
+    }
+    for (const [namespace, ref] of Object.entries(namespacesValue)) {
+      if (typeof ref !== 'string' || !isEntityRef(ref.trim(), key === 'owner' ? 'group' : 'system')) {
+        throw new Error(
+          `${where}.namespaces.${namespace} must be an entity reference such as ${example}, got ${JSON.stringify(ref)}`,
+        );
+      }
+      namespaces[namespace] = ref.trim();
+    }
+  }
+  return { from, namespaces };
+}
+
+/** `allowedHosts`: host names or `*.` wildcards, lowercased. */
+function readAllowedHosts(config: Config, path: string): string[] {
+  const value = config.getOptional('allowedHosts');
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw new Error(`${path}.allowedHosts must be a list of host names, e.g. [docs.example.com, '*.example.com']`);
+  }
+  return value.map((host, i) => {
+    if (typeof host !== 'string' || !isHostPattern(host.trim())) {
+      throw new Error(
+        `${path}.allowedHosts[${i}] must be a host name such as docs.example.com, or *.example.com for its subdomains, got ${JSON.stringify(host)}`,
+      );
+    }
+    return host.trim().toLowerCase();
+  });
 }
 
 function readBaseUrl(config: Config, path: string): string {

@@ -14,22 +14,31 @@ import {
   entityLinks,
   entityTags,
   lifecycleOf,
-  ownerOf,
   sanitizeTag,
   sourceLocationOf,
   stubDefinition,
-  systemOf,
   viewUrlOf,
 } from './defaultApiportalEntityTransformer';
+import { DEFAULT_OWNER_POLICY, DEFAULT_SYSTEM_POLICY } from './ownership';
 import type { ApiportalTransformContext } from './types';
 
 const context: ApiportalTransformContext = {
   providerId: 'default',
   cluster: 'default',
   clusterInName: false,
-  baseUrl: 'https://bridge.apiportal-system.svc:8443',
+  baseUrl: 'https://apiportal-bridge.apiportal-system.svc',
+  owner: DEFAULT_OWNER_POLICY,
   defaultOwner: 'unknown',
+  system: DEFAULT_SYSTEM_POLICY,
+  allowedHosts: [],
   lifecycle: 'production',
+};
+
+/** The platform's mapping of the `shop` namespace, as a provider's `owner` and `system` configure it. */
+const shopMapped: ApiportalTransformContext = {
+  ...context,
+  owner: { from: ['namespace'], namespaces: { shop: 'group:default/toys-team' } },
+  system: { from: ['namespace'], namespaces: { shop: 'storefront' } },
 };
 
 /** What the catalog itself checks before it accepts an entity. */
@@ -83,11 +92,11 @@ const toys = makeProduct({
 describe('defaultApiportalEntityTransformer', () => {
   it('maps a full product, with its consumers, to an API entity the catalog accepts', async () => {
     const entity = defaultApiportalEntityTransformer(toys, {
-      ...context,
+      ...shopMapped,
       definition: '{"openapi":"3.0.3"}',
       usage: { consumers: 3, consumersByPlan: { bronze: 1, gold: 2 } },
     });
-    const location = 'apiportal:https://bridge.apiportal-system.svc:8443/api/v1/products/shop/toys';
+    const location = 'apiportal:https://apiportal-bridge.apiportal-system.svc/api/v1/products/shop/toys';
     expect(entity).toStrictEqual({
       apiVersion: 'backstage.io/v1alpha1',
       kind: 'API',
@@ -220,30 +229,6 @@ describe('where the product lives', () => {
   });
 });
 
-describe('owner', () => {
-  it('backstage.io/owner annotation, then contact team, then the configured default, then unknown', () => {
-    const team = { team: 'toys-team', email: null, slack: null, url: null };
-    const annotated = makeProduct({
-      namespace: 'a',
-      name: 'b',
-      annotations: { 'backstage.io/owner': 'user:default/alice' },
-      contact: team,
-    });
-    expect(ownerOf(annotated, 'platform')).toBe('user:default/alice');
-    expect(ownerOf(makeProduct({ namespace: 'a', name: 'b', contact: team }), 'platform')).toBe('toys-team');
-    expect(ownerOf(makeProduct({ namespace: 'a', name: 'b' }), 'platform')).toBe('platform');
-    expect(ownerOf(makeProduct({ namespace: 'a', name: 'b', contact: null }), '')).toBe('unknown');
-    // Blank values do not count.
-    const blank = makeProduct({
-      namespace: 'a',
-      name: 'b',
-      annotations: { 'backstage.io/owner': '  ' },
-      contact: { team: ' ', email: null, slack: null, url: null },
-    });
-    expect(ownerOf(blank, 'platform')).toBe('platform');
-  });
-});
-
 describe('tags', () => {
   it('sanitised to Backstage tag rules, deduplicated, plus apiportal', () => {
     expect(sanitizeTag('Retail')).toBe('retail');
@@ -279,23 +264,11 @@ describe('links', () => {
   });
 });
 
-describe('lifecycle and system', () => {
+describe('lifecycle', () => {
   it('lifecycle label, then configured lifecycle, then production', () => {
     expect(lifecycleOf(makeProduct({ namespace: 'a', name: 'b', labels: { lifecycle: 'beta' } }), 'x')).toBe('beta');
     expect(lifecycleOf(makeProduct({ namespace: 'a', name: 'b' }), 'experimental')).toBe('experimental');
     expect(lifecycleOf(makeProduct({ namespace: 'a', name: 'b' }), '')).toBe('production');
-  });
-
-  it('system annotation, then system label, else none', () => {
-    const both = makeProduct({
-      namespace: 'a',
-      name: 'b',
-      annotations: { 'backstage.io/system': 'payments' },
-      labels: { system: 'other' },
-    });
-    expect(systemOf(both)).toBe('payments');
-    expect(systemOf(makeProduct({ namespace: 'a', name: 'b', labels: { system: 'other' } }))).toBe('other');
-    expect(systemOf(makeProduct({ namespace: 'a', name: 'b' }))).toBeUndefined();
   });
 });
 

@@ -15,7 +15,9 @@ import {
 import { productUrl } from '../apiportal/read';
 import type { Product } from '../apiportal/types';
 import { entityName } from './entityName';
+import { ownerOf, systemOf } from './ownership';
 import type { ApiportalTransformContext } from './types';
+import { safeUrl, urlReference } from './urls';
 
 /** Annotations this module sets, besides Backstage's own. */
 export const ANNOTATION_CLUSTER = 'apiportal.dev/cluster';
@@ -32,9 +34,6 @@ export const ANNOTATION_CONSUMERS_BY_PLAN = 'apiportal.dev/consumers-by-plan';
 export const ANNOTATION_KUADRANT_NAMESPACE = 'kuadrant.io/namespace';
 export const ANNOTATION_KUADRANT_APIPRODUCT = 'kuadrant.io/apiproduct';
 export const ANNOTATION_TECHDOCS_REF = 'backstage.io/techdocs-ref';
-/** Read from the product: who owns it, and which system it belongs to. */
-export const ANNOTATION_BACKSTAGE_OWNER = 'backstage.io/owner';
-export const ANNOTATION_BACKSTAGE_SYSTEM = 'backstage.io/system';
 
 /** The tag every entity from this module carries. */
 export const APIPORTAL_TAG = 'apiportal';
@@ -70,20 +69,21 @@ export function defaultApiportalEntityTransformer(
     [ANNOTATION_PLANS]: JSON.stringify(product.plans.map(p => ({ tier: p.tier, limits: p.limits }))),
     [ANNOTATION_AUTH_SCHEME]: authSchemeOf(product),
   };
-  if (product.oidc?.tokenEndpoint) {
-    annotations[ANNOTATION_OIDC_TOKEN_ENDPOINT] = product.oidc.tokenEndpoint;
-  }
+  const tokenEndpoint = safeUrl(product.oidc?.tokenEndpoint, context.allowedHosts);
+  if (tokenEndpoint) annotations[ANNOTATION_OIDC_TOKEN_ENDPOINT] = tokenEndpoint;
   if (context.usage) {
     annotations[ANNOTATION_CONSUMERS] = String(context.usage.consumers);
     annotations[ANNOTATION_CONSUMERS_BY_PLAN] = JSON.stringify(context.usage.consumersByPlan);
   }
-  const source = sourceLocationOf(product);
+  const source = sourceLocationOf(product, context.allowedHosts);
   if (source) annotations[ANNOTATION_SOURCE_LOCATION] = source;
-  const view = viewUrlOf(product);
+  const view = viewUrlOf(product, context.allowedHosts);
   if (view) annotations[ANNOTATION_VIEW_URL] = view;
-  const edit = nonBlank(product.annotations[ANNOTATION_EDIT_URL]);
-  if (edit && isHttpUrl(edit)) annotations[ANNOTATION_EDIT_URL] = edit;
-  const techdocs = nonBlank(docs?.techdocsRef) ?? nonBlank(product.annotations[ANNOTATION_TECHDOCS_REF]);
+  const edit = safeUrl(product.annotations[ANNOTATION_EDIT_URL], context.allowedHosts);
+  if (edit) annotations[ANNOTATION_EDIT_URL] = edit;
+  const techdocs =
+    urlReference(docs?.techdocsRef, context.allowedHosts) ??
+    urlReference(product.annotations[ANNOTATION_TECHDOCS_REF], context.allowedHosts);
   if (techdocs) annotations[ANNOTATION_TECHDOCS_REF] = techdocs;
 
   const metadata: ApiEntityV1alpha1['metadata'] = {
@@ -93,17 +93,17 @@ export function defaultApiportalEntityTransformer(
   if (product.displayName) metadata.title = product.displayName;
   if (product.description) metadata.description = product.description;
   metadata.tags = entityTags(product.tags);
-  const links = entityLinks(product);
+  const links = entityLinks(product, context.allowedHosts);
   if (links.length) metadata.links = links;
   metadata.annotations = annotations;
 
   const spec: ApiEntityV1alpha1['spec'] = {
     type: 'openapi',
     lifecycle: lifecycleOf(product, context.lifecycle),
-    owner: ownerOf(product, context.defaultOwner),
+    owner: ownerOf(product, context.owner, context.defaultOwner),
     definition: context.definition ?? stubDefinition(product),
   };
-  const system = systemOf(product);
+  const system = systemOf(product, context.system);
   if (system) spec.system = system;
 
   return { apiVersion: 'backstage.io/v1alpha1', kind: 'API', metadata, spec };
@@ -132,8 +132,11 @@ export function entityTags(tags: string[]): string[] {
   return [...out];
 }
 
-/** Links to the product's documentation, OpenAPI document, Swagger UI, repository and contact page. */
-export function entityLinks(product: Product): EntityLink[] {
+/**
+ * Links to the product's documentation, OpenAPI document, Swagger UI, repository and contact page: those that are
+ * http(s) URLs without credentials on an allowed host (see `safeUrl`).
+ */
+export function entityLinks(product: Product, allowedHosts: readonly string[] = []): EntityLink[] {
   const docs = product.documentation;
   const candidates: (Omit<EntityLink, 'url'> & { url: string | null | undefined })[] = [
     { url: docs?.docsURL, title: 'Documentation', icon: 'docs', type: 'documentation' },
@@ -142,17 +145,10 @@ export function entityLinks(product: Product): EntityLink[] {
     { url: stripUrlPrefix(docs?.gitRepository), title: 'Source repository', icon: 'github', type: 'source' },
     { url: product.contact?.url, title: 'Contact', icon: 'help', type: 'contact' },
   ];
-  return candidates.flatMap(link => (isHttpUrl(link.url) ? [{ ...link, url: link.url }] : []));
-}
-
-/** `backstage.io/owner` annotation, else the contact team, else the configured default. Never empty. */
-export function ownerOf(product: Product, defaultOwner: string): string {
-  return (
-    nonBlank(product.annotations[ANNOTATION_BACKSTAGE_OWNER]) ??
-    nonBlank(product.contact?.team) ??
-    nonBlank(defaultOwner) ??
-    'unknown'
-  );
+  return candidates.flatMap(link => {
+    const url = safeUrl(link.url, allowedHosts);
+    return url ? [{ ...link, url }] : [];
+  });
 }
 
 /** The product's `lifecycle` label, else the configured default. */
@@ -160,32 +156,27 @@ export function lifecycleOf(product: Product, defaultLifecycle: string): string 
   return nonBlank(product.labels.lifecycle) ?? nonBlank(defaultLifecycle) ?? 'production';
 }
 
-/** `backstage.io/system` annotation, else the `system` label. */
-export function systemOf(product: Product): string | undefined {
-  return nonBlank(product.annotations[ANNOTATION_BACKSTAGE_SYSTEM]) ?? nonBlank(product.labels.system);
-}
-
 /**
- * Where the product's source lives, as a Backstage location reference: the product's own
- * `backstage.io/source-location` annotation, else `url:` and its documentation's `gitRepository`.
+ * Where the product's source lives, as a Backstage `url:` location reference: the product's own
+ * `backstage.io/source-location` annotation, else its documentation's `gitRepository`; only safe http(s) URLs (see
+ * `urlReference`).
  */
-export function sourceLocationOf(product: Product): string | undefined {
-  const own = nonBlank(product.annotations[ANNOTATION_SOURCE_LOCATION]);
-  if (own) return own;
-  const repo = nonBlank(product.documentation?.gitRepository);
-  if (!repo) return undefined;
-  return repo.startsWith('url:') ? repo : `url:${repo}`;
+export function sourceLocationOf(product: Product, allowedHosts: readonly string[] = []): string | undefined {
+  return (
+    urlReference(product.annotations[ANNOTATION_SOURCE_LOCATION], allowedHosts) ??
+    urlReference(product.documentation?.gitRepository, allowedHosts)
+  );
 }
 
 /**
  * Where a person can view the product's source: its own `backstage.io/view-url` annotation, else its
- * `gitRepository` when that is an http(s) URL.
+ * `gitRepository`; only safe http(s) URLs.
  */
-export function viewUrlOf(product: Product): string | undefined {
-  const own = nonBlank(product.annotations[ANNOTATION_VIEW_URL]);
-  if (own && isHttpUrl(own)) return own;
-  const repo = stripUrlPrefix(product.documentation?.gitRepository);
-  return isHttpUrl(repo) ? repo : undefined;
+export function viewUrlOf(product: Product, allowedHosts: readonly string[] = []): string | undefined {
+  return (
+    safeUrl(product.annotations[ANNOTATION_VIEW_URL], allowedHosts) ??
+    safeUrl(stripUrlPrefix(product.documentation?.gitRepository), allowedHosts)
+  );
 }
 
 /** `api-key` when an AuthPolicy rule uses API keys, `oidc` when one uses JWT (or OIDC was found), else `none`. */
@@ -216,16 +207,6 @@ export function stubDefinition(product: Product): string {
 function stripUrlPrefix(v: string | null | undefined): string | undefined {
   if (!v) return undefined;
   return v.startsWith('url:') ? v.slice(4) : v;
-}
-
-function isHttpUrl(v: string | null | undefined): v is string {
-  if (!v) return false;
-  try {
-    const u = new URL(v);
-    return u.protocol === 'https:' || u.protocol === 'http:';
-  } catch {
-    return false;
-  }
 }
 
 function nonBlank(v: string | null | undefined): string | undefined {

@@ -1,6 +1,7 @@
 import type { Entity } from '@backstage/catalog-model';
 import type { Product } from '../apiportal/types';
 import type { ProductUsage } from '../apiportal/usage';
+import type { OwnerPolicy, SystemPolicy } from './ownership';
 
 /**
  * What a transformer knows besides the product: which provider (bridge, cluster) it comes from, the configured
@@ -20,8 +21,17 @@ export interface ApiportalTransformContext {
   clusterInName: boolean;
   /** The bridge's base URL, without trailing slash. */
   baseUrl: string;
-  /** The configured owner for products with neither a `backstage.io/owner` annotation nor a contact team. */
+  /** Where a product's owner comes from (config `owner`): by default only the platform's namespace mapping. */
+  owner: OwnerPolicy;
+  /**
+   * The configured owner of products that no source in `owner` gives one; `{namespace}` in it stands for the
+   * product's namespace.
+   */
   defaultOwner: string;
+  /** Where a product's system comes from (config `system`): by default only the platform's namespace mapping. */
+  system: SystemPolicy;
+  /** Hosts the entity's URLs may point to (config `allowedHosts`); empty: any host. */
+  allowedHosts: string[];
   /** The configured lifecycle for products without a `lifecycle` label. */
   lifecycle: string;
   /** The product's OpenAPI document as the bridge fetched it (JSON or YAML text), when there is one. */

@@ -3,7 +3,7 @@ import type { SchedulerServiceTaskScheduleDefinitionConfig } from '@backstage/ba
 /** One apiportal bridge (one cluster). */
 interface ApiportalBridgeConfig {
   /**
-   * Base URL of the bridge's HTTP view, e.g. `https://apiportal-bridge.apiportal-system.svc:8443`. Use https
+   * Base URL of the bridge's HTTP view, e.g. `https://apiportal-bridge.apiportal-system.svc`: the Service that `kubectl apiportal install` creates, on port 443. Use https
    * (the bridge's default) with `caFile`; plain http only for local use.
    */
   baseUrl: string;

@@ -33,7 +33,7 @@ export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
 
 /** How to reach one bridge. */
 export interface BridgeClientOptions {
-  /** The bridge's base URL, e.g. `https://apiportal-bridge.apiportal-system.svc:8443`. */
+  /** The bridge's base URL, e.g. `https://apiportal-bridge.apiportal-system.svc` (port 443). */
   baseUrl: string;
   /** Where the bearer token comes from (read for every request, so a rotated token file is used at once). */
   token: TokenSource;

@@ -30,7 +30,7 @@ describe('readProviderConfigs', () => {
     const configs = readProviderConfigs(
       root({
         eu: {
-          baseUrl: 'https://bridge.eu.example.com:8443',
+          baseUrl: 'https://bridge.eu.example.com',
           tokenFile: '/var/run/secrets/apiportal/eu/token',
           caFile: '/var/run/secrets/apiportal/eu/ca.crt',
           cluster: 'eu-west-1',
@@ -41,14 +41,14 @@ describe('readProviderConfigs', () => {
           allowedHosts: ['docs.example.com', '*.Example.org'],
           lifecycle: 'experimental',
         },
-        us: { baseUrl: 'https://bridge.us.example.com:8443', token: 't' },
+        us: { baseUrl: 'https://bridge.us.example.com', token: 't' },
       }),
     );
     expect(configs).toStrictEqual([
       {
         id: 'eu',
         cluster: 'eu-west-1',
-        baseUrl: 'https://bridge.eu.example.com:8443',
+        baseUrl: 'https://bridge.eu.example.com',
         tokenFile: '/var/run/secrets/apiportal/eu/token',
         caFile: '/var/run/secrets/apiportal/eu/ca.crt',
         schedule: { frequency: { minutes: 5 }, timeout: { seconds: 50 }, initialDelay: { seconds: 10 }, scope: undefined },
@@ -61,7 +61,7 @@ describe('readProviderConfigs', () => {
       {
         id: 'us',
         cluster: 'us',
-        baseUrl: 'https://bridge.us.example.com:8443',
+        baseUrl: 'https://bridge.us.example.com',
         token: 't',
         schedule: DEFAULT_SCHEDULE,
         owner: DEFAULT_OWNER_POLICY,
@@ -81,7 +81,7 @@ describe('readProviderConfigs', () => {
   it('rejects what cannot work, naming the key and the fix', () => {
     const cases: [JsonObject | string, string][] = [
       ['x', 'catalog.providers.apiportal must be an object: either one bridge ({baseUrl, tokenFile, ...}) or one bridge per id ({<id>: {baseUrl, tokenFile, ...}})'],
-      [{ token: 'abc' }, 'catalog.providers.apiportal.baseUrl is required: the bridge\'s URL, e.g. https://apiportal-bridge.apiportal-system.svc:8443'],
+      [{ token: 'abc' }, 'catalog.providers.apiportal.baseUrl is required: the bridge\'s URL, e.g. https://apiportal-bridge.apiportal-system.svc (the Service kubectl apiportal install creates, port 443)'],
       [{ baseUrl: 'bridge:8080', token: 'abc' }, 'catalog.providers.apiportal.baseUrl must be an http or https URL, got "bridge:8080"'],
       [{ baseUrl: 'not a url', token: 'abc' }, 'catalog.providers.apiportal.baseUrl must be an absolute http(s) URL, got "not a url"'],
       [{ baseUrl: 'http://b/?x=1', token: 'abc' }, 'catalog.providers.apiportal.baseUrl must not have a query or fragment, got "http://b/?x=1"'],
@@ -91,7 +91,7 @@ describe('readProviderConfigs', () => {
       [{ baseUrl: 'http://b', token: 't', caFile: '/ca.crt' }, 'catalog.providers.apiportal.caFile is set but catalog.providers.apiportal.baseUrl is not https: the CA only applies to https'],
       [{ baseUrl: 'http://b', token: 't', cluster: 'EU West' }, 'catalog.providers.apiportal.cluster must be a DNS label (lowercase letters, digits and \'-\', at most 63 characters), got "EU West"'],
       [{ eu: 'https://b' }, 'catalog.providers.apiportal.eu must be an object with baseUrl and token or tokenFile (one bridge per id), or put baseUrl directly under catalog.providers.apiportal for a single bridge'],
-      [{ eu: { token: 't' } }, "catalog.providers.apiportal.eu.baseUrl is required: the bridge's URL, e.g. https://apiportal-bridge.apiportal-system.svc:8443"],
+      [{ eu: { token: 't' } }, "catalog.providers.apiportal.eu.baseUrl is required: the bridge's URL, e.g. https://apiportal-bridge.apiportal-system.svc (the Service kubectl apiportal install creates, port 443)"],
       [{ eu_west: { baseUrl: 'https://b', token: 't' } }, 'the cluster name of catalog.providers.apiportal.eu_west defaults to its id "eu_west", which is not a DNS label (lowercase letters, digits and \'-\', at most 63 characters); set catalog.providers.apiportal.eu_west.cluster'],
       [{ baseUrl: 'http://b', token: 't', owner: 'group:default/x' }, 'catalog.providers.apiportal.owner must be an object: {from: [namespace, contactTeam, annotation], namespaces: {<namespace>: group:default/toys-team}}'],
       [{ baseUrl: 'http://b', token: 't', owner: { namespace: { shop: 'x' } } }, 'catalog.providers.apiportal.owner has unknown key(s) namespace; it takes from and namespaces'],

@@ -254,7 +254,7 @@ function readAllowedHosts(config: Config, path: string): string[] {
 
 function readBaseUrl(config: Config, path: string): string {
   if (!config.has('baseUrl')) {
-    throw new Error(`${path}.baseUrl is required: the bridge's URL, e.g. https://apiportal-bridge.apiportal-system.svc:8443`);
+    throw new Error(`${path}.baseUrl is required: the bridge's URL, e.g. https://apiportal-bridge.apiportal-system.svc (the Service kubectl apiportal install creates, port 443)`);
   }
   const baseUrl = config.getString('baseUrl').trim();
   let parsed: URL;

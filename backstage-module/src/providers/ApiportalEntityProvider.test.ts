@@ -313,6 +313,31 @@ describe('ApiportalEntityProvider', () => {
     expect(openapiRequests(bridge)).toHaveLength(3);
   });
 
+  it('fetches at most four OpenAPI documents at a time, and every one of them', async () => {
+    bridge.products = Array.from({ length: 10 }, (_, i) =>
+      makeProduct({ namespace: 'shop', name: `api-${i}`, openapi: { available: true, lastSyncTime: '2026-11-25T12:00:05Z' } }),
+    );
+    for (const product of bridge.products) bridge.openapi.set(`shop/${product.name}`, `openapi: 3.0.3 # ${product.name}\n`);
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const { fetch: undiciFetch } = await import('undici');
+    const countingFetch: ApiportalEntityProviderOptions['fetch'] = async (input, init) => {
+      if (!String(input).endsWith('/openapi')) return undiciFetch(input, init);
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      try {
+        return await undiciFetch(input, init);
+      } finally {
+        inFlight--;
+      }
+    };
+    const { provider: p, connection: conn } = await connected(configFor(bridge), { fetch: countingFetch });
+    expect((await p.refresh()).status).toBe('applied');
+    expect(conn.full().map(e => e.entity.spec?.definition)).toStrictEqual(
+      bridge.products.map(product => `openapi: 3.0.3 # ${product.name}\n`),
+    );
+    expect(mostInFlight).toBe(4);
+  });
+
   it('a document read that fails keeps the last document read for the product', async () => {
     let breakDocuments = false;
     const { fetch: undiciFetch } = await import('undici');

@@ -7,6 +7,7 @@ import type {
 import { ANNOTATION_LOCATION, ANNOTATION_ORIGIN_LOCATION, type Entity } from '@backstage/catalog-model';
 import type { Config } from '@backstage/config';
 import type { EntityProvider, EntityProviderConnection } from '@backstage/plugin-catalog-node';
+import pLimit from 'p-limit';
 import { BridgeTls, FileToken, StaticToken, type TokenSource } from '../apiportal/credentials';
 import { ApiportalReadError, BridgeClient, type FetchLike } from '../apiportal/read';
 import { defaultViewSchema, type ViewSchema } from '../apiportal/schema';
@@ -23,7 +24,7 @@ import { readProviderConfigs, type ApiportalEntityProviderConfig } from './Apipo
 export const FULL_RESYNC_INTERVAL_MS = 10 * 60 * 1000;
 /** The longest a `Retry-After` from the bridge postpones the next read. */
 export const MAX_RETRY_AFTER_MS = 10 * 60 * 1000;
-/** OpenAPI documents fetched at the same time. */
+/** OpenAPI documents fetched at the same time (p-limit). */
 const OPENAPI_CONCURRENCY = 4;
 
 /**
@@ -451,45 +452,45 @@ export class ApiportalEntityProvider implements EntityProvider {
       }
     }
 
-    let next = 0;
-    const worker = async () => {
-      while (next < toFetch.length) {
-        const product = toFetch[next++];
-        const previous = this.definitions.get(product.uid);
-        try {
-          const definition = await this.client.readOpenApi(product.namespace, product.name, { signal });
-          if (definition === undefined) {
-            this.logger.warn(
-              `apiportal product ${product.namespace}/${product.name} says it has an OpenAPI document but the bridge has none (404); using ${
-                previous ? 'the last one read' : 'a stub definition'
-              }`,
-            );
-          } else {
-            definitions.set(product.uid, definition);
-            const syncTime = product.openapi?.lastSyncTime ?? '';
-            versions.set(product.uid, syncTime || digest(definition));
-            if (syncTime) {
-              this.definitions.set(product.uid, { lastSyncTime: syncTime, definition });
-            }
-            continue;
+    const limit = pLimit(OPENAPI_CONCURRENCY);
+    const fetchOne = async (product: Product) => {
+      const previous = this.definitions.get(product.uid);
+      try {
+        const definition = await this.client.readOpenApi(product.namespace, product.name, { signal });
+        if (definition !== undefined) {
+          definitions.set(product.uid, definition);
+          const syncTime = product.openapi?.lastSyncTime ?? '';
+          versions.set(product.uid, syncTime || digest(definition));
+          if (syncTime) {
+            this.definitions.set(product.uid, { lastSyncTime: syncTime, definition });
           }
-        } catch (e) {
-          if (signal?.aborted) throw e;
-          this.logger.warn(
-            `could not read the OpenAPI document of apiportal product ${product.namespace}/${product.name}, using ${
-              previous ? 'the last one read' : 'a stub definition'
-            }: ${(e as Error).message}`,
-          );
+          return;
         }
-        if (previous) {
-          definitions.set(product.uid, previous.definition);
-          versions.set(product.uid, `stale:${previous.lastSyncTime}`);
-        } else {
-          versions.set(product.uid, 'stub');
+        this.logger.warn(
+          `apiportal product ${product.namespace}/${product.name} says it has an OpenAPI document but the bridge has none (404); using ${
+            previous ? 'the last one read' : 'a stub definition'
+          }`,
+        );
+      } catch (e) {
+        if (signal?.aborted) {
+          // Nothing of this run will be applied: start no more requests.
+          limit.clearQueue();
+          throw e;
         }
+        this.logger.warn(
+          `could not read the OpenAPI document of apiportal product ${product.namespace}/${product.name}, using ${
+            previous ? 'the last one read' : 'a stub definition'
+          }: ${(e as Error).message}`,
+        );
+      }
+      if (previous) {
+        definitions.set(product.uid, previous.definition);
+        versions.set(product.uid, `stale:${previous.lastSyncTime}`);
+      } else {
+        versions.set(product.uid, 'stub');
       }
     };
-    await Promise.all(Array.from({ length: Math.min(OPENAPI_CONCURRENCY, toFetch.length) }, worker));
+    await Promise.all(toFetch.map(product => limit(() => fetchOne(product))));
     const signature = digest([...versions.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     return { definitions, signature };
   }

@@ -357,10 +357,8 @@ if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
     }, 60_000);
 
     it('stops cleanly on SIGTERM', async () => {
-      const backstage = started();
-      const started_ = Date.now();
-      expect(await backstage.stop()).toBe(0);
-      expect(Date.now() - started_).toBeLessThan(10_000);
+      // Exit status 0: the backend stopped by itself (stop() falls back to SIGKILL, which gives none).
+      expect(await started().stop()).toBe(0);
     }, 30_000);
   });
 

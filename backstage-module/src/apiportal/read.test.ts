@@ -145,14 +145,12 @@ describe('BridgeClient against a fake bridge', () => {
   });
 
   it('a slow bridge times out', async () => {
+    // Far longer than the test may take: only the client's own timeout can end this request.
     bridge.mode = 'slow';
-    bridge.slowMs = 2_000;
-    const started = Date.now();
+    bridge.slowMs = 10 * 60_000;
     await expect(client(bridge, { timeoutMs: 200 }).readProducts()).rejects.toThrow(
       /no complete answer within 200 ms \(timed out\)/,
     );
-    // Gave up at the timeout.
-    expect(Date.now() - started).toBeLessThan(1_500);
   });
 
   it('reads an OpenAPI document, and undefined when there is none', async () => {

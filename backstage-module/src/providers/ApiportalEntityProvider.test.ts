@@ -70,6 +70,11 @@ function configFor(
   };
 }
 
+/** Resolves once `condition()` holds, checking it after each turn of the event loop. */
+async function waitUntil(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise(resolve => setImmediate(resolve));
+}
+
 const listRequests = (bridge: FakeBridge) => bridge.requests.filter(r => r.path === '/api/v1/products');
 const keyRequests = (bridge: FakeBridge) => bridge.requests.filter(r => r.path.startsWith('/api/v1/keys'));
 const openapiRequests = (bridge: FakeBridge) => bridge.requests.filter(r => r.path.endsWith('/openapi'));
@@ -232,7 +237,7 @@ describe('ApiportalEntityProvider', () => {
     it(`a bridge answering ${mode} logs a warning and keeps the last catalog`, async () => {
       expect((await provider.refresh()).status).toBe('applied');
       bridge.mode = mode;
-      bridge.slowMs = 2_000;
+      bridge.slowMs = 10 * 60_000; // only the client's timeout ends a slow answer
       bridge.retryAfterSeconds = 0;
       // Force a full read even though the provider has an ETag.
       bridge.products = [...bridge.products, makeProduct({ namespace: 'new', name: 'one' })];
@@ -385,10 +390,12 @@ describe('ApiportalEntityProvider', () => {
 
   it('a run cancelled by the scheduler (task timeout, shutdown) applies nothing', async () => {
     bridge.mode = 'slow';
-    bridge.slowMs = 5_000;
+    bridge.slowMs = 10 * 60_000;
     const controller = new AbortController();
     const pending = provider.refresh(controller.signal);
-    setTimeout(() => controller.abort(), 50);
+    // Cancelled while the bridge holds the request.
+    await waitUntil(() => listRequests(bridge).length === 1);
+    controller.abort();
     expect(failed(await pending).message).toMatch(/cancelled/);
     expect(warnings()[0]).toMatch(/cancelled/);
     expect(connection.mutations).toHaveLength(0);

@@ -1,13 +1,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { makeTestCertificates, type TestCertificates } from '../testing/certs';
-import { keyAsServed, makeKey, makeProduct, startFakeBridge, type FakeBridge } from '../testing/fakeBridge';
+import { makeKey, makeProduct, startFakeBridge, type FakeBridge } from '../testing/fakeBridge';
 import { BridgeTls, StaticToken } from './credentials';
 import {
   ApiportalReadError,
   BridgeClient,
   normalizeBaseUrl,
-  parseProductList,
   parseRetryAfter,
   productUrl,
   type ConditionalRead,
@@ -77,7 +76,7 @@ describe('BridgeClient against a fake bridge', () => {
   });
 
   it('a bridge that ignores ?phase cannot inflate the approved keys', async () => {
-    const everyKey = JSON.stringify({ items: bridge.keys.map(keyAsServed), scope: { allNamespaces: true, namespaces: [] } });
+    const everyKey = JSON.stringify({ items: bridge.keys, scope: { allNamespaces: true, namespaces: [] } });
     const fetch = async () => new Response(everyKey, { status: 200, headers: { 'content-type': 'application/json' } });
     const result = await client(bridge, { fetch: fetch as never }).readApprovedKeys();
     expect(value(result).items.map(k => k.requestedBy.userId)).toStrictEqual(['alice']);
@@ -232,39 +231,8 @@ it('a non-JSON error body is quoted', async () => {
   }
 });
 
-describe('parseProductList', () => {
-  it('fills in missing optional fields', () => {
-    const { items, scope } = parseProductList({ items: [{ namespace: 'a', name: 'b', publishStatus: 'Published' }] });
-    expect(scope).toBeUndefined();
-    expect(items).toStrictEqual([
-      {
-        namespace: 'a',
-        name: 'b',
-        uid: 'a/b',
-        generation: null,
-        createdAt: null,
-        displayName: null,
-        description: null,
-        version: null,
-        tags: [],
-        labels: {},
-        annotations: {},
-        approvalMode: 'manual',
-        publishStatus: 'Published',
-        route: null,
-        documentation: null,
-        contact: null,
-        plans: [],
-        authScheme: null,
-        oidc: null,
-        openapi: null,
-        ready: null,
-        conditions: [],
-      },
-    ]);
-  });
-
-  it('keeps the contract example as it is, and reads the scope', () => {
+describe('the answers as the module reads them', () => {
+  it('the contract example as it is, with its scope; fields the schema does not know are ignored, not refused', async () => {
     const example = makeProduct({
       namespace: 'shop',
       name: 'toys',
@@ -273,17 +241,12 @@ describe('parseProductList', () => {
       openapi: { available: true, lastSyncTime: '2026-11-25T12:00:05Z' },
     });
     const scope = { allNamespaces: false, namespaces: ['shop'] };
-    expect(parseProductList(JSON.parse(JSON.stringify({ items: [example], scope })))).toStrictEqual({
-      items: [example],
-      scope,
-    });
-  });
-
-  it('ignores fields it does not know', () => {
-    const { items } = parseProductList({
-      items: [{ ...makeProduct({ namespace: 'a', name: 'b' }), somethingNew: { x: 1 } }],
-    });
-    expect(items).toStrictEqual([makeProduct({ namespace: 'a', name: 'b' })]);
+    const body = JSON.stringify({ items: [{ ...example, somethingNew: { x: 1 } }], scope, alsoNew: true });
+    const fetch = async () => new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
+    const read = await new BridgeClient({ baseUrl: 'http://bridge', token: new StaticToken('t', 'x'), fetch: fetch as never }).readProducts();
+    if (read.notModified) throw new Error('304 without If-None-Match');
+    expect(read.value.scope).toStrictEqual(scope);
+    expect(read.value.items).toMatchObject([example]);
   });
 });
 

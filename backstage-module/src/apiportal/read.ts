@@ -8,22 +8,7 @@ import { fetch as undiciFetch, type Dispatcher, type RequestInit, type Response 
 import type { BridgeTls, TokenSource } from './credentials';
 import { defaultViewSchema, ViewSchemaError, type ViewSchema } from './schema';
 import { cleanStrings, cleanText } from './text';
-import type {
-  AuthScheme,
-  Condition,
-  Key,
-  KeyList,
-  Oidc,
-  OpenApiState,
-  Plan,
-  PlanLimits,
-  Product,
-  ProductContact,
-  ProductDocumentation,
-  ProductList,
-  ProductListScope,
-  ProductRoute,
-} from './types';
+import type { KeyList, ProductList } from './types';
 
 /** Default time allowed for one request to the bridge, headers and body included. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -114,7 +99,7 @@ export class BridgeClient {
     const answer = await this.get(url, request, 'application/json');
     if (answer.notModified) return answer;
     const json = this.decode(url, answer.response, answer.body, 'ProductList');
-    return { notModified: false, etag: answer.etag, value: parseProductList(cleanStrings(json)) };
+    return { notModified: false, etag: answer.etag, value: cleanStrings(json as ProductList) };
   }
 
   /**
@@ -126,7 +111,7 @@ export class BridgeClient {
     const answer = await this.get(url, request, 'application/json');
     if (answer.notModified) return answer;
     const json = this.decode(url, answer.response, answer.body, 'KeyList');
-    const list = parseKeyList(cleanStrings(json));
+    const list = cleanStrings(json as KeyList);
     // The bridge filters by phase; filter again so an older bridge that ignores `phase` cannot inflate counts.
     list.items = list.items.filter(k => k.phase === 'Approved');
     return { notModified: false, etag: answer.etag, value: list };
@@ -303,182 +288,6 @@ function excerpt(body: string): string {
   return JSON.stringify(oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine);
 }
 
-/*
- * Normalisation of bodies that already matched the schema: every field present, unknown ones dropped. A list with
- * an item that has no namespace or name is still rejected as a whole (applying part of it as a full mutation would
- * delete the rest from the catalog).
- */
-
-/** A decoded `GET /api/v1/products` body, normalised. */
-export function parseProductList(json: unknown): ProductList {
-  if (!isObject(json)) {
-    throw new Error('expected a JSON object with "items"');
-  }
-  if (!Array.isArray(json.items)) {
-    throw new Error('"items" is not an array');
-  }
-  const list: ProductList = { items: json.items.map((item, index) => parseProduct(item, index)) };
-  const scope = parseScope(json.scope);
-  if (scope) list.scope = scope;
-  return list;
-}
-
-function parseScope(v: unknown): ProductListScope | undefined {
-  if (!isObject(v)) return undefined;
-  return {
-    allNamespaces: v.allNamespaces === true,
-    namespaces: Array.isArray(v.namespaces) ? v.namespaces.filter((n): n is string => typeof n === 'string') : [],
-  };
-}
-
-export function parseProduct(item: unknown, index = 0): Product {
-  if (!isObject(item)) {
-    throw new Error(`items[${index}] is not an object`);
-  }
-  const namespace = str(item.namespace);
-  const name = str(item.name);
-  if (!namespace || !name) {
-    throw new Error(`items[${index}] has no "namespace" and "name" strings`);
-  }
-  return {
-    namespace,
-    name,
-    uid: str(item.uid) ?? `${namespace}/${name}`,
-    generation: typeof item.generation === 'number' ? item.generation : null,
-    createdAt: str(item.createdAt),
-    displayName: str(item.displayName),
-    description: str(item.description),
-    version: str(item.version),
-    tags: Array.isArray(item.tags) ? item.tags.filter((t): t is string => typeof t === 'string') : [],
-    labels: stringMap(item.labels),
-    annotations: stringMap(item.annotations),
-    approvalMode: str(item.approvalMode) ?? 'manual',
-    publishStatus: str(item.publishStatus) ?? '',
-    route: parseRoute(item.route),
-    documentation: parseDocumentation(item.documentation),
-    contact: parseContact(item.contact),
-    plans: Array.isArray(item.plans) ? item.plans.flatMap(parsePlan) : [],
-    authScheme: isObject(item.authScheme) ? (item.authScheme as AuthScheme) : null,
-    oidc: parseOidc(item.oidc),
-    openapi: parseOpenApiState(item.openapi),
-    ready: typeof item.ready === 'boolean' ? item.ready : null,
-    conditions: Array.isArray(item.conditions) ? item.conditions.flatMap(parseCondition) : [],
-  };
-}
-
-/** A decoded `GET /api/v1/keys` body, normalised; items without a product, plan or requester are left out. */
-export function parseKeyList(json: unknown): KeyList {
-  if (!isObject(json) || !Array.isArray(json.items)) {
-    throw new Error('expected a JSON object with an "items" array');
-  }
-  const list: KeyList = { items: json.items.flatMap(parseKey) };
-  const scope = parseScope(json.scope);
-  if (scope) list.scope = scope;
-  return list;
-}
-
-function parseKey(item: unknown): Key[] {
-  if (!isObject(item) || !isObject(item.product) || !isObject(item.requestedBy)) return [];
-  const productNamespace = str(item.product.namespace);
-  const productName = str(item.product.name);
-  const planTier = str(item.planTier);
-  const userId = str(item.requestedBy.userId);
-  if (!productNamespace || !productName || !planTier || !userId) return [];
-  return [
-    {
-      namespace: str(item.namespace) ?? '',
-      name: str(item.name) ?? '',
-      product: { namespace: productNamespace, name: productName },
-      planTier,
-      requestedBy: { userId, email: str(item.requestedBy.email) },
-      phase: str(item.phase) ?? '',
-      createdAt: str(item.createdAt),
-      expiresAt: str(item.expiresAt),
-    },
-  ];
-}
-
-function parseRoute(v: unknown): ProductRoute | null {
-  if (!isObject(v)) return null;
-  return {
-    name: str(v.name),
-    hostnames: Array.isArray(v.hostnames) ? v.hostnames.filter((h): h is string => typeof h === 'string') : [],
-  };
-}
-
-function parseDocumentation(v: unknown): ProductDocumentation | null {
-  if (!isObject(v)) return null;
-  return {
-    openAPISpecURL: str(v.openAPISpecURL),
-    swaggerUI: str(v.swaggerUI),
-    docsURL: str(v.docsURL),
-    gitRepository: str(v.gitRepository),
-    techdocsRef: str(v.techdocsRef),
-  };
-}
-
-function parseContact(v: unknown): ProductContact | null {
-  if (!isObject(v)) return null;
-  return { team: str(v.team), email: str(v.email), slack: str(v.slack), url: str(v.url) };
-}
-
-function parsePlan(v: unknown): Plan[] {
-  if (!isObject(v) || !str(v.tier)) return [];
-  const limits: PlanLimits = {};
-  if (isObject(v.limits)) {
-    for (const key of ['daily', 'weekly', 'monthly', 'yearly'] as const) {
-      const n = v.limits[key];
-      if (typeof n === 'number') limits[key] = n;
-    }
-    if (Array.isArray(v.limits.custom)) {
-      const custom = v.limits.custom.flatMap(c =>
-        isObject(c) && typeof c.limit === 'number' && typeof c.window === 'string'
-          ? [{ limit: c.limit, window: c.window }]
-          : [],
-      );
-      if (custom.length) limits.custom = custom;
-    }
-  }
-  return [{ tier: str(v.tier)!, description: str(v.description), limits }];
-}
-
-function parseOidc(v: unknown): Oidc | null {
-  if (!isObject(v)) return null;
-  return { issuerUrl: str(v.issuerUrl), tokenEndpoint: str(v.tokenEndpoint) };
-}
-
-function parseOpenApiState(v: unknown): OpenApiState | null {
-  if (!isObject(v)) return null;
-  return { available: v.available === true, lastSyncTime: str(v.lastSyncTime) };
-}
-
-function parseCondition(v: unknown): Condition[] {
-  if (!isObject(v) || !str(v.type)) return [];
-  return [
-    {
-      type: str(v.type)!,
-      status: str(v.status) ?? 'Unknown',
-      reason: str(v.reason),
-      message: str(v.message),
-      lastTransitionTime: str(v.lastTransitionTime),
-    },
-  ];
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string | null {
-  return typeof v === 'string' && v !== '' ? v : null;
-}
-
-function stringMap(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (isObject(v)) {
-    for (const [k, val] of Object.entries(v)) {
-      if (typeof val === 'string') out[k] = val;
-    }
-  }
-  return out;
 }

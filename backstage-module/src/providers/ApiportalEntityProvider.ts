@@ -252,7 +252,7 @@ export class ApiportalEntityProvider implements EntityProvider {
 
       this.appliedSignature = signature;
       this.lastAppliedAt = Date.now();
-      const uids = new Set(published.map(p => p.uid));
+      const uids = new Set(published.map(uidOf));
       for (const uid of this.definitions.keys()) {
         if (!uids.has(uid)) this.definitions.delete(uid);
       }
@@ -399,7 +399,7 @@ export class ApiportalEntityProvider implements EntityProvider {
         system: this.config.system,
         allowedHosts: this.config.allowedHosts,
         lifecycle: this.config.lifecycle,
-        definition: definitions.get(product.uid),
+        definition: definitions.get(uidOf(product)),
         usage: usage ? (usage.get(productKey(product.namespace, product.name)) ?? NO_USAGE) : undefined,
       };
       let entity: Entity | undefined;
@@ -442,11 +442,11 @@ export class ApiportalEntityProvider implements EntityProvider {
     const toFetch: Product[] = [];
     for (const product of products) {
       if (!product.openapi?.available) continue;
-      const cached = this.definitions.get(product.uid);
+      const cached = this.definitions.get(uidOf(product));
       const syncTime = product.openapi.lastSyncTime;
       if (cached && syncTime && cached.lastSyncTime === syncTime) {
-        definitions.set(product.uid, cached.definition);
-        versions.set(product.uid, syncTime);
+        definitions.set(uidOf(product), cached.definition);
+        versions.set(uidOf(product), syncTime);
       } else {
         toFetch.push(product);
       }
@@ -454,15 +454,15 @@ export class ApiportalEntityProvider implements EntityProvider {
 
     const limit = pLimit(OPENAPI_CONCURRENCY);
     const fetchOne = async (product: Product) => {
-      const previous = this.definitions.get(product.uid);
+      const previous = this.definitions.get(uidOf(product));
       try {
         const definition = await this.client.readOpenApi(product.namespace, product.name, { signal });
         if (definition !== undefined) {
-          definitions.set(product.uid, definition);
+          definitions.set(uidOf(product), definition);
           const syncTime = product.openapi?.lastSyncTime ?? '';
-          versions.set(product.uid, syncTime || digest(definition));
+          versions.set(uidOf(product), syncTime || digest(definition));
           if (syncTime) {
-            this.definitions.set(product.uid, { lastSyncTime: syncTime, definition });
+            this.definitions.set(uidOf(product), { lastSyncTime: syncTime, definition });
           }
           return;
         }
@@ -484,10 +484,10 @@ export class ApiportalEntityProvider implements EntityProvider {
         );
       }
       if (previous) {
-        definitions.set(product.uid, previous.definition);
-        versions.set(product.uid, `stale:${previous.lastSyncTime}`);
+        definitions.set(uidOf(product), previous.definition);
+        versions.set(uidOf(product), `stale:${previous.lastSyncTime}`);
       } else {
-        versions.set(product.uid, 'stub');
+        versions.set(uidOf(product), 'stub');
       }
     };
     await Promise.all(toFetch.map(product => limit(() => fetchOne(product))));
@@ -511,6 +511,11 @@ function withLocations(entity: Entity, location: string): Entity {
       },
     },
   };
+}
+
+/** What the document cache is keyed by: the product's uid (a recreated product is another product). */
+function uidOf(product: Product): string {
+  return product.uid ?? productKey(product.namespace, product.name);
 }
 
 function digest(value: unknown): string {

@@ -148,8 +148,7 @@ export async function startFakeBridge(options: FakeBridgeOptions = {}): Promise<
       const phase = url.searchParams.get('phase');
       const items = state.keys
         .filter(k => !phase || k.phase === phase)
-        .filter(k => state.keyScope.allNamespaces || state.keyScope.namespaces.includes(k.namespace))
-        .map(keyAsServed);
+        .filter(k => state.keyScope.allNamespaces || state.keyScope.namespaces.includes(k.namespace));
       return sendWithEtag(req, res, 'application/json', JSON.stringify({ items, scope: state.keyScope }));
     }
     if (parts.length === 3 && parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'products') {
@@ -295,26 +294,6 @@ function error(req: IncomingMessage, res: ServerResponse, status: number, code: 
   send(req, res, status, 'application/json', JSON.stringify({ error: { code, message } }));
 }
 
-/** A key with the fields the bridge serves and the module does not read: use case, review, history. */
-export function keyAsServed(key: Key) {
-  const history: { action: string; by: string; at: string; reason: string | null }[] = [
-    { action: 'Requested', by: key.requestedBy.userId, at: key.createdAt ?? '2026-11-25T12:00:00Z', reason: null },
-  ];
-  if (key.phase !== 'Pending') {
-    history.push({ action: key.phase, by: 'owner', at: '2026-11-25T12:01:00Z', reason: null });
-  }
-  return {
-    useCase: null,
-    reviewedBy: key.phase === 'Pending' ? null : 'owner',
-    reviewedAt: key.phase === 'Pending' ? null : '2026-11-25T12:01:00Z',
-    reason: null,
-    keyIssuedAt: key.phase === 'Approved' ? '2026-11-25T12:01:01Z' : null,
-    previousKeyValidUntil: null,
-    history,
-    ...key,
-  };
-}
-
 /** A product as the bridge serves it, every field present, with `overrides` applied. */
 export function makeProduct(overrides: Partial<Product> & { namespace: string; name: string }): Product {
   const { namespace, name } = overrides;
@@ -357,23 +336,34 @@ export function makeProduct(overrides: Partial<Product> & { namespace: string; n
   };
 }
 
-/** An approved key (request) by `userId` for `product` on `planTier`. */
-export function makeKey(
-  product: string,
-  planTier: string,
-  userId: string,
-  overrides: Partial<Key> = {},
-): Key {
+/**
+ * An approved key (request) by `userId` for `product` on `planTier`, as the bridge serves it: with the fields the
+ * module does not read too (use case, review, history, which follow the phase).
+ */
+export function makeKey(product: string, planTier: string, userId: string, overrides: Partial<Key> = {}): Key {
   const [namespace, name] = product.split('/');
+  const phase = overrides.phase ?? 'Approved';
+  const createdAt = overrides.createdAt ?? '2026-11-25T12:00:00Z';
+  const history: Key['history'] = [{ action: 'Requested', by: userId, at: createdAt, reason: null }];
+  if (phase !== 'Pending') {
+    history.push({ action: phase, by: 'owner', at: '2026-11-25T12:01:00Z', reason: null });
+  }
   return {
     namespace: `team-${userId}`,
     name: `${name}-${planTier}-${createHash('sha256').update(`${product}/${planTier}/${userId}/${JSON.stringify(overrides)}`).digest('hex').slice(0, 6)}`,
     product: { namespace, name },
     planTier,
     requestedBy: { userId, email: `${userId}@example.com` },
-    phase: 'Approved',
-    createdAt: '2026-11-25T12:00:00Z',
+    useCase: null,
+    phase,
+    reviewedBy: phase === 'Pending' ? null : 'owner',
+    reviewedAt: phase === 'Pending' ? null : '2026-11-25T12:01:00Z',
+    reason: null,
+    createdAt,
     expiresAt: null,
+    keyIssuedAt: phase === 'Approved' ? '2026-11-25T12:01:01Z' : null,
+    previousKeyValidUntil: null,
+    history,
     ...overrides,
   };
 }

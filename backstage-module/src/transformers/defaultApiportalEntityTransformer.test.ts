@@ -166,14 +166,15 @@ describe('defaultApiportalEntityTransformer', () => {
     const bare = makeProduct({
       namespace: 'n',
       name: 'bare',
-      displayName: null,
-      description: null,
-      version: null,
+      // The least the view schema allows: every optional field left out, required ones empty.
+      displayName: '',
+      description: undefined,
+      version: undefined,
       tags: [],
-      route: null,
-      documentation: null,
-      contact: null,
-      openapi: null,
+      route: { name: 'bare', hostnames: [] },
+      documentation: {},
+      contact: {},
+      openapi: { available: false },
     });
     const entity = defaultApiportalEntityTransformer(bare, {
       ...context,

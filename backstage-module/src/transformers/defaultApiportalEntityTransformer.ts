@@ -62,7 +62,7 @@ export function defaultApiportalEntityTransformer(
     [ANNOTATION_CLUSTER]: context.cluster,
     [ANNOTATION_PRODUCT_NAMESPACE]: product.namespace,
     [ANNOTATION_PRODUCT_NAME]: product.name,
-    [ANNOTATION_PRODUCT_UID]: product.uid,
+    ...(product.uid ? { [ANNOTATION_PRODUCT_UID]: product.uid } : {}),
     [ANNOTATION_KUADRANT_NAMESPACE]: product.namespace,
     [ANNOTATION_KUADRANT_APIPRODUCT]: product.name,
     [ANNOTATION_APPROVAL_MODE]: product.approvalMode,
@@ -193,7 +193,7 @@ export function authSchemeOf(product: Product): 'api-key' | 'oidc' | 'none' {
  */
 export function stubDefinition(product: Product): string {
   const info: Record<string, string> = {
-    title: product.displayName ?? product.name,
+    title: product.displayName || product.name,
     version: product.version ?? '0.0.0',
   };
   if (product.description) info.description = product.description;

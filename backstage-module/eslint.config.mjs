@@ -7,7 +7,8 @@ import jest from 'eslint-plugin-jest';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/'] },
+  // e2e/app/ is Backstage's app template (the end-to-end test's app), not this module's code.
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'e2e/app/'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {

@@ -6,15 +6,16 @@
 #
 # Writes DIR/apiportal-backstage-plugin-catalog-backend-module-apiportal-<version>.tgz (DIR defaults to dist/ at
 # the repository root, beside krew/package's archives) and prints its absolute path as the last line on stdout.
-# Install it into a Backstage backend with `yarn --cwd packages/backend add file:/path/to/that.tgz` (or
-# `npm install /path/to/that.tgz`). The tarball is reproducible: npm pack fixes every entry's time and owner.
+# Install it into a Backstage app as README.md's "Install" says: `--out vendor` from the app's root folder, then
+# `yarn --cwd packages/backend add "@apiportal/...@file:../../vendor/<tarball>"`. The tarball is reproducible: npm
+# pack fixes every entry's time and owner.
 set -euo pipefail
 module=$(cd "$(dirname "$0")" && pwd)
 out="$module/../dist"
 while (($#)); do
   case "$1" in
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "package.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done

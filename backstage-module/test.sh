@@ -18,7 +18,7 @@ step() {
   echo "$name took $((SECONDS - start)) s"
 }
 
-ci_if_needed "$PWD" backstage-module
+ci_if_needed "$PWD" backstage-module --native
 step typecheck npm run --silent typecheck
 step lint npm run --silent lint
 step "unit tests" npm test --silent

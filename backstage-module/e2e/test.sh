@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The end-to-end test (src/e2e.test.ts): prepares a real Backstage backend with the module's packed tarball
-# (e2e/backend.sh, into $APIPORTAL_BACKSTAGE_E2E_DIR, default ${APIPORTAL_CACHE:-~/.cache/apiportal}/backstage-e2e),
-# then runs the test against it. `npm run test:e2e` runs this; extra arguments go to Jest.
+# The end-to-end test (src/e2e.test.ts): prepares a Backstage app made like the template's, with the module
+# installed by README.md's steps (e2e/backend.sh, into $APIPORTAL_BACKSTAGE_E2E_DIR, default
+# ${APIPORTAL_CACHE:-~/.cache/apiportal}/backstage-e2e), then runs the test against its real backend.
+# `npm run test:e2e` runs this; extra arguments go to Jest.
 #   APIPORTAL_BRIDGE_URL / APIPORTAL_BRIDGE_TOKEN (/ APIPORTAL_BRIDGE_CA_FILE): run against that real bridge
 #   instead of the fake ones (see README.md).
 set -euo pipefail

@@ -13,10 +13,11 @@
  *   token rotated; 429 and 503 answers; and the single-bridge configuration of earlier versions.
  */
 import { execFileSync, execSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Entity } from '@backstage/catalog-model';
+import { parse as parseYaml } from 'yaml';
 import { BridgeTls, FileToken } from './apiportal/credentials';
 import { BridgeClient } from './apiportal/read';
 import { ViewSchema } from './apiportal/schema';
@@ -27,6 +28,7 @@ import {
   apiEntityNames,
   countLogs,
   e2eBackendDir,
+  e2eNode,
   getApiEntities,
   startBackstage,
   waitForCatalog,
@@ -40,6 +42,14 @@ import { entityName } from './transformers/entityName';
 import { DEFAULT_OWNER_POLICY, DEFAULT_SYSTEM_POLICY } from './transformers/ownership';
 
 const PACKAGE = '@apiportal/backstage-plugin-catalog-backend-module-apiportal';
+
+/** The fenced block of README.md between `<!-- NAME:start ... -->` and `<!-- NAME:end -->`, without its fence. */
+function readmeBlock(name: string): string {
+  const readme = readFileSync(resolve(__dirname, '..', 'README.md'), 'utf8');
+  const match = new RegExp(`<!-- ${name}:start[^>]*-->\\n\`\`\`\\w*\\n([\\s\\S]*?)\`\`\`\\n<!-- ${name}:end -->`).exec(readme);
+  if (!match) throw new Error(`README.md has no ${name} block`);
+  return match[1].trim();
+}
 const realBridgeUrl = process.env.APIPORTAL_BRIDGE_URL;
 const realBridgeToken = process.env.APIPORTAL_BRIDGE_TOKEN;
 const every = { frequency: { seconds: 1 }, timeout: { seconds: 30 } };
@@ -420,6 +430,74 @@ if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
     }, 60_000);
   });
 
+  describe("README.md's install steps, carried out by e2e/backend.sh in an app made like Backstage's template", () => {
+    const app = e2eBackendDir();
+    const template = resolve(__dirname, '..', 'e2e', 'app');
+    /** The `resolution:` of every package in a Yarn 4 lockfile. */
+    const resolutions = (lockfile: string) =>
+      new Set(Object.values(parseYaml(readFileSync(lockfile, 'utf8')) as Record<string, { resolution?: string }>).flatMap(e => e.resolution ?? []));
+
+    it('the backend depends on the tarball vendored into the app, by a relative path, and on nothing else new', () => {
+      const backend = JSON.parse(readFileSync(join(app, 'packages', 'backend', 'package.json'), 'utf8'));
+      const dependency: string = backend.dependencies[PACKAGE];
+      expect(dependency).toMatch(/^file:\.\.\/\.\.\/vendor\/apiportal-backstage-plugin-catalog-backend-module-apiportal-[\d.]+\.tgz$/);
+      expect(existsSync(join(app, 'packages', 'backend', dependency.slice('file:'.length)))).toBe(true);
+      // Nothing in the lockfile names a place outside the app, which a Docker build or another clone would not have.
+      expect(readFileSync(join(app, 'yarn.lock'), 'utf8')).not.toMatch(/file:\//);
+      // The module's dependencies are all in the template's backend already: it adds exactly itself.
+      const before = resolutions(join(template, 'yarn.lock'));
+      const added = [...resolutions(join(app, 'yarn.lock'))].filter(r => !before.has(r));
+      expect(added.map(r => r.split('@file:')[0])).toStrictEqual([PACKAGE]);
+    });
+
+    it("the README's config, merged into the template's app-config.yaml, and its curl: the catalog shows the bridge's products", async () => {
+      const merged = parseYaml(readFileSync(join(app, 'app-config.readme.yaml'), 'utf8'));
+      const original = parseYaml(readFileSync(join(template, 'app-config.yaml'), 'utf8'));
+      // The template's own catalog and backend settings are still there.
+      expect(merged.catalog.rules).toStrictEqual(original.catalog.rules);
+      expect(merged.backend.database).toStrictEqual(original.backend.database);
+
+      const certs = makeTestCertificates('readme-bridge-ca');
+      const bridge = await startFakeBridge({ token: 'readme-token', tls: certs, products: [makeProduct({ namespace: 'shop', name: 'toys' })] });
+      const dir = mkdtempSync(join(tmpdir(), 'apiportal-readme-'));
+      writeFileSync(join(dir, 'token'), 'readme-token\n');
+      const catalogToken = 'readme-catalog-reader-token';
+      const backstage = await startBackstage(
+        {},
+        {
+          configFiles: [join(app, 'app-config.readme.yaml')],
+          env: {
+            APIPORTAL_URL: bridge.url,
+            APIPORTAL_TOKEN_FILE: join(dir, 'token'),
+            APIPORTAL_CA_FILE: certs.caFile,
+            BACKSTAGE_CATALOG_TOKEN: catalogToken,
+          },
+          token: catalogToken,
+        },
+      );
+      try {
+        const toys = await waitForEntity(backstage, 'shop--toys');
+        expect(toys.spec?.owner).toBe('group:default/toys-team');
+        const curl = readmeBlock('install-read').replace('http://localhost:7007', backstage.url);
+        const read = (token: string) =>
+          // The README's command as written, with curl's status code printed after the body.
+          execFileSync('bash', ['-c', `${curl} -sS -w '\\n%{http_code}'`], {
+            encoding: 'utf8',
+            env: { ...process.env, BACKSTAGE_CATALOG_TOKEN: token },
+          });
+        const [body, status] = read(catalogToken).split(/\n(?=\d+$)/);
+        expect(status).toBe('200');
+        expect((JSON.parse(body) as { items: Entity[] }).items.map(e => e.metadata.name)).toStrictEqual(['shop--toys']);
+        expect(read('not-the-token').split('\n').pop()).toBe('401');
+      } finally {
+        expect(await backstage.stop()).toBe(0);
+        await bridge.close();
+        certs.cleanup();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 90_000);
+  });
+
   describe('the package as installed from its tarball', () => {
     const installed = join(e2eBackendDir(), 'node_modules', ...PACKAGE.split('/'));
 
@@ -442,7 +520,7 @@ if (Boolean(realBridgeUrl) !== Boolean(realBridgeToken)) {
             multi: secrets({ catalog: { providers: { apiportal: many } } }),
           }));
         })().catch(e => { console.error(e); process.exit(1); });`;
-      const out = execFileSync(process.execPath, ['-e', script], { cwd: e2eBackendDir(), encoding: 'utf8' });
+      const out = execFileSync(e2eNode(), ['-e', script], { cwd: join(e2eBackendDir(), 'packages', 'backend'), encoding: 'utf8' });
       expect(JSON.parse(out)).toStrictEqual({
         single: [{ catalog: { providers: { apiportal: { token: 'token-one' } } } }],
         multi: [{ catalog: { providers: { apiportal: { eu: { token: 'token-eu' } } } } }],

@@ -15,11 +15,19 @@ const root = resolve(__dirname, '..');
 const readme = readFileSync(resolve(root, 'README.md'), 'utf8');
 
 /** The text between `<!-- NAME:start ... -->` and `<!-- NAME:end -->`, without a surrounding code fence. */
-function section(name: string): string {
-  const match = new RegExp(`<!-- ${name}:start[^>]*-->\\n([\\s\\S]*?)<!-- ${name}:end -->`).exec(readme);
+function section(name: string, text = readme): string {
+  const match = new RegExp(`<!-- ${name}:start[^>]*-->\\n([\\s\\S]*?)<!-- ${name}:end -->`).exec(text);
   if (!match) throw new Error(`README.md has no ${name} section`);
   return match[1].replace(/^```\w*\n/, '').replace(/```\n?$/, '');
 }
+
+/** The commands of a shell block, without its comments. */
+const commands = (block: string) => block.split('\n').filter(line => line.trim() && !line.startsWith('#'));
+
+it("the repository README's install commands are the module README's, which the end-to-end test carries out", () => {
+  const top = readFileSync(resolve(root, '..', 'README.md'), 'utf8');
+  expect(commands(section('backstage-install-steps', top))).toStrictEqual(commands(section('install-steps')));
+});
 
 it('the example entity is exactly what the module makes of the example product', () => {
   expect(parse(section('entity-example'))).toStrictEqual(defaultApiportalEntityTransformer(README_PRODUCT, README_CONTEXT));

@@ -1,7 +1,7 @@
 /*
- * Runs a REAL Backstage backend (backend-defaults, the catalog plugin and this module installed from its packed
- * tarball into a fresh backend package by e2e/backend.sh) as a child process, and watches its catalog through
- * Backstage's own REST API. Used by src/e2e.test.ts.
+ * Runs a REAL Backstage backend (the app e2e/backend.sh made like Backstage's template and installed this module
+ * into, following README.md) as a child process, and watches its catalog through Backstage's own REST API. Used by
+ * src/e2e.test.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,18 +28,41 @@ export interface RunningBackstage {
   stop(): Promise<number | null>;
 }
 
+/** The app's Node.js, which e2e/backend.sh installed (the template's app needs 22 or 24). */
+export function e2eNode(dir = e2eBackendDir()): string {
+  return join(dir, 'node', 'bin', 'node');
+}
+
+export interface StartOptions {
+  dir?: string;
+  /** App-config files to load before `config` (later ones win). */
+  configFiles?: string[];
+  /** Environment variables for the backend, e.g. those its configs substitute. */
+  env?: Record<string, string>;
+  /** The static token the harness reads the catalog with; default one of its own. */
+  token?: string;
+}
+
 /**
- * Starts `node DIR/start.js CONFIG` with `config` (an app-config object) and resolves once it printed
- * `listening on ...`. Rejects, with the backend's output, if it exits or is not ready within 60 s.
+ * Starts `DIR/node/bin/node DIR/start.js [FILES...] CONFIG` with `config` (an app-config object) and resolves once
+ * it printed `listening on ...`. Rejects, with the backend's output, if it exits or is not ready within 60 s.
  */
-export async function startBackstage(config: object, options: { dir?: string } = {}): Promise<RunningBackstage> {
+export async function startBackstage(config: object, options: StartOptions = {}): Promise<RunningBackstage> {
   const dir = options.dir ?? e2eBackendDir();
   const tmp = mkdtempSync(join(tmpdir(), 'apiportal-e2e-config-'));
   const configFile = join(tmp, 'app-config.yaml');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const token = 'e2e-static-token-for-the-catalog-api';
-  const child: ChildProcess = spawn(process.execPath, [join(dir, 'start.js'), configFile], {
-    env: { ...process.env, APIPORTAL_BACKSTAGE_TOKEN: token, APIPORTAL_BACKSTAGE_PORT: '', NO_COLOR: '1', FORCE_COLOR: '0' },
+  const token = options.token ?? 'e2e-static-token-for-the-catalog-api';
+  const args = [join(dir, 'start.js'), ...(options.configFiles ?? []), configFile];
+  const child: ChildProcess = spawn(e2eNode(dir), args, {
+    env: {
+      ...process.env,
+      ...options.env,
+      APIPORTAL_BACKSTAGE_TOKEN: token,
+      APIPORTAL_BACKSTAGE_PORT: '',
+      NO_COLOR: '1',
+      FORCE_COLOR: '0',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /*
- * Starts a real Backstage backend: @backstage/backend-defaults' createBackend() with the catalog plugin and the
- * apiportal module, as installed in this folder by backstage-module/e2e/backend.sh (see the contract there).
+ * Starts a real Backstage backend: the app's own packages/backend/src/index.ts (Backstage's template with the
+ * apiportal module added as README.md says), in the app that backstage-module/e2e/backend.sh prepared in this
+ * folder (see the contract there). Node.js runs index.ts itself (it strips the types), with the app's Node.js.
  *
  *   node start.js CONFIG.yaml [MORE.yaml ...]
  *
  * - The configs are Backstage app-configs (later ones win), on top of a base config that sets an in-memory SQLite
- *   database and one static external-access token, and under one that sets the port (so CONFIG cannot move it).
+ *   database and one static external-access token, then the app's app-config.yaml, and under one that sets the
+ *   port (so CONFIG cannot move it).
  * - The REST API accepts `Authorization: Bearer $APIPORTAL_BACKSTAGE_TOKEN` (default `apiportal-e2e-token`), unless
  *   CONFIG sets backend.auth.externalAccess itself.
  * - It listens on 127.0.0.1, on $APIPORTAL_BACKSTAGE_PORT or else a free port, and prints exactly one line on
@@ -16,10 +18,23 @@
  */
 'use strict';
 
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { pathToFileURL } = require('node:url');
+
+/** The app's Node.js, which backend.sh installed beside this file. */
+const APP_NODE = path.join(__dirname, 'node', 'bin', 'node');
+
+// Run by another Node.js (`node start.js ...`): run again with the app's, passing signals on and its exit status back.
+if (fs.existsSync(APP_NODE) && fs.realpathSync(process.execPath) !== fs.realpathSync(APP_NODE)) {
+  const child = spawn(APP_NODE, [__filename, ...process.argv.slice(2)], { stdio: 'inherit' });
+  for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  return;
+}
 
 // stdout is the contract's one line; the backend logs through console and winston, which write to stdout.
 const writeStdout = process.stdout.write.bind(process.stdout);
@@ -88,20 +103,17 @@ async function main() {
   process.on('exit', cleanup);
 
   const configPaths = configs.map(c => path.resolve(c));
-  // Backstage finds its package (and the config schemas of its dependencies) from the working directory.
-  process.chdir(__dirname);
-
-  const { createBackend } = require('@backstage/backend-defaults');
-  const { rootConfigServiceFactory } = require('@backstage/backend-defaults/rootConfig');
-  const argv = [process.argv[0], __filename];
-  for (const config of [base, ...configPaths, listen]) argv.push('--config', config);
-
-  const backend = createBackend();
-  backend.add(rootConfigServiceFactory({ argv, watch: false }));
-  backend.add(require('@backstage/plugin-catalog-backend').default);
-  backend.add(require('@apiportal/backstage-plugin-catalog-backend-module-apiportal').default);
-  // createBackend() stops the backend and exits on SIGTERM and SIGINT itself.
-  await backend.start();
+  const backendDir = path.join(__dirname, 'packages', 'backend');
+  // Backstage finds its package (and the config schemas of its dependencies) from the working directory, and reads
+  // its --config arguments from process.argv, as `node packages/backend --config ...` gives them in the template.
+  process.chdir(backendDir);
+  const entry = path.join(backendDir, 'src', 'index.ts');
+  process.argv = [process.argv[0], entry];
+  for (const config of [base, path.join(__dirname, 'app-config.yaml'), ...configPaths, listen]) {
+    process.argv.push('--config', config);
+  }
+  // index.ts calls backend.start(); createBackend() stops the backend and exits on SIGTERM and SIGINT itself.
+  await import(pathToFileURL(entry).href);
   await waitReady(`http://127.0.0.1:${port}/.backstage/health/v1/readiness`, token, Date.now() + 60_000);
   writeStdout(`listening on http://127.0.0.1:${port}\n`);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (from package-lock.json, only when needed), type-checks, lints (ESLint) and tests (Jest) the Backstage
-# module, then packs it and runs the end-to-end test in a real Backstage backend that has the packed tarball
-# installed (e2e/test.sh; the backend package is installed once into
+# module, then runs the end-to-end test: README.md's install steps carried out in an app made like Backstage's
+# template, and its real backend (e2e/test.sh; the app is installed once into
 # ${APIPORTAL_CACHE:-~/.cache/apiportal}/backstage-e2e and reused).
 #   APIPORTAL_BRIDGE_URL / APIPORTAL_BRIDGE_TOKEN: run the end-to-end test against that real bridge instead of the
 #   fake ones (see README.md).
@@ -22,4 +22,4 @@ ci_if_needed "$PWD" backstage-module --native
 step typecheck npm run --silent typecheck
 step lint npm run --silent lint
 step "unit tests" npm test --silent
-step "end-to-end test (packed tarball in a real Backstage backend)" ./e2e/test.sh
+step "end-to-end test (the README's install steps in an app made like Backstage's template, its real backend)" ./e2e/test.sh

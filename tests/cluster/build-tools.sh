@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds the real Kubernetes components the tests and the local demo run on (kube-apiserver, kubectl, etcd)
-# and krew's own tools, from the Go module proxy, once. Binaries and Go caches live under one cache folder
+# Builds the real Kubernetes components the tests and the local demo run on (kube-apiserver, kubectl, etcd),
+# Kuadrant's Authorino (the gateway's key check) and krew's own tools, from the Go module proxy, once. Binaries and Go caches live under one cache folder
 # (APIPORTAL_CACHE, default ~/.cache/apiportal) keyed by version, so only the first run pays for Go.
 set -euo pipefail
 
 KUBE_VERSION="${KUBE_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.4}"
 KREW_VERSION="${KREW_VERSION:-v0.4.3}"
+# Kuadrant's Authorino, the gateway's API-key check, for tests that ask the real gateway. The newest release the
+# Go module proxy serves (checked against the checksum database like every other module here).
+AUTHORINO_VERSION="${AUTHORINO_VERSION:-v0.27.0}"
 GATEWAY_API_VERSION="${GATEWAY_API_VERSION:-v1.4.1}"
 
 CACHE="${APIPORTAL_CACHE:-$HOME/.cache/apiportal}"
@@ -104,6 +107,22 @@ build_krew() {
   mv "$out_krew.tmp" "$out_krew"; mv "$out_val.tmp" "$out_val"
 }
 
+# Authorino is a module of its own (its repository root is its main package): built in the module cache's copy of
+# its source, with its own go.mod and go.sum, so its dependencies are exactly the ones it pins. Its AuthConfig CRD
+# comes from the same source.
+build_authorino() {
+  local out="$BIN/authorino-$AUTHORINO_VERSION" crd="$CACHE/crds/authorino-$AUTHORINO_VERSION/authconfigs.yaml"
+  [[ -x $out && -s $crd ]] && return
+  log "building authorino $AUTHORINO_VERSION (about 4 minutes cold)"
+  local dir; dir=$(go mod download -json "github.com/kuadrant/authorino@$AUTHORINO_VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",\?$/\1/p')
+  [[ -n $dir ]] || { log "the Go module proxy did not serve github.com/kuadrant/authorino@$AUTHORINO_VERSION"; exit 1; }
+  (cd "$dir" && go mod download >/dev/null 2>&1 && go build -o "$out.tmp" .)
+  mv "$out.tmp" "$out"
+  mkdir -p "$(dirname "$crd")"
+  cp "$dir/install/crd/authorino.kuadrant.io_authconfigs.yaml" "$crd.tmp"
+  mv "$crd.tmp" "$crd"
+}
+
 # Gateway API's HTTPRoute CRD comes from its Go module, so the harness installs the real schema.
 fetch_gateway_api_crds() {
   local out="$CACHE/crds/gateway-api-$GATEWAY_API_VERSION/httproutes.yaml"
@@ -117,10 +136,11 @@ fetch_gateway_api_crds() {
 
 what="${1:-all}"
 case "$what" in
-  all) fetch_gateway_api_crds; build_etcd; build_kube; build_krew ;;
-  cluster) fetch_gateway_api_crds; build_etcd; build_kube ;;
+  all) fetch_gateway_api_crds; build_etcd; build_kube; build_authorino; build_krew ;;
+  cluster) fetch_gateway_api_crds; build_etcd; build_kube; build_authorino ;;
   krew) build_krew ;;
-  *) echo "usage: $0 [all|cluster|krew]" >&2; exit 2 ;;
+  authorino) build_authorino ;;
+  *) echo "usage: $0 [all|cluster|krew|authorino]" >&2; exit 2 ;;
 esac
 # Stable names for callers.
 ln -sf "kube-apiserver-$KUBE_VERSION" "$BIN/kube-apiserver" 2>/dev/null || true
@@ -128,5 +148,7 @@ ln -sf "kube-apiserver-$KUBE_VERSION" "$BIN/kube-apiserver" 2>/dev/null || true
 [[ -x $BIN/etcd-$ETCD_VERSION ]] && ln -sf "etcd-$ETCD_VERSION" "$BIN/etcd"
 [[ -x $BIN/kubectl-krew-$KREW_VERSION ]] && ln -sf "kubectl-krew-$KREW_VERSION" "$BIN/kubectl-krew"
 [[ -x $BIN/validate-krew-manifest-$KREW_VERSION ]] && ln -sf "validate-krew-manifest-$KREW_VERSION" "$BIN/validate-krew-manifest"
+[[ -x $BIN/authorino-$AUTHORINO_VERSION ]] && ln -sf "authorino-$AUTHORINO_VERSION" "$BIN/authorino"
+[[ -s $CACHE/crds/authorino-$AUTHORINO_VERSION/authconfigs.yaml ]] && ln -sf "authorino-$AUTHORINO_VERSION/authconfigs.yaml" "$CACHE/crds/authconfigs.yaml"
 [[ -s $CACHE/crds/gateway-api-$GATEWAY_API_VERSION/httproutes.yaml ]] && ln -sf "gateway-api-$GATEWAY_API_VERSION/httproutes.yaml" "$CACHE/crds/httproutes.yaml"
 log "tools ready in $BIN"

@@ -6,6 +6,7 @@
 #   cluster.sh up DIR [--owner-pid PID]   start; with --owner-pid, stop by itself once PID has exited
 #   cluster.sh down DIR                   stop what `up` started in DIR and delete DIR
 #   cluster.sh restart-apiserver DIR [S]  stop kube-apiserver for S seconds (default 3), then start it again
+#   cluster.sh start-authorino DIR        start Kuadrant's Authorino against the cluster (AUTHORINO_URL in DIR/env)
 #
 # After `up`, DIR/kubeconfig has contexts admin (system:masters), apiportal-admin, owner, owner2, consumer,
 # consumer2, bridge, backstage and nobody (no rights at all); DIR/env has KUBECONFIG and the persona tokens as shell variables.
@@ -37,6 +38,7 @@ down() {
   local dir=$1
   [[ -d $dir ]] || return 0
   stop_pid "$dir/watchdog.pid"
+  stop_pid "$dir/authorino.pid"
   stop_pid "$dir/kube-apiserver.pid"
   stop_pid "$dir/etcd.pid"
   stop_pid "$dir/oidc-issuer.pid"
@@ -125,9 +127,10 @@ install_crds() {
   local dir=$1 kubectl=("$BIN/kubectl" --kubeconfig "$dir/kubeconfig" --context admin)
   log "installing CRDs, RBAC and the admission policy"
   "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f "$CACHE/crds/httproutes.yaml" \
-    -f "$HERE/crds/kuadrant/" >/dev/null
+    -f "$HERE/crds/kuadrant/" -f "$CACHE/crds/authconfigs.yaml" >/dev/null
   "${kubectl[@]}" wait --for condition=established --timeout=60s \
-    crd/httproutes.gateway.networking.k8s.io crd/authpolicies.kuadrant.io crd/planpolicies.extensions.kuadrant.io >/dev/null
+    crd/httproutes.gateway.networking.k8s.io crd/authpolicies.kuadrant.io crd/planpolicies.extensions.kuadrant.io \
+    crd/authconfigs.authorino.kuadrant.io >/dev/null
   # APIPORTAL_BARE_CLUSTER=1 leaves apiportal itself out, as on a cluster where nobody ran install yet.
   if [[ ${APIPORTAL_BARE_CLUSTER:-0} != 1 ]]; then
     "${kubectl[@]}" apply --server-side --field-manager=apiportal-harness -f "$REPO/deploy/crds/" >/dev/null
@@ -259,6 +262,29 @@ restart_apiserver() {
   wait_ready "$dir"
 }
 
+# Authorino as the gateway would run it, reduced to its raw HTTP check interface on a free loopback port (every
+# other listener off or on a free port), reading AuthConfigs and Secrets as the harness's admin. Ready once the
+# check interface answers (404: no AuthConfig for that host).
+start_authorino() {
+  local dir=$1 port
+  [[ -f $dir/authorino.pid ]] && kill -0 "$(cat "$dir/authorino.pid")" 2>/dev/null && return 0
+  port=$(free_port)
+  KUBECONFIG="$dir/kubeconfig" setsid "$BIN/authorino" server --ext-auth-http-port "$port" --ext-auth-grpc-port 0 \
+    --oidc-http-port 0 --metrics-addr 127.0.0.1:0 --health-probe-addr 127.0.0.1:0 --pprof-bind-address 0 \
+    --log-level error > "$dir/logs/authorino.log" 2>&1 < /dev/null &
+  echo $! > "$dir/authorino.pid"
+  for i in $(seq 1 120); do
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: harness.invalid' "http://127.0.0.1:$port/check" || true)
+    [[ $code == 404 ]] && break
+    kill -0 "$(cat "$dir/authorino.pid")" 2>/dev/null || { tail -20 "$dir/logs/authorino.log" >&2; die "authorino exited"; }
+    [[ $i == 120 ]] && { tail -20 "$dir/logs/authorino.log" >&2; die "authorino not ready after 60s"; }
+    sleep 0.5
+  done
+  printf 'AUTHORINO_URL=http://127.0.0.1:%s\n' "$port" >> "$dir/env"
+  log "authorino ready on http://127.0.0.1:$port"
+}
+
 up() {
   local dir=$1 owner_pid=${2:-}
   [[ -e $dir/kube-apiserver.pid ]] && die "a cluster is already running in $dir; stop it with: $0 down $dir"
@@ -305,7 +331,7 @@ CMD
 }
 
 cmd=${1:-}; dir=${2:-}
-[[ -n $cmd && -n $dir ]] || { sed -n '2,13p' "$0" >&2; exit 2; }
+[[ -n $cmd && -n $dir ]] || { sed -n '2,14p' "$0" >&2; exit 2; }
 case "$cmd" in
   up)
     owner=""
@@ -313,5 +339,6 @@ case "$cmd" in
     up "$dir" "$owner" ;;
   down) down "$dir" ;;
   restart-apiserver) restart_apiserver "$dir" "${3:-3}" ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  start-authorino) start_authorino "$dir" ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac

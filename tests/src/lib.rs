@@ -18,6 +18,7 @@ use kube::{
 use rand::RngExt;
 
 pub mod fixtures;
+pub mod gateway;
 pub mod stage;
 
 /// Who a test acts as. Each is a static-token user of the test cluster with the groups the platform team would

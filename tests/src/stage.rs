@@ -43,6 +43,11 @@ pub fn true_conditions(types: &[&str]) -> Value {
 }
 
 impl Stage {
+    /// The hostname of route `route` of this stage: every route has its own, as the gateway needs.
+    pub fn host(&self, route: &str) -> String {
+        format!("{route}.{}.example.com", self.shop)
+    }
+
     pub async fn new(cluster: &Cluster) -> Self {
         let shop = cluster.namespace("shop").await;
         let team = cluster.namespace("team").await;
@@ -67,7 +72,7 @@ impl Stage {
         cluster.bind(&shop, rbac::OWNER_ROLE, Persona::Owner).await;
         cluster.bind(&team, rbac::CONSUMER_ROLE, Persona::Consumer).await;
         let stage = Self { shop, team };
-        stage.route(cluster, "toys", &["toys.example.com"]).await;
+        stage.route(cluster, "toys", &[&stage.host("toys")]).await;
         stage.api_key_policy(cluster, "toys", "toys").await;
         stage
             .plans(

@@ -47,7 +47,7 @@ async fn an_automatic_request_gets_one_key_in_two_matching_secrets_with_the_poli
         Some(Persona::Bridge.username().as_str()),
         "the bridge approves as itself"
     );
-    assert_eq!(status.api_hostname.as_deref(), Some("toys.example.com"));
+    assert_eq!(status.api_hostname, Some(stage.host("toys")));
     assert_eq!(status.limits.unwrap().daily, Some(100));
 
     let consumer_copy = Api::<Secret>::namespaced(c.client(Persona::Consumer).await, &stage.team)

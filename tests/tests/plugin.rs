@@ -42,7 +42,7 @@ async fn consumer_browses_requests_and_reveals_a_key_for_an_automatic_product() 
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stdout.contains("gold     100/day"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("curl -H \"Authorization: APIKEY $API_KEY\" https://toys.example.com/"),
+        out.stdout.contains(&format!("curl -H \"Authorization: APIKEY $API_KEY\" https://{}/", stage.host("toys"))),
         "a consumer, who may not read the route, gets a ready-to-paste call: {}",
         out.stdout
     );
@@ -119,7 +119,8 @@ async fn the_commands_describe_prints_work_as_pasted() {
     // The gateway is played by a local server: `curl` in the pasted line goes there instead of the API's host.
     let (gateway, received) = receive_posts().await;
     let script = format!(
-        "curl() {{ local args=(); for a in \"$@\"; do args+=(\"${{a//https:\\/\\/toys.example.com\\//$GATEWAY/}}\"); done; command curl -sf \"${{args[@]}}\"; }}\n{}\n{}\n",
+        "curl() {{ local args=(); for a in \"$@\"; do args+=(\"${{a//https:\\/\\/{}\\//$GATEWAY/}}\"); done; command curl -sf \"${{args[@]}}\"; }}\n{}\n{}\n",
+        stage.host("toys"),
         get_a_key.join("\n"),
         call_it[0]
     );

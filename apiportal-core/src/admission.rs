@@ -2,11 +2,16 @@
 //! CertificateSigningRequests are approved: a decision is a write to `apikeys/status`. Who may write what:
 //! - creating an APIKey: `spec.requestedBy.userId` must be the creating user;
 //! - a decision (`phase`, `reviewedBy`, `reviewedAt`, `reason`): only a user who may `approve` the referenced
-//!   APIProduct, naming themself as reviewer, moving a Pending key to Approved or Rejected or an Approved key to
-//!   Revoked (with a reason);
+//!   APIProduct, naming themself as reviewer, along the key's life: Pending to Approved or Rejected, Approved to
+//!   Suspended (with a reason) or Revoked (with a reason), Suspended to Approved (resumed) or Revoked;
 //! - a rotation request (`rotationRequest`): a user who may delete APIKeys in the key's namespace (its
 //!   consumers) or approve its product, naming themself, for the next value of an issued, Approved key;
+//! - a plan change (`planChange`): asked for by the same users, naming themself, for an Approved key and a tier
+//!   other than the one in force; decided once by a user who may `approve` the product, naming themself;
 //! - every other status field: the bridge only.
+//!
+//! A second policy holds the status of APIProducts (and the request projections owners read) to the bridge: the
+//! key controller trusts what the product's status says about where keys may be issued.
 //!
 //! The bridge's ServiceAccount is exempt from the rules about who, not from the phase transitions: whoever
 //! writes second loses, whatever the order, so concurrent decisions can never both win.
@@ -80,6 +85,26 @@ pub fn policy() -> ValidatingAdmissionPolicy {
             "authorizer.group('devportal.kuadrant.io').resource('apiproducts').namespace(variables.productNamespace).name(variables.productName).check('approve').allowed()",
         ),
         variable("rotationRequested", &format!("variables.isStatus && !{}", unchanged("rotationRequest"))),
+        variable(
+            "mayConsume",
+            "authorizer.group('devportal.kuadrant.io').resource('apikeys').namespace(object.metadata.namespace).check('delete').allowed()",
+        ),
+        variable("planChangeWritten", &format!("variables.isStatus && !{}", unchanged("planChange"))),
+        variable(
+            "planChangeAsked",
+            &format!(
+                "variables.planChangeWritten && {} && (!{} || {})",
+                present("object", "planChange"),
+                present("oldObject", "planChange"),
+                ["tier", "requestedBy", "requestedAt"]
+                    .map(|f| format!("object.status.planChange.{f} != oldObject.status.planChange.{f}"))
+                    .join(" || ")
+            ),
+        ),
+        variable(
+            "tierInForce",
+            &format!("{} ? object.status.planTier : object.spec.planTier", present("object", "planTier")),
+        ),
     ];
     let who = "'user \"' + request.userInfo.username + '\"'";
     let key = "'APIKey ' + object.metadata.namespace + '/' + object.metadata.name";
@@ -89,14 +114,14 @@ pub fn policy() -> ValidatingAdmissionPolicy {
             "'spec.requestedBy.userId must be the requesting user \"' + request.userInfo.username + '\", not \"' + object.spec.requestedBy.userId + '\"'",
         ),
         validation(
-            "!variables.phaseChanged || (variables.oldPhase == 'Pending' && variables.newPhase in ['Approved', 'Rejected']) || (variables.oldPhase == 'Approved' && variables.newPhase == 'Revoked') || (variables.isBridge && variables.oldPhase in ['Pending', 'Approved'] && variables.newPhase == 'Expired')",
+            "!variables.phaseChanged || (variables.oldPhase == 'Pending' && variables.newPhase in ['Approved', 'Rejected']) || (variables.oldPhase == 'Approved' && variables.newPhase in ['Suspended', 'Revoked']) || (variables.oldPhase == 'Suspended' && variables.newPhase in ['Approved', 'Revoked']) || (variables.isBridge && variables.oldPhase in ['Pending', 'Approved', 'Suspended'] && variables.newPhase == 'Expired')",
             &format!(
-                "{key} + ' is ' + variables.oldPhase + ': a decision moves a Pending key to Approved or Rejected, or an Approved key to Revoked; a ' + variables.oldPhase + ' key stays so (the consumer may request again)'"
+                "{key} + ' is ' + variables.oldPhase + ': a decision moves a Pending key to Approved or Rejected, an Approved key to Suspended or Revoked, a Suspended key to Approved (resumed) or Revoked; a ' + variables.oldPhase + ' key stays so (the consumer may request again)'"
             ),
         ),
         validation(
-            "!variables.phaseChanged || variables.newPhase != 'Revoked' || (has(object.status.reason) && size(object.status.reason) > 0)",
-            &format!("'revoking ' + {key} + ' needs a reason: the consumer reads it'"),
+            "!variables.phaseChanged || !(variables.newPhase in ['Revoked', 'Suspended']) || (has(object.status.reason) && size(object.status.reason) > 0)",
+            &format!("'moving ' + {key} + ' to ' + variables.newPhase + ' needs a reason: the consumer reads it'"),
         ),
         validation(
             "!variables.userStatusWrite || !variables.phaseChanged || (has(object.status.reviewedBy) && object.status.reviewedBy == request.userInfo.username && has(object.status.reviewedAt))",
@@ -132,9 +157,34 @@ pub fn policy() -> ValidatingAdmissionPolicy {
             "'status.rotationRequest.requestedBy must be the requesting user \"' + request.userInfo.username + '\"'",
         ),
         validation(
-            "!variables.userStatusWrite || !variables.rotationRequested || variables.mayApprove || authorizer.group('devportal.kuadrant.io').resource('apikeys').namespace(object.metadata.namespace).check('delete').allowed()",
+            "!variables.userStatusWrite || !variables.rotationRequested || variables.mayApprove || variables.mayConsume",
             &format!(
                 "{who} + ' may not rotate ' + {key} + ': that needs the rights of its consumers (apiportal-consumer in namespace ' + object.metadata.namespace + ') or of its approvers'"
+            ),
+        ),
+        validation(
+            &format!(
+                "!variables.userStatusWrite || !variables.planChangeWritten || {}",
+                present("object", "planChange")
+            ),
+            "'status.planChange is cleared only by the apiportal bridge'",
+        ),
+        validation(
+            "!variables.userStatusWrite || !variables.planChangeAsked || (variables.newPhase == 'Approved' && !variables.phaseChanged && object.status.planChange.requestedBy == request.userInfo.username && !has(object.status.planChange.approved) && !has(object.status.planChange.reviewedBy) && !has(object.status.planChange.reviewedAt) && object.status.planChange.tier != variables.tierInForce)",
+            &format!(
+                "'a plan change of ' + {key} + ' asks, as the requesting user \"' + request.userInfo.username + '\" (status.planChange.requestedBy), for a tier other than the one in force (' + variables.tierInForce + ') of an Approved key, without deciding it'"
+            ),
+        ),
+        validation(
+            "!variables.userStatusWrite || !variables.planChangeAsked || variables.mayApprove || variables.mayConsume",
+            &format!(
+                "{who} + ' may not change the plan of ' + {key} + ': that needs the rights of its consumers (apiportal-consumer in namespace ' + object.metadata.namespace + ') or of its approvers'"
+            ),
+        ),
+        validation(
+            "!variables.userStatusWrite || !variables.planChangeWritten || variables.planChangeAsked || (variables.mayApprove && !has(oldObject.status.planChange.approved) && has(object.status.planChange.approved) && has(object.status.planChange.reviewedBy) && object.status.planChange.reviewedBy == request.userInfo.username && has(object.status.planChange.reviewedAt))",
+            &format!(
+                "'a decision on the plan change of ' + {key} + ' is made once, by a user who may approve APIProduct ' + variables.productNamespace + '/' + variables.productName + ', naming themself in status.planChange.reviewedBy, with approved and reviewedAt'"
             ),
         ),
     ];
@@ -179,8 +229,9 @@ pub fn binding() -> ValidatingAdmissionPolicyBinding {
 
 /// The policy that holds key requests to their product's `maxKeyLifetime`. The API server cannot read the product
 /// while admitting an APIKey, so the bridge mirrors every product's cap into one ConfigMap (`KEY_LIFETIMES`, in the
-/// bridge's namespace), which the binding hands the policy as its parameter. Without the ConfigMap (no bridge has
-/// run yet) requests are admitted; the bridge refuses to issue keys beyond the cap in any case.
+/// bridge's namespace), which the binding hands the policy as its parameter. It fails closed: without the
+/// ConfigMap (which `install` creates, empty, and the bridge keeps) no APIKey is admitted, since a cap could not
+/// be checked; the bridge refuses to issue keys beyond the cap in any case.
 pub const LIFETIME_POLICY_NAME: &str = "apiportal-apikey-lifetime";
 /// The ConfigMap of caps: `<product namespace>.<product name>` → seconds.
 pub const KEY_LIFETIMES: &str = "apiportal-key-lifetimes";
@@ -229,7 +280,9 @@ pub fn lifetime_policy() -> ValidatingAdmissionPolicy {
     }
 }
 
-pub fn lifetime_binding() -> ValidatingAdmissionPolicyBinding {
+/// The binding, reading the caps from the ConfigMap in `namespace`: the namespace the bridge runs (and writes
+/// the ConfigMap) in.
+pub fn lifetime_binding(namespace: &str) -> ValidatingAdmissionPolicyBinding {
     ValidatingAdmissionPolicyBinding {
         metadata: meta(LIFETIME_POLICY_NAME),
         spec: ValidatingAdmissionPolicyBindingSpec {
@@ -237,10 +290,73 @@ pub fn lifetime_binding() -> ValidatingAdmissionPolicyBinding {
             validation_actions: vec!["Deny".to_owned()],
             param_ref: Some(k8s_openapi::api::admissionregistration::v1::ParamRef {
                 name: Some(KEY_LIFETIMES.to_owned()),
-                namespace: Some(crate::SYSTEM_NAMESPACE.to_owned()),
-                parameter_not_found_action: Some("Allow".to_owned()),
+                namespace: Some(namespace.to_owned()),
+                parameter_not_found_action: Some("Deny".to_owned()),
                 ..Default::default()
             }),
+            ..Default::default()
+        },
+    }
+}
+
+/// The policy that keeps the status of APIProducts and the request projections (`APIKeyRequest`) the bridge's alone:
+/// the key controller trusts a product's status (where its keys may be issued, the tiers it offers), and owners
+/// read the projections to decide. Anyone else, even with wildcard rights in a namespace, is refused.
+pub const BRIDGE_OWNED_POLICY_NAME: &str = "apiportal-bridge-owned";
+
+pub fn bridge_owned_policy() -> ValidatingAdmissionPolicy {
+    let bridge = bridge_username();
+    ValidatingAdmissionPolicy {
+        metadata: meta(BRIDGE_OWNED_POLICY_NAME),
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".to_owned()),
+            match_constraints: Some(MatchResources {
+                resource_rules: Some(vec![
+                    NamedRuleWithOperations {
+                        api_groups: Some(vec![GROUP.to_owned()]),
+                        api_versions: Some(vec![VERSION.to_owned()]),
+                        operations: Some(vec!["UPDATE".to_owned()]),
+                        resources: Some(vec!["apiproducts/status".to_owned()]),
+                        ..Default::default()
+                    },
+                    NamedRuleWithOperations {
+                        api_groups: Some(vec![GROUP.to_owned()]),
+                        api_versions: Some(vec![VERSION.to_owned()]),
+                        operations: Some(vec!["CREATE".to_owned(), "UPDATE".to_owned(), "DELETE".to_owned()]),
+                        resources: Some(vec!["apikeyrequests".to_owned(), "apikeyrequests/status".to_owned()]),
+                        ..Default::default()
+                    },
+                ]),
+                ..Default::default()
+            }),
+            // The bridge's own writes are not evaluated at all: they need no judging, and the API server saves
+            // the evaluation on every one of them.
+            match_conditions: Some(vec![k8s_openapi::api::admissionregistration::v1::MatchCondition {
+                name: "not-the-bridge".to_owned(),
+                expression: format!("request.userInfo.username != '{bridge}'"),
+            }]),
+            validations: Some(vec![
+                validation(
+                    "request.resource.resource != 'apiproducts' || (has(object.status) == has(oldObject.status) && (!has(object.status) || object.status == oldObject.status))",
+                    "'the status of APIProduct ' + oldObject.metadata.namespace + '/' + oldObject.metadata.name + ' is written only by the apiportal bridge: it says where the product\\'s keys may be issued'",
+                ),
+                validation(
+                    "request.resource.resource != 'apikeyrequests'",
+                    "'APIKeyRequests are the apiportal bridge\\'s read-only projections of APIKeys: decide on the APIKey itself (kubectl apiportal approve NAMESPACE/NAME)'",
+                ),
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn bridge_owned_binding() -> ValidatingAdmissionPolicyBinding {
+    ValidatingAdmissionPolicyBinding {
+        metadata: meta(BRIDGE_OWNED_POLICY_NAME),
+        spec: ValidatingAdmissionPolicyBindingSpec {
+            policy_name: BRIDGE_OWNED_POLICY_NAME.to_owned(),
+            validation_actions: vec!["Deny".to_owned()],
             ..Default::default()
         },
     }

@@ -81,6 +81,11 @@ pub struct Args {
     /// Name of the leader-election Lease
     #[arg(long, env = "APIPORTAL_LEASE_NAME", default_value = crate::LEASE_NAME)]
     pub lease_name: String,
+    /// The longest grace any product may give a rotated-out key value (a product's maxRotationGrace, default 7d,
+    /// is held within it)
+    #[arg(long, env = "APIPORTAL_MAX_ROTATION_GRACE", value_parser = parse_duration, default_value = "30d")]
+    #[serde(serialize_with = "duration_text")]
+    pub max_rotation_grace: Duration,
     /// Seconds a leader holds the Lease without renewing it
     #[arg(long, env = "APIPORTAL_LEASE_DURATION", default_value_t = 15)]
     pub lease_duration: u64,

@@ -5,10 +5,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde::Serialize;
 
-use crate::{APIKey, APIProduct, admission, rbac};
+use crate::{APIKey, APIProduct, admission, rbac, resources::apikeyrequest::APIKeyRequest};
 
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![APIProduct::crd(), APIKey::crd()]
+    vec![APIProduct::crd(), APIKey::crd(), APIKeyRequest::crd()]
 }
 
 /// Renders objects as one multi-document YAML stream.
@@ -27,17 +27,24 @@ pub fn generated_files() -> Vec<(&'static str, String)> {
     let crds = crds();
     vec![
         ("crds/devportal.kuadrant.io_apiproducts.yaml", format!("{HEADER}{}", to_yaml_stream(&crds[..1]))),
-        ("crds/devportal.kuadrant.io_apikeys.yaml", format!("{HEADER}{}", to_yaml_stream(&crds[1..]))),
+        ("crds/devportal.kuadrant.io_apikeys.yaml", format!("{HEADER}{}", to_yaml_stream(&crds[1..2]))),
+        ("crds/devportal.kuadrant.io_apikeyrequests.yaml", format!("{HEADER}{}", to_yaml_stream(&crds[2..]))),
         ("rbac/clusterroles.yaml", format!("{HEADER}{}", to_yaml_stream(&rbac::cluster_roles()))),
         (
             "admission/apikey-decisions.yaml",
             format!(
-                "{HEADER}{}---\n{}---\n{}---\n{}",
+                "{HEADER}{}---\n{}---\n{}---\n{}---\n{}---\n{}",
                 to_yaml_stream(&[admission::policy()]),
                 to_yaml_stream(&[admission::binding()]),
                 to_yaml_stream(&[admission::lifetime_policy()]),
-                to_yaml_stream(&[admission::lifetime_binding()])
+                to_yaml_stream(&[admission::lifetime_binding(crate::SYSTEM_NAMESPACE)]),
+                to_yaml_stream(&[admission::bridge_owned_policy()]),
+                to_yaml_stream(&[admission::bridge_owned_binding()]),
             ),
+        ),
+        (
+            "admission/key-lifetimes.yaml",
+            format!("{HEADER}{}", to_yaml_stream(&crate::install::key_lifetimes_objects(crate::SYSTEM_NAMESPACE))),
         ),
     ]
 }

@@ -76,11 +76,14 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
     objects.push(to_value(&admission::policy()));
     objects.push(to_value(&admission::binding()));
     objects.push(to_value(&admission::lifetime_policy()));
-    objects.push(to_value(&admission::lifetime_binding()));
+    objects.push(to_value(&admission::lifetime_binding(SYSTEM_NAMESPACE)));
+    objects.push(to_value(&admission::bridge_owned_policy()));
+    objects.push(to_value(&admission::bridge_owned_binding()));
     let app_labels = json!({BRIDGE_APP.0: BRIDGE_APP.1, PART_OF.0: PART_OF.1});
     objects.extend([
         labelled(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}})),
         labelled(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": options.enforcement_namespace}})),
+        key_lifetimes_objects(SYSTEM_NAMESPACE).pop().expect("the ConfigMap"),
         labelled(json!({"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": BRIDGE_SERVICE_ACCOUNT, "namespace": SYSTEM_NAMESPACE}})),
         labelled(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
@@ -140,6 +143,17 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
                                {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}]}})),
     ]);
     objects
+}
+
+/// The namespace of the key lifetime caps and their ConfigMap, empty until the bridge mirrors a cap into it. It
+/// exists from install on: the lifetime admission policy fails closed and admits no APIKey without it. Applied
+/// without `data`, so applying it again never takes away a cap the bridge wrote.
+pub fn key_lifetimes_objects(namespace: &str) -> Vec<Value> {
+    vec![
+        labelled(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})),
+        labelled(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": admission::KEY_LIFETIMES, "namespace": namespace}})),
+    ]
 }
 
 #[cfg(test)]

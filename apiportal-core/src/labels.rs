@@ -32,3 +32,5 @@ pub const KEY_GENERATION: &str = "devportal.kuadrant.io/key-generation";
 pub const APIKEY_UID: &str = "devportal.kuadrant.io/apikey-uid";
 /// On the enforcement copy: the UID of the APIProduct it was issued for.
 pub const APIPRODUCT_UID: &str = "devportal.kuadrant.io/apiproduct-uid";
+/// On an APIKeyRequest: a digest of what it projects, so the bridge caches projections as metadata only.
+pub const PROJECTION_DIGEST: &str = "devportal.kuadrant.io/projection-digest";

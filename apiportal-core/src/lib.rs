@@ -14,6 +14,7 @@ pub mod keygen;
 pub mod kube_ext;
 pub mod labels;
 pub mod rbac;
+pub mod reason;
 pub mod resources;
 pub mod secrets;
 pub mod selector;

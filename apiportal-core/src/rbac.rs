@@ -2,9 +2,10 @@
 //! the platform team binds the personas:
 //! - consumers: `apiportal-consumer` with a RoleBinding in their own namespace, plus `apiportal-catalog-reader`
 //!   cluster-wide to browse products in every namespace;
-//! - owners: `apiportal-owner` with a RoleBinding in their product namespace, plus `apiportal-request-reviewer`
-//!   cluster-wide (requests live in consumers' namespaces; the admission policy limits decisions to the
-//!   products the owner may `approve`);
+//! - owners: `apiportal-owner` with a RoleBinding in their product namespace, where they read the requests for
+//!   their products (the bridge's APIKeyRequest projections), plus `apiportal-request-reviewer` cluster-wide to
+//!   write decisions on APIKeys (in consumers' namespaces) without reading them: the admission policy admits a
+//!   decision only for products the owner may `approve`;
 //! - admins: `apiportal-admin` cluster-wide.
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
@@ -62,7 +63,9 @@ pub fn consumer() -> ClusterRole {
             // A rotation request is a status write; the admission policy admits nothing else from consumers.
             rule(&[GROUP], &["apikeys/status"], &["get", "patch", "update"]),
             rule(&[GROUP], &["apiproducts"], READ),
-            rule(&[""], &["secrets"], &["get", "list", "watch"]),
+            // `key show` reads one named Secret; listing or watching every Secret of the namespace (application
+            // credentials among them) is more than a consumer of APIs needs.
+            rule(&[""], &["secrets"], &["get"]),
             rule(&[""], &["events"], READ),
         ],
     )
@@ -86,6 +89,8 @@ pub fn owner() -> ClusterRole {
         vec![
             rule(&[GROUP], &["apiproducts"], MANAGE_PRODUCTS),
             rule(&[GROUP], &["apiproducts/status"], READ),
+            // The requests for this namespace's products, as the bridge projects them here.
+            rule(&[GROUP], &["apikeyrequests"], READ),
             rule(&[GATEWAY], &["httproutes"], READ),
             rule(&[KUADRANT], &["authpolicies"], READ),
             rule(&[KUADRANT_EXT], &["planpolicies"], READ),
@@ -94,9 +99,10 @@ pub fn owner() -> ClusterRole {
     )
 }
 
-/// See requests in every namespace and write decisions; the admission policy admits a decision only from
-/// someone who may `approve` the product.
+/// Write decisions on requests in any namespace without reading them (owners read the projections in their own
+/// namespace); the admission policy admits a decision only from someone who may `approve` the product.
 pub fn request_reviewer() -> ClusterRole {
+    // TODO(#20): drops list/watch of APIKeys once the plugin reads the projections.
     cluster_role(
         REVIEWER_ROLE,
         vec![rule(&[GROUP], &["apikeys"], READ), rule(&[GROUP], &["apikeys/status"], &["get", "update", "patch"])],
@@ -112,6 +118,7 @@ pub fn admin() -> ClusterRole {
             rule(&[GROUP], &["apiproducts/status"], READ),
             rule(&[GROUP], &["apikeys"], WRITE),
             rule(&[GROUP], &["apikeys/status"], &["get", "update", "patch"]),
+            rule(&[GROUP], &["apikeyrequests"], READ),
             rule(&[GATEWAY], &["httproutes"], &["get", "list", "watch", "patch"]),
             rule(&[KUADRANT], &["authpolicies"], READ),
             rule(&[KUADRANT_EXT], &["planpolicies"], READ),
@@ -132,12 +139,14 @@ pub fn bridge() -> ClusterRole {
             // patch: the finalizer that holds an APIKey until its enforcement Secret is gone.
             rule(&[GROUP], &["apikeys"], &["get", "list", "watch", "patch", "update"]),
             rule(&[GROUP], &["apikeys/status"], &["get", "patch", "update"]),
+            // The projections of requests into products' namespaces, which owners read.
+            rule(&[GROUP], &["apikeyrequests"], &["get", "list", "watch", "create", "patch", "delete"]),
             rule(&[GATEWAY], &["httproutes"], READ),
             rule(&[KUADRANT], &["authpolicies"], READ),
             rule(&[KUADRANT_EXT], &["planpolicies"], READ),
-            // The consumer's copy is created in the consumer's namespace, read back when a create conflicts, and
-            // patched by a rotation; never listed or watched outside the enforcement namespace (see
-            // `bridge_enforcement_role`).
+            // The consumer's copy is created in the consumer's namespace, read back when a create conflicts or a
+            // value is restored, and patched by a rotation; never listed or watched outside the enforcement
+            // namespace (see `bridge_enforcement_role`).
             rule(&[""], &["secrets"], &["get", "create", "delete", "patch"]),
             rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
             rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"]),

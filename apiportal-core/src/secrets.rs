@@ -3,10 +3,10 @@
 //!
 //! - The consumer's copy, `<apikey>-apikey-secret` in the APIKey's namespace, owned by the APIKey: what `key show
 //!   --reveal` prints. It always holds the current value.
-//! - The enforcement copy in the enforcement namespace (where consumers cannot write), labelled for the
-//!   product's AuthPolicy. Each value of a key (a rotation makes a new one) has its own enforcement Secret, so
-//!   the previous value can stay valid through a grace period. The enforcement copy is the source of truth for
-//!   the value.
+//! - The enforcement copy in the enforcement namespace (where consumers cannot write), labelled with the key's and
+//!   the product's identity only, which the product's AuthPolicy selects on. Each value of a key (a rotation
+//!   makes a new one) has its own enforcement Secret, so the previous value can stay valid through a grace
+//!   period. The enforcement copy is the source of truth for the value.
 
 use std::collections::BTreeMap;
 
@@ -55,27 +55,26 @@ pub fn consumer_labels(identity: &KeyIdentity) -> Labels {
     identity.labels()
 }
 
-/// Labels of an enforcement copy: the AuthPolicy selector's `matchLabels`, then the labels the bridge owns (which
-/// win, so a selector can never relabel a key as another product's), and the label Authorino reads Secrets by.
-pub fn enforcement_labels(identity: &KeyIdentity, selector: &Labels) -> Labels {
-    let mut all = selector.clone();
-    all.extend(identity.labels());
+/// Labels of an enforcement copy: exactly the key's and its product's identity, and the markers Authorino and the
+/// bridge find the copies by. Never a label an AuthPolicy's author chose: a label the bridge never writes cannot
+/// make any policy, written now or later, accept the key.
+pub fn enforcement_labels(identity: &KeyIdentity) -> Labels {
+    let mut all = identity.labels();
     all.insert(labels::AUTHORINO_MANAGED_BY.into(), labels::AUTHORINO_MANAGED_BY_VALUE.into());
     all.insert(labels::ENFORCEMENT.into(), "true".into());
     all
 }
 
-/// The label keys the bridge itself writes on an enforcement copy (whatever the selector says).
-pub fn bridge_label_keys() -> [&'static str; 6] {
-    [
-        labels::APIKEY,
-        labels::APIKEY_NAMESPACE,
-        labels::APIPRODUCT,
-        labels::APIPRODUCT_NAMESPACE,
-        labels::AUTHORINO_MANAGED_BY,
-        labels::ENFORCEMENT,
-    ]
-}
+/// Every label key an enforcement copy carries (`enforcement_labels`), and so the only ones an AuthPolicy may
+/// select keys on.
+pub const ENFORCEMENT_LABEL_KEYS: [&str; 6] = [
+    labels::APIKEY,
+    labels::APIKEY_NAMESPACE,
+    labels::APIPRODUCT,
+    labels::APIPRODUCT_NAMESPACE,
+    labels::AUTHORINO_MANAGED_BY,
+    labels::ENFORCEMENT,
+];
 
 /// The key's value in a Secret of either kind, when it holds a non-empty one.
 pub fn key_value(secret: &Secret) -> Option<String> {
@@ -108,17 +107,18 @@ mod tests {
     }
 
     #[test]
-    fn the_bridges_labels_win_over_the_selectors() {
+    fn an_enforcement_copy_carries_its_identity_and_nothing_else() {
         let identity =
             KeyIdentity { key_namespace: "team", key_name: "k", product_namespace: "shop", product_name: "toys" };
-        let selector = BTreeMap::from([
-            ("app".to_owned(), "toys".to_owned()),
-            (labels::APIPRODUCT.to_owned(), "someone-else".to_owned()),
-        ]);
-        let all = enforcement_labels(&identity, &selector);
+        let all = enforcement_labels(&identity);
         assert_eq!(all[labels::APIPRODUCT], "toys");
-        assert_eq!(all["app"], "toys");
+        assert_eq!(all[labels::APIKEY_NAMESPACE], "team");
         assert_eq!(all[labels::AUTHORINO_MANAGED_BY], "authorino");
+        let mut keys: Vec<&str> = all.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut allowed = ENFORCEMENT_LABEL_KEYS.to_vec();
+        allowed.sort_unstable();
+        assert_eq!(keys, allowed);
         assert!(
             !consumer_labels(&identity).contains_key(labels::AUTHORINO_MANAGED_BY),
             "Authorino must never read the consumer's copy"

@@ -2,7 +2,12 @@
 //! Controllers subscribe to the reflectors instead of opening watches of their own.
 //!
 //! Objects are cached without what the bridge never reads (managedFields, kubectl's last-applied copy), and the
-//! enforcement copies of keys as metadata only: the bridge never holds key values in its caches.
+//! enforcement copies of keys are watched as metadata only (a metadata watch: the API server never sends their
+//! data), so the bridge holds no key value it does not need at that moment.
+//!
+//! Shared streams carry no deletions, so each reflector also reports them: a deleted route or policy triggers the
+//! products that used it, a deleted product or enforcement copy the keys that depend on it, and a deleted key the
+//! sweeper, which removes any copy left behind.
 //!
 //! Nothing destructive may be decided from a cache that has not listed everything once: `synced()` says when
 //! every cache has, and reconciles wait for it.
@@ -18,7 +23,12 @@ use std::{
 
 use apiportal_core::{
     APIKey, APIProduct, labels,
-    resources::{authpolicy::AuthPolicy, httproute::HTTPRoute, planpolicy::PlanPolicy},
+    resources::{
+        apikeyrequest::APIKeyRequest,
+        authpolicy::AuthPolicy,
+        httproute::{HTTPRoute, PolicyTargetRef},
+        planpolicy::PlanPolicy,
+    },
 };
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
@@ -39,6 +49,8 @@ const BUFFER: usize = 8192;
 
 /// The enforcement copies of keys, metadata only.
 pub type SecretMeta = PartialObjectMeta<Secret>;
+/// The projections of requests, metadata only.
+pub type ProjectionMeta = PartialObjectMeta<APIKeyRequest>;
 
 /// Readers of every cache, plus the subscriptions the controllers consume.
 #[derive(Clone)]
@@ -49,6 +61,9 @@ pub struct Caches {
     pub auth_policies: Store<AuthPolicy>,
     pub plan_policies: Store<PlanPolicy>,
     pub enforcement_secrets: Store<SecretMeta>,
+    /// The projections of requests into products' namespaces, metadata only (a digest annotation says what each
+    /// projects).
+    pub projections: Store<ProjectionMeta>,
     ready: Arc<AtomicBool>,
     /// Woken on every change of products or keys (what the view serves).
     changes: Arc<Notify>,
@@ -66,6 +81,10 @@ pub struct Subscriptions {
     /// their product was deleted, or one of their enforcement copies changed or was deleted. (Shared streams
     /// carry no deletions.)
     pub key_triggers: mpsc::UnboundedReceiver<ObjectRef<APIKey>>,
+    /// Products to look at again because a route or policy they depend on was deleted.
+    pub product_triggers: mpsc::UnboundedReceiver<ObjectRef<APIProduct>>,
+    /// Woken when an APIKey was deleted: the sweeper looks for copies left behind.
+    pub key_deleted: Arc<Notify>,
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -140,7 +159,9 @@ where
     }
 }
 
-/// The enforcement copies in the enforcement namespace (every Secret labelled with an APIKey), metadata only.
+/// The enforcement copies in the enforcement namespace (every Secret labelled with an APIKey), through a metadata
+/// watch: `Api<PartialObjectMeta<Secret>>` asks the API server for `PartialObjectMetadata` only, so their values
+/// never leave it (see the test below).
 fn reflect_enforcement_secrets(
     client: &Client,
     namespace: &str,
@@ -163,10 +184,54 @@ fn reflect_enforcement_secrets(
     reader
 }
 
-/// The APIKey an enforcement copy belongs to, from its labels.
-pub fn key_of_secret(secret: &SecretMeta) -> Option<ObjectRef<APIKey>> {
-    let labels = secret.labels();
+/// The APIKey an enforcement copy (or a projection) belongs to, from its labels.
+pub fn key_of_secret<K: Resource>(object: &K) -> Option<ObjectRef<APIKey>> {
+    let labels = object.labels();
     Some(ObjectRef::new(labels.get(labels::APIKEY)?).within(labels.get(labels::APIKEY_NAMESPACE)?))
+}
+
+/// The projections of requests (metadata only), wherever they are.
+fn reflect_projections(client: &Client, namespace: Option<&str>) -> Store<ProjectionMeta> {
+    let (reader, writer) = reflector::store::<ProjectionMeta>();
+    let stream = watcher(api::<ProjectionMeta>(client, namespace), watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(slim)
+        .reflect(writer);
+    tokio::spawn(drive(stream, "APIKeyRequest".into(), |_| {}));
+    reader
+}
+
+/// The products on route `namespace/route`.
+pub fn products_on_route(products: &Store<APIProduct>, ns: &str, route: &str) -> Vec<ObjectRef<APIProduct>> {
+    products
+        .state()
+        .iter()
+        .filter(|p| p.namespace().as_deref() == Some(ns) && p.spec.target_ref.name == route)
+        .map(|p| ObjectRef::from(p.as_ref()))
+        .collect()
+}
+
+/// Products a policy in `policy_ns` targeting `target` affects: on its route, or on any route attached to its
+/// Gateway.
+pub fn products_targeted(
+    products: &Store<APIProduct>,
+    routes: &Store<HTTPRoute>,
+    policy_ns: &str,
+    target: &PolicyTargetRef,
+) -> Vec<ObjectRef<APIProduct>> {
+    match target.kind.as_str() {
+        "HTTPRoute" => products_on_route(products, policy_ns, &target.name),
+        "Gateway" => routes
+            .state()
+            .iter()
+            .filter(|r| {
+                let ns = r.namespace().unwrap_or_default();
+                r.parent_gateways(&ns).iter().any(|(gw_ns, gw)| gw_ns == policy_ns && gw == &target.name)
+            })
+            .flat_map(|r| products_on_route(products, &r.namespace().unwrap_or_default(), &r.name_any()))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The requests for a product.
@@ -178,15 +243,40 @@ pub fn keys_of(keys: &Store<APIKey>, product_namespace: &str, product_name: &str
         .collect()
 }
 
+/// Triggers the products a deleted policy applied to (a policy's own deletion reaches no shared stream).
+fn policy_deleted<P: kube::ResourceExt + 'static>(
+    products: &Store<APIProduct>,
+    routes: &Store<HTTPRoute>,
+    triggers: &mpsc::UnboundedSender<ObjectRef<APIProduct>>,
+    target: fn(&P) -> PolicyTargetRef,
+) -> impl FnMut(&Event<P>) + Send + 'static {
+    let (products, routes, triggers) = (products.clone(), routes.clone(), triggers.clone());
+    move |event: &Event<P>| {
+        if let Event::Delete(policy) = event {
+            let ns = policy.namespace().unwrap_or_default();
+            for p in products_targeted(&products, &routes, &ns, &target(policy)) {
+                let _ = triggers.send(p);
+            }
+        }
+    }
+}
+
 impl Caches {
     /// Starts every reflector (cluster-wide, or in one namespace), and the enforcement copies' in
     /// `enforcement_namespace`.
     pub fn start(client: &Client, namespace: Option<&str>, enforcement_namespace: &str) -> (Self, Subscriptions) {
         let (triggers_tx, key_triggers) = mpsc::unbounded_channel();
+        let (product_tx, product_triggers) = mpsc::unbounded_channel();
         let changes = Arc::new(Notify::new());
+        let key_deleted = Arc::new(Notify::new());
         let on_key = {
-            let changes = changes.clone();
-            move |_: &Event<APIKey>| changes.notify_one()
+            let (changes, key_deleted) = (changes.clone(), key_deleted.clone());
+            move |event: &Event<APIKey>| {
+                changes.notify_one();
+                if let Event::Delete(_) = event {
+                    key_deleted.notify_one();
+                }
+            }
         };
         let (keys, mut key_subs) = reflect::<APIKey>(client, namespace, 1, slim, on_key);
         let on_product = {
@@ -201,10 +291,23 @@ impl Caches {
             }
         };
         let (products, mut product_subs) = reflect::<APIProduct>(client, namespace, 2, slim_product, on_product);
-        let (routes, mut route_subs) = reflect::<HTTPRoute>(client, namespace, 1, slim, |_| {});
-        let (auth_policies, mut auth_subs) = reflect::<AuthPolicy>(client, namespace, 1, slim, |_| {});
-        let (plan_policies, mut plan_subs) = reflect::<PlanPolicy>(client, namespace, 1, slim, |_| {});
+        let on_route = {
+            let (products, triggers) = (products.clone(), product_tx.clone());
+            move |event: &Event<HTTPRoute>| {
+                if let Event::Delete(route) = event {
+                    for p in products_on_route(&products, &route.namespace().unwrap_or_default(), &route.name_any()) {
+                        let _ = triggers.send(p);
+                    }
+                }
+            }
+        };
+        let (routes, mut route_subs) = reflect::<HTTPRoute>(client, namespace, 1, slim, on_route);
+        let on_auth = policy_deleted(&products, &routes, &product_tx, |p: &AuthPolicy| p.spec.target_ref.clone());
+        let (auth_policies, mut auth_subs) = reflect::<AuthPolicy>(client, namespace, 1, slim, on_auth);
+        let on_plan = policy_deleted(&products, &routes, &product_tx, |p: &PlanPolicy| p.spec.target_ref.clone());
+        let (plan_policies, mut plan_subs) = reflect::<PlanPolicy>(client, namespace, 1, slim, on_plan);
         let enforcement_secrets = reflect_enforcement_secrets(client, enforcement_namespace, triggers_tx);
+        let projections = reflect_projections(client, namespace);
         let subscriptions = Subscriptions {
             products_for_keys: product_subs.pop().unwrap(),
             products_for_products: product_subs.pop().unwrap(),
@@ -213,6 +316,8 @@ impl Caches {
             auth_policies: auth_subs.pop().unwrap(),
             plan_policies: plan_subs.pop().unwrap(),
             key_triggers,
+            product_triggers,
+            key_deleted,
         };
         let caches = Self {
             products,
@@ -221,6 +326,7 @@ impl Caches {
             auth_policies,
             plan_policies,
             enforcement_secrets,
+            projections,
             ready: Arc::default(),
             changes,
         };
@@ -239,6 +345,7 @@ impl Caches {
                     && self.routes.wait_until_ready().await.is_ok()
                     && self.auth_policies.wait_until_ready().await.is_ok()
                     && self.plan_policies.wait_until_ready().await.is_ok()
+                    && self.projections.wait_until_ready().await.is_ok()
                     && self.enforcement_secrets.wait_until_ready().await.is_ok()
             };
             match tokio::time::timeout(std::time::Duration::from_millis(200), all).await {
@@ -268,6 +375,11 @@ impl Caches {
 
     pub fn route(&self, namespace: &str, name: &str) -> Option<Arc<HTTPRoute>> {
         self.routes.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// The projection of a request, by namespace and name.
+    pub fn projection(&self, namespace: &str, name: &str) -> Option<Arc<ProjectionMeta>> {
+        self.projections.get(&ObjectRef::new(name).within(namespace))
     }
 
     /// An enforcement copy by name.

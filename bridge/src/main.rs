@@ -180,10 +180,12 @@ async fn run(args: Args) -> Result<(), StartError> {
         fetcher: Fetcher::new(args.fetch_timeout, fetch_policy(&args)?),
         leader: leader_flag.clone(),
         own_writes: Default::default(),
+        slots: Default::default(),
         settings: Settings {
             bridge_user,
             enforcement_namespace: args.enforcement_namespace.clone(),
             expiry_warning: args.expiry_warning,
+            max_rotation_grace: args.max_rotation_grace,
         },
         openapi_max_bytes: args.openapi_max_bytes,
         max_concurrent_reconciles: args.max_concurrent_reconciles,
@@ -200,13 +202,17 @@ async fn run(args: Args) -> Result<(), StartError> {
     let controllers = vec![
         tokio::spawn(controller::product::controller(
             ctx.clone(),
-            subs.products_for_products,
-            subs.routes,
-            subs.auth_policies,
-            subs.plan_policies,
+            controller::product::Inputs {
+                products: subs.products_for_products,
+                routes: subs.routes,
+                auth_policies: subs.auth_policies,
+                plan_policies: subs.plan_policies,
+                triggers: subs.product_triggers,
+            },
             signals(product_rx),
             stopped(controllers_stop.clone()),
         )),
+        tokio::spawn(controller::sweeper::run(ctx.clone(), subs.key_deleted, stopped(controllers_stop.clone()))),
         tokio::spawn(controller::apikey::controller(
             ctx.clone(),
             subs.keys,

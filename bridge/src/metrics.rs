@@ -48,6 +48,7 @@ pub struct Metrics {
     pub keys_expiring_soon: Gauge,
     pub products: Gauge,
     pub keys_issued: Counter,
+    pub enforcement_swept: Counter,
     pub token_reviews: Counter,
     pub rate_limited: Counter,
     pub webhook_delivered: Counter,
@@ -70,6 +71,7 @@ impl Default for Metrics {
             keys_expiring_soon: Gauge::default(),
             products: Gauge::default(),
             keys_issued: Counter::default(),
+            enforcement_swept: Counter::default(),
             token_reviews: Counter::default(),
             rate_limited: Counter::default(),
             webhook_delivered: Counter::default(),
@@ -100,6 +102,11 @@ impl Default for Metrics {
         );
         registry.register("apiproducts", "APIProducts in the watch cache", metrics.products.clone());
         registry.register("keys_issued", "API key values generated", metrics.keys_issued.clone());
+        registry.register(
+            "enforcement_swept",
+            "Enforcement Secrets removed because no valid key wanted them",
+            metrics.enforcement_swept.clone(),
+        );
         registry.register(
             "token_reviews",
             "TokenReviews sent to the API server for callers of the view",

@@ -30,6 +30,10 @@ impl NoticeKind {
             Self::Expired => "Expire",
             Self::ExpiringSoon => "WarnExpiry",
             Self::Deleted => "Delete",
+            Self::Suspended => "Suspend",
+            Self::Resumed => "Resume",
+            Self::PlanChanged => "ChangePlan",
+            Self::PlanChangeRejected => "RejectPlanChange",
             Self::Repaired => "Repair",
         }
     }
@@ -45,6 +49,10 @@ impl NoticeKind {
             Self::Expired => "io.apiportal.apikey.expired",
             Self::ExpiringSoon => "io.apiportal.apikey.expiring-soon",
             Self::Deleted => "io.apiportal.apikey.deleted",
+            Self::Suspended => "io.apiportal.apikey.suspended",
+            Self::Resumed => "io.apiportal.apikey.resumed",
+            Self::PlanChanged => "io.apiportal.apikey.plan-changed",
+            Self::PlanChangeRejected => "io.apiportal.apikey.plan-change-rejected",
             Self::Repaired => return None,
         })
     }

@@ -1,6 +1,8 @@
-//! A key opens its own product and nothing else: attacks a tenant with ordinary rights can try, on the real API
-//! server with the real bridge. Each names the attack, and asserts that no enforcement Secret the gateway would
-//! accept comes out of it, and that the key's conditions say why.
+//! A key opens its own product and nothing else, for as long as it is valid and not a second longer: attacks a
+//! tenant with ordinary rights can try, on the real API server with the real bridge, judged by the real gateway
+//! (Kuadrant's Authorino, with the AuthConfigs Kuadrant would derive from the routes and AuthPolicies). Each names
+//! the attack, and asserts what the gateway answers, that no enforcement Secret it would accept comes out of it,
+//! and that the key's conditions say why.
 
 use apiportal_core::{APIKey, APIProduct, KeyPhase, labels, secrets};
 use apiportal_tests::{
@@ -9,6 +11,7 @@ use apiportal_tests::{
         self, all_enforcement_secrets, apikey, consumer_secret, enforcement_secrets, value, wait_issued,
         wait_ready_reason,
     },
+    gateway::{Gateway, GatewayRoutes},
     shared_bridge,
     stage::Stage,
 };
@@ -22,6 +25,21 @@ use serde_json::json;
 async fn request(stage: &Stage, product: &str, plan: &str) {
     stage.request(cluster(), product, plan).await
 }
+
+/// The real gateway, with the AuthConfigs of the cluster's routes and policies as they are now.
+async fn gateway() -> (Gateway, GatewayRoutes) {
+    let gateway = Gateway::of(cluster()).await;
+    let routes = gateway.sync().await;
+    (gateway, routes)
+}
+
+/// The key the consumer holds for request `name` of `stage`'s team.
+async fn held_key(stage: &Stage, name: &str) -> String {
+    value(&consumer_secret(cluster(), &stage.team, name).await.expect("the consumer's copy"))
+}
+
+/// How long the gateway may take to follow a change the bridge made (Authorino reads Secrets through a watch).
+const GATEWAY_SECONDS: u64 = 30;
 
 async fn product_condition(stage: &Stage, product: &str, type_: &str) -> (String, String, String) {
     product_condition_with_reason(stage, product, type_, None).await
@@ -122,34 +140,55 @@ async fn a_tenant_copying_another_products_selector_gets_no_secret() {
 }
 
 #[tokio::test]
-async fn extra_labels_that_fit_a_loosely_written_policy_elsewhere_are_refused() {
+async fn labels_a_tenant_chose_never_open_another_teams_route() {
     let c = cluster();
     shared_bridge().await;
-    // Someone else's route still protected by a legacy selector (app=toys-legacy), not product-scoped.
-    let victim = Stage::new(c).await;
-    victim.auth_policy(c, "toys-keys", "toys", json!({"matchLabels": {"app": "toys-legacy"}}), true).await;
-    // A tenant's own, product-scoped policy that also selects on that label.
+    // A tenant's product-scoped policy that also selects on app=payments, the label another team's legacy policy
+    // selects its own keys by. Keys carry their identity only, so the bridge refuses the selector and says which
+    // label to drop; nothing is issued under it.
     let tenant = Stage::new(c).await;
-    let fitting = json!({"matchLabels": {labels::APIPRODUCT: "toys", labels::APIPRODUCT_NAMESPACE: tenant.shop, "app": "toys-legacy"}});
-    tenant.auth_policy(c, "toys-keys", "toys", fitting, true).await;
+    let sticky = json!({"matchLabels": {labels::APIPRODUCT: "toys", labels::APIPRODUCT_NAMESPACE: tenant.shop, "app": "payments"}});
+    tenant.auth_policy(c, "toys-keys", "toys", sticky, true).await;
     tenant.published_product(c, "toys", "automatic").await;
-    let (_, reason, message) = product_condition(&tenant, "toys", "KeysIssuable").await;
-    assert_eq!(reason, "KeysWouldOpenOtherRoutes", "{message}");
-    assert!(
-        message.contains(&format!("AuthPolicy {}/toys-keys", victim.shop)) && message.contains("app=toys-legacy"),
-        "{message}"
-    );
+    let (status, reason, message) = product_condition(&tenant, "toys", "KeysIssuable").await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "SelectorHasForeignLabels"), "{message}");
+    assert!(message.contains("app=payments") && message.contains("drop it"), "{message}");
     request(&tenant, "toys", "gold").await;
-    refused_key(&tenant, "toys-gold").await;
-    let legacy = all_enforcement_secrets(c).await;
-    assert!(
-        !legacy.iter().any(|s| s
-            .metadata
-            .labels
-            .as_ref()
-            .is_some_and(|l| l.get("app").map(String::as_str) == Some("toys-legacy"))),
-        "no Secret the legacy policy accepts was written"
-    );
+    let waiting = refused_key(&tenant, "toys-gold").await;
+    assert_eq!(waiting.phase(), KeyPhase::Pending, "an automatic product approves nothing it cannot issue");
+
+    // Dropping the label lets the key through, labelled with its identity and nothing else.
+    tenant.api_key_policy(c, "toys", "toys").await;
+    wait_issued(c, &tenant.team, "toys-gold").await;
+    let copy = enforcement_secrets(c, &tenant.team, "toys-gold").await.pop().expect("an enforcement copy");
+    let mut carried: Vec<&str> = copy.metadata.labels.as_ref().unwrap().keys().map(String::as_str).collect();
+    carried.sort_unstable();
+    let mut identity = secrets::ENFORCEMENT_LABEL_KEYS.to_vec();
+    identity.sort_unstable();
+    assert_eq!(carried, identity);
+
+    // Later, another team's legacy policy on its own route selects app=payments.
+    let other = Stage::new(c).await;
+    other.auth_policy(c, "toys-keys", "toys", json!({"matchLabels": {"app": "payments"}}), true).await;
+    let (gateway, routes) = gateway().await;
+    let key = held_key(&tenant, "toys-gold").await;
+    gateway.await_status(&routes, &tenant.host("toys"), &key, 200, GATEWAY_SECONDS).await;
+    assert_eq!(gateway.check(&routes, &other.host("toys"), &key).await, 401, "the other team's route refuses the key");
+
+    // A label an older bridge (or anyone) put on the copy is taken off at once, and the gateway follows.
+    let secrets_api: Api<Secret> = Api::namespaced(c.client(Persona::Admin).await, fixtures::ENFORCEMENT_NAMESPACE);
+    let stick = json!({"metadata": {"labels": {"app": "payments"}}});
+    secrets_api
+        .patch(&copy.metadata.name.clone().unwrap(), &PatchParams::default(), &Patch::Merge(&stick))
+        .await
+        .unwrap();
+    eventually(30, "the bridge to take the label off", || async {
+        let now = secrets_api.get(copy.metadata.name.as_deref().unwrap()).await.ok()?;
+        (!now.metadata.labels.unwrap_or_default().contains_key("app")).then_some(())
+    })
+    .await;
+    gateway.await_status(&routes, &other.host("toys"), &key, 401, GATEWAY_SECONDS).await;
+    gateway.await_status(&routes, &tenant.host("toys"), &key, 200, GATEWAY_SECONDS).await;
 }
 
 #[tokio::test]
@@ -250,6 +289,9 @@ async fn a_product_deleted_and_created_again_does_not_inherit_old_keys() {
     stage.published_product(c, "toys", "automatic").await;
     request(&stage, "toys", "gold").await;
     wait_issued(c, &stage.team, "toys-gold").await;
+    let key = held_key(&stage, "toys-gold").await;
+    let (gateway, routes) = gateway().await;
+    gateway.await_status(&routes, &stage.host("toys"), &key, 200, GATEWAY_SECONDS).await;
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &stage.shop);
     products.delete("toys", &DeleteParams::default()).await.unwrap();
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
@@ -267,6 +309,8 @@ async fn a_product_deleted_and_created_again_does_not_inherit_old_keys() {
     })
     .await;
 
+    gateway.await_status(&routes, &stage.host("toys"), &key, 401, GATEWAY_SECONDS).await;
+
     // A new product of the same name (another owner, perhaps): the old approval does not carry over.
     stage.published_product(c, "toys", "manual").await;
     let out = c.apiportal(Persona::Owner, &["approve", &format!("{}/toys-gold", stage.team)]).await;
@@ -277,43 +321,191 @@ async fn a_product_deleted_and_created_again_does_not_inherit_old_keys() {
 }
 
 #[tokio::test]
-async fn a_changed_selector_is_reflected_on_the_secret_and_in_the_keys_conditions() {
+async fn a_policy_that_stops_letting_a_product_take_keys_takes_them_off_the_gateway_until_fixed() {
     let c = cluster();
     shared_bridge().await;
     let stage = Stage::new(c).await;
     stage.published_product(c, "toys", "automatic").await;
     request(&stage, "toys", "gold").await;
     wait_issued(c, &stage.team, "toys-gold").await;
+    let key = held_key(&stage, "toys-gold").await;
+    let (gateway, routes) = gateway().await;
+    gateway.await_status(&routes, &stage.host("toys"), &key, 200, GATEWAY_SECONDS).await;
 
-    let narrowed = json!({"matchLabels": {labels::APIPRODUCT: "toys", labels::APIPRODUCT_NAMESPACE: stage.shop, "tier-group": "partners"}});
-    stage.auth_policy(c, "toys-keys", "toys", narrowed, true).await;
-    let relabelled = eventually(30, "the enforcement Secret to carry the new label", || async {
-        enforcement_secrets(c, &stage.team, "toys-gold").await.into_iter().find(|s| {
-            s.metadata.labels.as_ref().is_some_and(|l| l.get("tier-group").map(String::as_str) == Some("partners"))
-        })
-    })
-    .await;
-    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
-    let key = eventually(20, "the key's status to record the new selector", || async {
-        keys.get("toys-gold").await.ok().filter(|k| {
-            k.status.as_ref().and_then(|s| s.issued.as_ref()).is_some_and(|i| i.selector.contains_key("tier-group"))
-        })
-    })
-    .await;
-    assert_eq!(fixtures::condition(&key, "Ready").unwrap().status, "True");
-    assert_eq!(enforcement_secrets(c, &stage.team, "toys-gold").await.len(), 1, "relabelled, not duplicated");
-    let issued_value = value(&relabelled);
-
-    // A selector that no longer names the product: the valid key keeps its Secret, and says the truth.
+    // The policy no longer names the product (a legacy selector, as a platform change might leave it).
     stage.auth_policy(c, "toys-keys", "toys", json!({"matchLabels": {"app": "toys"}}), true).await;
-    let key = wait_ready_reason(c, &stage.team, "toys-gold", "KeysNotIssuable").await;
-    let ready = fixtures::condition(&key, "Ready").unwrap();
-    assert!(ready.message.starts_with("the gateway may not accept the key"), "{}", ready.message);
-    assert_eq!(
-        value(&enforcement_secrets(c, &stage.team, "toys-gold").await[0]),
-        issued_value,
-        "the key's value is kept"
+    let key_now = wait_ready_reason(c, &stage.team, "toys-gold", "KeysNotIssuable").await;
+    assert_eq!(key_now.phase(), KeyPhase::Approved, "the approval stands");
+    let ready = fixtures::condition(&key_now, "Ready").unwrap();
+    assert!(ready.message.contains("with the same value"), "{}", ready.message);
+    eventually(30, "the enforcement copy to go", || async {
+        enforcement_secrets(c, &stage.team, "toys-gold").await.is_empty().then_some(())
+    })
+    .await;
+    let routes = gateway.sync().await;
+    gateway.await_status(&routes, &stage.host("toys"), &key, 401, GATEWAY_SECONDS).await;
+    assert_eq!(held_key(&stage, "toys-gold").await, key, "the consumer keeps the value");
+
+    // Fixed: the same value works again, restored from the consumer's copy by its recorded digest.
+    stage.api_key_policy(c, "toys", "toys").await;
+    wait_ready_reason(c, &stage.team, "toys-gold", "KeyIssued").await;
+    let routes = gateway.sync().await;
+    gateway.await_status(&routes, &stage.host("toys"), &key, 200, GATEWAY_SECONDS).await;
+    assert_eq!(value(&enforcement_secrets(c, &stage.team, "toys-gold").await[0]), key);
+}
+
+#[tokio::test]
+async fn deleting_a_route_or_its_policy_is_seen_at_once() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    stage.published_product(c, "toys", "automatic").await;
+    request(&stage, "toys", "gold").await;
+    wait_issued(c, &stage.team, "toys-gold").await;
+    let key = held_key(&stage, "toys-gold").await;
+    let (gateway, routes) = gateway().await;
+    gateway.await_status(&routes, &stage.host("toys"), &key, 200, GATEWAY_SECONDS).await;
+
+    // The AuthPolicy goes: no status may name it for more than a moment, and the key leaves the gateway.
+    let policies: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        c.client(Persona::Admin).await,
+        &stage.shop,
+        &apiportal_tests::stage::authpolicy_resource(),
     );
+    policies.delete("toys-keys", &DeleteParams::default()).await.unwrap();
+    product_condition_with_reason(&stage, "toys", "KeysIssuable", Some("AuthPolicyNotFound")).await;
+    product_condition_with_reason(&stage, "toys", "AuthPolicyDiscovered", Some("NotFound")).await;
+    wait_ready_reason(c, &stage.team, "toys-gold", "KeysNotIssuable").await;
+    eventually(30, "the enforcement copy to go", || async {
+        enforcement_secrets(c, &stage.team, "toys-gold").await.is_empty().then_some(())
+    })
+    .await;
+
+    // Back, then the route goes.
+    stage.api_key_policy(c, "toys", "toys").await;
+    wait_ready_reason(c, &stage.team, "toys-gold", "KeyIssued").await;
+    let routes_api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        c.client(Persona::Admin).await,
+        &stage.shop,
+        &apiportal_tests::stage::httproute_resource(),
+    );
+    routes_api.delete("toys", &DeleteParams::default()).await.unwrap();
+    let (status, _, _) = product_condition_with_reason(&stage, "toys", "Ready", Some("HTTPRouteNotFound")).await;
+    assert_eq!(status, "False");
+    product_condition_with_reason(&stage, "toys", "KeysIssuable", Some("HTTPRouteNotFound")).await;
+    eventually(30, "the enforcement copy to go with the route", || async {
+        enforcement_secrets(c, &stage.team, "toys-gold").await.is_empty().then_some(())
+    })
+    .await;
+    // Kuadrant drops the route's AuthConfig with the route; the key is accepted on no route that remains.
+    let routes = gateway.sync().await;
+    for route in &routes.0 {
+        for host in &route.hosts {
+            assert_ne!(gateway.check(&routes, host, &key).await, 200, "{host} accepts a key whose route is gone");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_deleted_behind_the_bridges_back_leaves_nothing_at_the_gateway() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    stage.published_product(c, "toys", "automatic").await;
+    request(&stage, "toys", "gold").await;
+    wait_issued(c, &stage.team, "toys-gold").await;
+    let key = held_key(&stage, "toys-gold").await;
+    let (gateway, routes) = gateway().await;
+    gateway.await_status(&routes, &stage.host("toys"), &key, 200, GATEWAY_SECONDS).await;
+    // A namespace admin strips the bridge's finalizer and deletes the request: the bridge never sees a deleting
+    // key, only its absence.
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    keys.patch("toys-gold", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
+        .await
+        .unwrap();
+    keys.delete("toys-gold", &DeleteParams::default()).await.unwrap();
+    eventually(60, "the sweeper to remove the copy no key wants", || async {
+        enforcement_secrets(c, &stage.team, "toys-gold").await.is_empty().then_some(())
+    })
+    .await;
+    gateway.await_status(&routes, &stage.host("toys"), &key, 401, GATEWAY_SECONDS).await;
+}
+
+#[tokio::test]
+async fn nobody_but_the_bridge_writes_a_products_status() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    stage.published_product(c, "toys", "manual").await;
+    // A namespace admin with wildcard rights in the product's namespace, as many teams are.
+    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(json!({
+        "metadata": {"name": "namespace-admin"},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(c.client(Persona::Admin).await, &stage.shop)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "namespace-admin-erin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "namespace-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": Persona::Owner2.username()}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(c.client(Persona::Admin).await, &stage.shop)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner2).await, &stage.shop);
+    for forged in [
+        json!({"status": {"keyIssuance": {"authPolicy": "x/y", "rule": "r", "matchLabels": {}}}}),
+        json!({"status": {"discoveredPlans": [{"tier": "platinum", "limits": {}}]}}),
+    ] {
+        let err = products.patch_status("toys", &PatchParams::default(), &Patch::Merge(&forged)).await.unwrap_err();
+        assert_eq!(apiportal_tests::api_error_code(&err), 403, "{err}");
+        assert!(apiportal_tests::api_error_message(&err).contains("written only by the apiportal bridge"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn per_user_limits_hold_under_concurrent_requests() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    let out =
+        stage.create_product(c, "toys", &["--approval", "automatic", "--publish", "--max-keys-per-user", "2"]).await;
+    assert!(out.success(), "{}", out.stderr);
+    stage.wait_for_plans(c, "toys").await;
+    // Six requests in the same instant, as a script would send them.
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &stage.team);
+    futures::future::join_all((0..6).map(|i| {
+        let (keys, shop) = (keys.clone(), stage.shop.clone());
+        async move {
+            let key = apikey(&format!("burst-{i}"), &shop, "toys", "gold", "alice");
+            keys.create(&PostParams::default(), &key).await.expect("create request");
+        }
+    }))
+    .await;
+    let decided = eventually(60, "every request to be decided", || async {
+        let all = keys.list(&ListParams::default()).await.ok()?.items;
+        all.iter().all(|k| matches!(k.phase(), KeyPhase::Approved | KeyPhase::Rejected)).then_some(all)
+    })
+    .await;
+    let approved: Vec<&APIKey> = decided.iter().filter(|k| k.phase() == KeyPhase::Approved).collect();
+    assert_eq!(approved.len(), 2, "exactly maxKeysPerUser requests are approved");
+    for rejected in decided.iter().filter(|k| k.phase() == KeyPhase::Rejected) {
+        assert!(rejected.status.as_ref().unwrap().reason.as_deref().unwrap().contains("allows 2 per user"));
+    }
+    let (gateway, routes) = gateway().await;
+    let mut open = 0;
+    for k in &decided {
+        if let Some(copy) = consumer_secret(c, &stage.team, &k.metadata.name.clone().unwrap()).await {
+            gateway.await_status(&routes, &stage.host("toys"), &value(&copy), 200, GATEWAY_SECONDS).await;
+            open += 1;
+        }
+    }
+    assert_eq!(open, 2, "two keys open the gateway, no more");
 }
 
 #[tokio::test]

@@ -22,13 +22,14 @@ use super::{authpolicy::AuthScheme, conditions::conditions_schema, plan::PlanLim
     doc = "A consumer's request for an API key to one plan tier of an APIProduct.",
     printcolumn(name = "Product", type_ = "string", json_path = ".spec.apiProductRef.name"),
     printcolumn(name = "Plan", type_ = "string", json_path = ".spec.planTier"),
+    printcolumn(name = "Application", type_ = "string", json_path = ".spec.application", priority = 1),
     printcolumn(name = "User", type_ = "string", json_path = ".spec.requestedBy.userId"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     // The name is a label value on the key's Secrets (the AuthPolicy's selector reads them): at most 63.
     validation = kube::core::Rule::new("self.metadata.name.size() <= 63").message("an APIKey name must be at most 63 characters: it labels the key's Secrets; choose a shorter --name")
 )]
-#[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("spec is immutable: to change the plan or product, delete this APIKey and request a new one"))]
+#[x_kube(validation = kube::core::Rule::new("self == oldSelf").message("spec is immutable: to move an approved key to another tier, ask with kubectl apiportal key change-plan; to change the product, delete this APIKey and request a new one"))]
 #[serde(rename_all = "camelCase")]
 pub struct APIKeySpec {
     pub api_product_ref: ProductRef,
@@ -43,6 +44,11 @@ pub struct APIKeySpec {
     /// When the key stops working; the bridge removes it then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Time>,
+    /// The consumer's application this key is for, to list, rotate and delete an application's keys together
+    /// and to count consumers per application. Optional: Kuadrant's manifests apply without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub application: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
@@ -73,6 +79,9 @@ pub enum KeyPhase {
     Pending,
     /// Approved: the bridge issues the key.
     Approved,
+    /// Cut off at the gateway by an approver, with a reason, until an approver resumes it: the consumer keeps the
+    /// value, which works again once resumed. Expiry and revocation still apply.
+    Suspended,
     /// Refused before a key was issued (final).
     Rejected,
     /// An approved key cut off by an approver, or by the bridge when its product went away (final).
@@ -82,12 +91,14 @@ pub enum KeyPhase {
 }
 
 impl KeyPhase {
-    pub const ALL: [KeyPhase; 5] = [Self::Pending, Self::Approved, Self::Rejected, Self::Revoked, Self::Expired];
+    pub const ALL: [KeyPhase; 6] =
+        [Self::Pending, Self::Approved, Self::Suspended, Self::Rejected, Self::Revoked, Self::Expired];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "Pending",
             Self::Approved => "Approved",
+            Self::Suspended => "Suspended",
             Self::Rejected => "Rejected",
             Self::Revoked => "Revoked",
             Self::Expired => "Expired",
@@ -120,7 +131,7 @@ impl std::str::FromStr for KeyPhase {
 /// approvers write the decision (`DECISION_FIELDS`), the key's consumers and approvers ask for a rotation
 /// (`rotationRequest`), and every other field is the bridge's alone.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[x_kube(validation = kube::core::Rule::new("!has(self.phase) || !(self.phase in ['Approved', 'Rejected', 'Revoked']) || (has(self.reviewedBy) && has(self.reviewedAt))").message("an Approved, Rejected or Revoked key must name reviewedBy and reviewedAt"))]
+#[x_kube(validation = kube::core::Rule::new("!has(self.phase) || !(self.phase in ['Approved', 'Suspended', 'Rejected', 'Revoked']) || (has(self.reviewedBy) && has(self.reviewedAt))").message("an Approved, Suspended, Rejected or Revoked key must name reviewedBy and reviewedAt"))]
 #[serde(rename_all = "camelCase")]
 pub struct APIKeyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +149,13 @@ pub struct APIKeyStatus {
     /// A request for a new value: written by the key's consumers or its approvers, carried out by the bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation_request: Option<RotationRequest>,
+    /// A request to move the key to another tier (written by its consumers or approvers) and, for a product whose
+    /// approval is manual, an approver's decision on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_change: Option<PlanChange>,
+    /// The tier in force at the gateway: `spec.planTier` until a plan change is approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_tier: Option<String>,
     /// The UID of the APIProduct this request was made to; a product deleted and created again is another
     /// product, whose owners decide anew.
     #[serde(rename = "productUID", default, skip_serializing_if = "Option::is_none")]
@@ -173,10 +191,11 @@ pub struct APIKeyStatus {
 impl APIKeyStatus {
     /// Fields an approver writes to decide (and the bridge for the decisions it makes).
     pub const DECISION_FIELDS: [&str; 4] = ["phase", "reviewedBy", "reviewedAt", "reason"];
-    /// Fields the key's consumers and approvers write to ask for something.
-    pub const REQUEST_FIELDS: [&str; 1] = ["rotationRequest"];
+    /// Fields the key's consumers and approvers write to ask for something (and approvers to decide on it).
+    pub const REQUEST_FIELDS: [&str; 2] = ["rotationRequest", "planChange"];
     /// Fields only the bridge writes.
-    pub const BRIDGE_FIELDS: [&str; 10] = [
+    pub const BRIDGE_FIELDS: [&str; 11] = [
+        "planTier",
         "productUID",
         "issued",
         "previousKey",
@@ -201,10 +220,42 @@ pub struct RotationRequest {
     #[schemars(length(min = 1, max = 253))]
     pub requested_by: String,
     pub requested_at: Time,
-    /// How long the value being replaced keeps working at the gateway, e.g. `24h`; `0s` cuts it off at once.
+    /// How long the value being replaced keeps working at the gateway, e.g. `24h`; `0s` cuts it off at once. The
+    /// bridge holds it to the product's `maxRotationGrace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]{1,6}(d|h|m|s))+$"), length(max = 32))]
+    #[schemars(schema_with = "crate::duration::field_schema")]
     pub grace: Option<String>,
+}
+
+/// A move to another tier: asked for by the key's consumers (or approvers), decided by an approver when the
+/// product's approval is manual (the bridge applies it at once for an automatic product).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanChange {
+    /// The tier asked for: one the product offers.
+    #[schemars(length(min = 1, max = 63))]
+    pub tier: String,
+    #[schemars(length(min = 1, max = 253))]
+    pub requested_by: String,
+    pub requested_at: Time,
+    /// The decision: written once, by an approver naming themself (or the bridge, for automatic products).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub reviewed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub reason: Option<String>,
+}
+
+impl PlanChange {
+    /// Asked for and not decided yet.
+    pub fn is_pending(&self) -> bool {
+        self.approved.is_none()
+    }
 }
 
 /// What a key's current value was issued for.
@@ -215,12 +266,14 @@ pub struct IssuedKey {
     pub generation: i64,
     #[serde(rename = "productUID")]
     pub product_uid: String,
-    /// `namespace/name` of the AuthPolicy whose selector the enforcement Secret is labelled for.
+    /// `namespace/name` of the AuthPolicy the key was issued under.
     pub auth_policy: String,
-    /// The selector labels the enforcement Secret carries.
-    #[serde(default)]
-    pub selector: std::collections::BTreeMap<String, String>,
     pub issued_at: Time,
+    /// `sha256:<hex>` of the value: lets the bridge restore the same value from the consumer's copy (after a
+    /// suspension, or while the product could not take keys) without ever trusting a value someone else wrote.
+    /// A digest of 256 random bits says nothing about them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_digest: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
@@ -251,6 +304,10 @@ pub enum KeyAction {
     Revoked,
     Rotated,
     Expired,
+    Suspended,
+    Resumed,
+    PlanChanged,
+    PlanChangeRejected,
 }
 
 impl KeyAction {
@@ -262,6 +319,10 @@ impl KeyAction {
             Self::Revoked => "Revoked",
             Self::Rotated => "Rotated",
             Self::Expired => "Expired",
+            Self::Suspended => "Suspended",
+            Self::Resumed => "Resumed",
+            Self::PlanChanged => "PlanChanged",
+            Self::PlanChangeRejected => "PlanChangeRejected",
         }
     }
 }
@@ -299,6 +360,19 @@ impl APIKey {
     pub fn requester(&self) -> &str {
         &self.spec.requested_by.user_id
     }
+
+    /// The tier in force: the one the bridge recorded, else the one requested.
+    pub fn plan_tier(&self) -> &str {
+        self.status.as_ref().and_then(|s| s.plan_tier.as_deref()).unwrap_or(&self.spec.plan_tier)
+    }
+
+    /// A plan change asked for and waiting for an approver.
+    pub fn pending_plan_change(&self) -> Option<&PlanChange> {
+        self.status
+            .as_ref()
+            .and_then(|s| s.plan_change.as_ref())
+            .filter(|c| c.is_pending() && c.tier != self.plan_tier())
+    }
 }
 
 #[cfg(test)]
@@ -327,7 +401,12 @@ mod tests {
         for phase in KeyPhase::ALL {
             assert_eq!(phase.as_str().parse::<KeyPhase>(), Ok(phase));
         }
-        assert!("approved".parse::<KeyPhase>().unwrap_err().contains("Pending, Approved, Rejected, Revoked, Expired"));
+        assert!(
+            "approved"
+                .parse::<KeyPhase>()
+                .unwrap_err()
+                .contains("Pending, Approved, Suspended, Rejected, Revoked, Expired")
+        );
         assert!(!KeyPhase::Approved.is_final() && KeyPhase::Revoked.is_final());
     }
 }

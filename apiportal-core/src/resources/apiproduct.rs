@@ -65,8 +65,13 @@ pub struct APIProductSpec {
     /// The longest a key may live, e.g. `720h` or `90d`: every request must carry an `expiresAt` at most this far
     /// from its creation (enforced by the API server's admission policy). Unset means no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]{1,6}(d|h|m|s))+$"), length(max = 32))]
+    #[schemars(schema_with = "crate::duration::field_schema")]
     pub max_key_lifetime: Option<String>,
+    /// The longest a rotated-out value keeps working, e.g. `24h`; unset means 7 days. The bridge holds it within
+    /// the platform's maximum (its `--max-rotation-grace`), and cuts a longer grace asked for to this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::duration::field_schema")]
+    pub max_rotation_grace: Option<String>,
 }
 
 /// Reference to the product's HTTPRoute. Gateway API's LocalPolicyTargetReference, limited to HTTPRoutes.

@@ -4,6 +4,8 @@
 #[allow(clippy::duplicated_attributes)]
 pub mod apikey;
 #[allow(clippy::duplicated_attributes)]
+pub mod apikeyrequest;
+#[allow(clippy::duplicated_attributes)]
 pub mod apiproduct;
 pub mod authpolicy;
 pub mod conditions;

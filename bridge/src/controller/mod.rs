@@ -4,8 +4,10 @@
 pub mod apikey;
 pub mod conditions;
 pub mod lifetimes;
+pub mod limits;
 pub mod own_writes;
 pub mod product;
+pub mod sweeper;
 
 use std::sync::{
     Arc,
@@ -30,6 +32,8 @@ pub struct Context {
     pub max_concurrent_reconciles: u16,
     /// Key versions the bridge wrote past: a reconcile of one waits for the newer version instead.
     pub own_writes: own_writes::OwnWrites,
+    /// Places held under `maxKeysPerUser` by keys being issued their first value.
+    pub slots: limits::IssuanceSlots,
 }
 
 impl Context {

@@ -44,7 +44,7 @@ pub struct ProductView {
     pub openapi: OpenApiView,
     /// The longest a key of this product may live (e.g. `90d`), if capped.
     pub max_key_lifetime: Option<String>,
-    /// At most this many pending or approved keys per consumer, if limited.
+    /// At most this many keys per consumer at the gateway, if limited.
     pub max_keys_per_user: Option<i32>,
     pub ready: bool,
     pub conditions: Vec<Condition>,
@@ -155,7 +155,12 @@ pub struct KeyView {
     pub namespace: String,
     pub name: String,
     pub product: ProductRefView,
+    /// The tier in force (a plan change an approver granted moves it).
     pub plan_tier: String,
+    /// A tier asked for by a plan change that waits for an approver.
+    pub pending_plan_tier: Option<String>,
+    /// The consumer's application the key is for, if named.
+    pub application: Option<String>,
     pub requested_by: RequesterView,
     pub use_case: Option<String>,
     pub phase: KeyPhase,
@@ -192,7 +197,9 @@ impl KeyView {
             namespace: k.namespace().unwrap_or_default(),
             name: k.name_any(),
             product: ProductRefView { namespace: k.product_namespace(), name: k.spec.api_product_ref.name.clone() },
-            plan_tier: k.spec.plan_tier.clone(),
+            plan_tier: k.plan_tier().to_owned(),
+            pending_plan_tier: k.pending_plan_change().map(|c| c.tier.clone()),
+            application: k.spec.application.clone(),
             requested_by: RequesterView {
                 user_id: k.spec.requested_by.user_id.clone(),
                 email: k.spec.requested_by.email.clone(),

@@ -116,22 +116,39 @@ fn self_signed_secret(name: &str) -> Result<k8s_openapi::api::core::v1::Secret, 
     })
 }
 
-/// The plural resource name of each kind install applies.
+/// The plural resource name of each kind install applies, from the types' own definitions.
 fn plural(kind: &str) -> &'static str {
-    match kind {
-        "CustomResourceDefinition" => "customresourcedefinitions",
-        "ClusterRole" => "clusterroles",
-        "ClusterRoleBinding" => "clusterrolebindings",
-        "Role" => "roles",
-        "RoleBinding" => "rolebindings",
-        "ValidatingAdmissionPolicy" => "validatingadmissionpolicies",
-        "ValidatingAdmissionPolicyBinding" => "validatingadmissionpolicybindings",
-        "Namespace" => "namespaces",
-        "ServiceAccount" => "serviceaccounts",
-        "Deployment" => "deployments",
-        "Service" => "services",
-        other => unreachable!("install applies no {other}"),
+    use k8s_openapi::{
+        Resource,
+        api::{
+            admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
+            apps::v1::Deployment,
+            core::v1::{ConfigMap, Namespace, Service, ServiceAccount},
+            rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
+        },
+        apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    };
+    fn of<K: Resource>() -> (&'static str, &'static str) {
+        (K::KIND, K::URL_PATH_SEGMENT)
     }
+    [
+        of::<CustomResourceDefinition>(),
+        of::<ClusterRole>(),
+        of::<ClusterRoleBinding>(),
+        of::<Role>(),
+        of::<RoleBinding>(),
+        of::<ValidatingAdmissionPolicy>(),
+        of::<ValidatingAdmissionPolicyBinding>(),
+        of::<Namespace>(),
+        of::<ServiceAccount>(),
+        of::<ConfigMap>(),
+        of::<Deployment>(),
+        of::<Service>(),
+    ]
+    .into_iter()
+    .find(|(k, _)| *k == kind)
+    .map(|(_, plural)| plural)
+    .unwrap_or_else(|| unreachable!("install applies no {kind}"))
 }
 
 pub(super) struct Target {

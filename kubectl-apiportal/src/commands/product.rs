@@ -60,6 +60,7 @@ pub async fn create(session: &Session, global: &GlobalArgs, args: &ProductCreate
         contact,
         max_keys_per_user: args.max_keys_per_user,
         max_key_lifetime: args.max_key_lifetime.clone(),
+        max_rotation_grace: None,
     };
     let mut product = APIProduct::new(&args.name, spec.clone());
     product.metadata.namespace = Some(ns.clone());

@@ -64,6 +64,7 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
             )),
             None => None,
         },
+        application: None,
     };
     let mut key = APIKey::new(&name, spec.clone());
     key.metadata.namespace = Some(session.namespace.clone());

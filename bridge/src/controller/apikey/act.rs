@@ -1,12 +1,17 @@
 //! Carrying out a key plan: the API calls, each idempotent and safe to repeat after a crash. Secrets are created
-//! first and read back only when the create conflicts (the normal path reads nothing), and the enforcement copy
-//! is the source of truth for a key's value: a consumer-written Secret is never adopted.
+//! first and read back only when a create conflicts or a value must be restored; what to do with what is read is
+//! decided by `plan::conflict`. The status is one write, conditioned on the version of the key the plan was made
+//! from: a decision someone else wrote meanwhile is never overwritten, the plan is made again instead.
 
 use std::collections::BTreeMap;
 
-use apiportal_core::{APIKey, APIKeyStatus, KeyPhase, decision, keygen::ApiKeyValue, labels, secrets};
+use apiportal_core::{
+    APIKey, APIKeyStatus,
+    keygen::ApiKeyValue,
+    kube_ext::{KubeErrorExt, KubeResultExt},
+    labels, secrets,
+};
 use base64::{Engine, engine::general_purpose::STANDARD};
-use jiff::Timestamp;
 use k8s_openapi::{ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::OwnerReference};
 use kube::{
     Api, Resource, ResourceExt,
@@ -14,63 +19,68 @@ use kube::{
 };
 use serde_json::{Value, json};
 
-use super::plan::{Action, Notice, NoticeKind, Plan, SecretShape};
-use apiportal_core::kube_ext::{KubeErrorExt, KubeResultExt};
-
+use super::plan::{
+    Action, Notice, NoticeKind, Plan, SecretShape, ValueSource,
+    conflict::{self, ConsumerConflict, EnforcementConflict, Existing, Restore},
+};
 use crate::{Error, Result, controller::Context};
 
 /// How carrying out a plan ended.
 pub enum Executed {
     /// Everything done (and the status written).
     Done,
-    /// A decision the bridge tried to write lost to someone else's: plan again from what is there now.
+    /// Someone else wrote the key since it was observed (a decision, a request): plan again from what is there.
     Superseded,
 }
 
 pub async fn execute(ctx: &Context, key: &mut APIKey, plan: &Plan) -> Result<Executed> {
     let mut notices: Vec<Notice> = Vec::new();
+    let mut status = plan.status.clone();
     for action in &plan.actions {
         match action {
             Action::AddFinalizer => set_finalizer(ctx, key, true).await?,
             Action::RemoveFinalizer => set_finalizer(ctx, key, false).await?,
-            Action::Decide { phase, reason } => {
-                if !decide(ctx, key, *phase, reason).await? {
-                    return Ok(Executed::Superseded);
-                }
-            }
-            Action::Issue { generation, enforcement, consumer, repair } => {
-                let outcome = issue(ctx, key, *generation, enforcement, consumer).await?;
-                if outcome.drew_value {
+            Action::Issue { generation, source, enforcement, consumer } => {
+                let issued = issue(ctx, key, *generation, source, enforcement, consumer).await?;
+                if issued.drew_value {
                     ctx.metrics.keys_issued.inc();
                 }
-                if *repair && outcome.drew_value {
-                    notices.push(warning(ctx, "KeyReissued", "the key's enforcement Secret had disappeared: a new value was issued; read it again with kubectl apiportal key show --reveal"));
+                if let Some(recorded) =
+                    status.as_mut().and_then(|s| s.issued.as_mut()).filter(|i| i.generation == *generation)
+                {
+                    recorded.value_digest = Some(issued.digest.clone());
                 }
-                if outcome.replaced_foreign_consumer_copy {
+                if issued.lost_value {
+                    notices.push(warning(ctx, "KeyReissued", "the key's value could not be restored (its Secrets were deleted or changed): a new value was issued; read it again with kubectl apiportal key show --reveal"));
+                }
+                if issued.replaced_foreign_consumer_copy {
                     notices.push(warning(ctx, "ConsumerSecretReplaced", &format!("Secret {} held a value the bridge did not issue; it was replaced by the key's own (a key is never taken from a Secret anyone else wrote)", consumer.name)));
                 }
             }
             Action::Relabel { name, labels, annotations } => {
                 let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.settings.enforcement_namespace);
                 let patch = json!({"metadata": {"labels": labels, "annotations": annotations}});
-                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.ok_if_not_found()?;
             }
             Action::DeleteEnforcement { name, uid } => {
                 let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.settings.enforcement_namespace);
-                let params = DeleteParams {
-                    preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
-                    ..Default::default()
-                };
                 // Gone already, or replaced by a Secret that is not this one (precondition): nothing to do.
-                api.delete(name, &params).await.ok_if_gone_or_changed()?;
+                api.delete(name, &delete_exactly(uid)).await.ok_if_gone_or_changed()?;
             }
             Action::DeleteConsumerCopy => delete_consumer_copy(ctx, key).await?,
         }
     }
-    if let Some(status) = &plan.status {
-        write_status(ctx, key, status).await?;
+    if let Some(status) = &status
+        && !write_status(ctx, key, status, plan.decision.is_some()).await?
+    {
+        return Ok(Executed::Superseded);
     }
-    notices.extend(plan.notices.iter().cloned());
+    if key.metadata.deletion_timestamp.is_some() {
+        super::projection::unproject(ctx, key).await?;
+    } else {
+        super::projection::project(ctx, key).await?;
+    }
+    notices.splice(0..0, plan.notices.iter().cloned());
     for notice in &notices {
         ctx.notifier.notify(key, notice).await;
     }
@@ -84,6 +94,13 @@ fn warning(ctx: &Context, reason: &'static str, note: &str) -> Notice {
         reason,
         note: note.to_owned(),
         by: ctx.settings.bridge_user.clone(),
+    }
+}
+
+fn delete_exactly(uid: &str) -> DeleteParams {
+    DeleteParams {
+        preconditions: Some(Preconditions { uid: Some(uid.to_owned()), resource_version: None }),
+        ..Default::default()
     }
 }
 
@@ -119,24 +136,6 @@ async fn set_finalizer(ctx: &Context, key: &mut APIKey, present: bool) -> Result
     Ok(())
 }
 
-/// Writes a decision as the bridge. The admission policy admits it only from the phase the bridge saw (Pending
-/// to Approved or Rejected, Approved to Revoked, either to Expired): if an owner decided first, it is refused and
-/// nothing is lost. True when written.
-async fn decide(ctx: &Context, key: &mut APIKey, phase: KeyPhase, reason: &str) -> Result<bool> {
-    let patch = decision::decision_patch(phase, &ctx.settings.bridge_user, Timestamp::now(), Some(reason));
-    match api_of(ctx, key).patch_status(&key.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-        Ok(updated) => {
-            replace(ctx, key, updated);
-            Ok(true)
-        }
-        Err(e) if e.is_refused_by_admission() || e.is_conflict() || e.is_not_found() => {
-            tracing::info!(%phase, error = %e, "decision superseded");
-            Ok(false)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 fn secret(shape: &SecretShape, value: &str, owner: Option<OwnerReference>) -> Secret {
     Secret {
         metadata: ObjectMeta {
@@ -153,83 +152,159 @@ fn secret(shape: &SecretShape, value: &str, owner: Option<OwnerReference>) -> Se
     }
 }
 
-fn owned_by(secret: &Secret, key: &APIKey) -> bool {
-    secret.owner_references().iter().any(|o| Some(&o.uid) == key.uid().as_ref())
+/// What act read of an enforcement copy.
+fn read_enforcement(existing: &Secret) -> Existing {
+    Existing {
+        owner_uid: existing.annotations().get(labels::APIKEY_UID).cloned(),
+        value: secrets::key_value(existing),
+        generation: secrets::generation_of(existing.metadata.annotations.as_ref()),
+    }
 }
 
-struct IssueOutcome {
+/// What act read of a consumer's copy: its owner is this key only if an ownerReference names the key's UID.
+fn read_consumer(existing: &Secret, key: &APIKey) -> Existing {
+    let owned = existing.owner_references().iter().any(|o| Some(&o.uid) == key.uid().as_ref());
+    Existing {
+        owner_uid: owned.then(|| key.uid().unwrap_or_default()),
+        value: secrets::key_value(existing),
+        generation: secrets::generation_of(existing.metadata.annotations.as_ref()),
+    }
+}
+
+struct Issued {
+    digest: String,
     drew_value: bool,
+    /// The key had a value that nothing held any more: a new one was drawn.
+    lost_value: bool,
     replaced_foreign_consumer_copy: bool,
 }
 
-/// Creates value `generation`: the enforcement copy first (a copy already there for this very key wins, so a
+fn draw() -> Result<String> {
+    Ok(ApiKeyValue::generate().map_err(Error::KeyGeneration)?.expose().to_owned())
+}
+
+/// Makes value `generation` exist: its enforcement copy first (a copy already there for this very key wins, so a
 /// retried or raced issue never makes a second value), then the consumer's copy made to hold the same value.
 async fn issue(
     ctx: &Context,
     key: &APIKey,
     generation: i64,
+    source: &ValueSource,
     enforcement: &SecretShape,
     consumer: &SecretShape,
-) -> Result<IssueOutcome> {
-    let drawn = ApiKeyValue::generate().map_err(Error::KeyGeneration)?;
+) -> Result<Issued> {
+    let key_uid = key.uid().unwrap_or_default();
     let enforcement_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &enforcement.namespace);
-    let (value, drew_value) = match enforcement_api
-        .create(&PostParams::default(), &secret(enforcement, drawn.expose(), None))
-        .await
-    {
-        Ok(_) => (drawn.expose().to_owned(), true),
-        Err(e) if e.is_conflict() => {
-            let existing = enforcement_api.get(&enforcement.name).await?;
-            let same_key =
-                existing.annotations().get(labels::APIKEY_UID).is_none_or(|uid| Some(uid) == key.uid().as_ref());
-            match secrets::key_value(&existing) {
-                Some(value) if same_key => (value, false),
-                // Left by an earlier APIKey of the same name, or empty: never someone else's value.
-                _ => {
-                    let params = DeleteParams {
-                        preconditions: Some(Preconditions { uid: existing.uid(), resource_version: None }),
-                        ..Default::default()
-                    };
-                    enforcement_api.delete(&enforcement.name, &params).await.ok_if_gone_or_changed()?;
-                    enforcement_api.create(&PostParams::default(), &secret(enforcement, drawn.expose(), None)).await?;
-                    (drawn.expose().to_owned(), true)
-                }
+    let consumer_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &consumer.namespace);
+    let (mut value, mut drew_value, mut lost_value) = match source {
+        ValueSource::Fresh => (draw()?, true, false),
+        ValueSource::Existing { digest } => {
+            // Restored, never invented: from this key's own enforcement copy if the cache missed one, else from
+            // the consumer's copy when it holds exactly the recorded value.
+            match enforcement_api.get_opt(&enforcement.name).await? {
+                Some(found) => match conflict::enforcement_conflict(&read_enforcement(&found), &key_uid) {
+                    EnforcementConflict::Adopt(value) => {
+                        let consumer_copy = consumer_api.get_opt(&consumer.name).await?;
+                        let outcome =
+                            finish_consumer_copy(ctx, key, generation, consumer, &value, consumer_copy).await?;
+                        return Ok(Issued {
+                            digest: conflict::digest(&value),
+                            drew_value: false,
+                            lost_value: false,
+                            replaced_foreign_consumer_copy: outcome,
+                        });
+                    }
+                    EnforcementConflict::Replace => {
+                        enforcement_api
+                            .delete(&enforcement.name, &delete_exactly(&found.uid().unwrap_or_default()))
+                            .await
+                            .ok_if_gone_or_changed()?;
+                        restored_or_fresh(&consumer_api, consumer, key, &key_uid, digest.as_deref()).await?
+                    }
+                },
+                None => restored_or_fresh(&consumer_api, consumer, key, &key_uid, digest.as_deref()).await?,
             }
         }
-        Err(e) => return Err(e.into()),
     };
-    let owner = key.controller_owner_ref(&()).expect("an APIKey read from the API server has a name and UID");
-    let consumer_api: Api<Secret> = Api::namespaced(ctx.client.clone(), &consumer.namespace);
-    let mut replaced_foreign_consumer_copy = false;
-    match consumer_api.create(&PostParams::default(), &secret(consumer, &value, Some(owner.clone()))).await {
+    match enforcement_api.create(&PostParams::default(), &secret(enforcement, &value, None)).await {
         Ok(_) => {}
         Err(e) if e.is_conflict() => {
-            let existing = consumer_api.get(&consumer.name).await?;
-            let holds = secrets::key_value(&existing).as_deref() == Some(value.as_str())
-                && secrets::generation_of(existing.metadata.annotations.as_ref()) == generation;
-            if owned_by(&existing, key) {
-                if !holds {
-                    // A rotation (or a repair): our own copy takes the new value.
-                    let patch = json!({
-                        "metadata": {"annotations": {labels::KEY_GENERATION: generation.to_string()}},
-                        "data": {labels::SECRET_KEY: STANDARD.encode(&value)},
-                    });
-                    consumer_api.patch(&consumer.name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            let existing = enforcement_api.get(&enforcement.name).await?;
+            match conflict::enforcement_conflict(&read_enforcement(&existing), &key_uid) {
+                EnforcementConflict::Adopt(existing_value) => {
+                    value = existing_value;
+                    drew_value = false;
+                    lost_value = false;
                 }
-            } else {
-                // Pre-created by someone else, with a value of their choosing: replaced, never trusted.
-                let params = DeleteParams {
-                    preconditions: Some(Preconditions { uid: existing.uid(), resource_version: None }),
-                    ..Default::default()
-                };
-                consumer_api.delete(&consumer.name, &params).await.ok_if_gone_or_changed()?;
-                consumer_api.create(&PostParams::default(), &secret(consumer, &value, Some(owner))).await?;
-                replaced_foreign_consumer_copy = true;
+                EnforcementConflict::Replace => {
+                    enforcement_api
+                        .delete(&enforcement.name, &delete_exactly(&existing.uid().unwrap_or_default()))
+                        .await
+                        .ok_if_gone_or_changed()?;
+                    enforcement_api.create(&PostParams::default(), &secret(enforcement, &value, None)).await?;
+                }
             }
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(IssueOutcome { drew_value, replaced_foreign_consumer_copy })
+    let replaced = finish_consumer_copy(ctx, key, generation, consumer, &value, None).await?;
+    Ok(Issued { digest: conflict::digest(&value), drew_value, lost_value, replaced_foreign_consumer_copy: replaced })
+}
+
+/// The value restored from the consumer's copy (see `conflict::restore`), else a new one: (value, drew, lost).
+async fn restored_or_fresh(
+    consumer_api: &Api<Secret>,
+    consumer: &SecretShape,
+    key: &APIKey,
+    key_uid: &str,
+    digest: Option<&str>,
+) -> Result<(String, bool, bool)> {
+    let copy = consumer_api.get_opt(&consumer.name).await?.map(|s| read_consumer(&s, key));
+    Ok(match conflict::restore(copy.as_ref(), key_uid, digest) {
+        Restore::FromConsumerCopy(value) => (value, false, false),
+        // A key issued by a bridge that recorded no digest has nothing to restore from: a new value, as before.
+        Restore::Fresh => (draw()?, true, true),
+    })
+}
+
+/// Makes the consumer's copy hold `value`; true when a Secret someone else wrote had to be replaced.
+async fn finish_consumer_copy(
+    ctx: &Context,
+    key: &APIKey,
+    generation: i64,
+    consumer: &SecretShape,
+    value: &str,
+    known: Option<Secret>,
+) -> Result<bool> {
+    let owner = key.controller_owner_ref(&()).expect("an APIKey read from the API server has a name and UID");
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &consumer.namespace);
+    let existing = match known {
+        Some(existing) => existing,
+        None => match api.create(&PostParams::default(), &secret(consumer, value, Some(owner.clone()))).await {
+            Ok(_) => return Ok(false),
+            Err(e) if e.is_conflict() => api.get(&consumer.name).await?,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let key_uid = key.uid().unwrap_or_default();
+    match conflict::consumer_conflict(&read_consumer(&existing, key), &key_uid, value, generation) {
+        ConsumerConflict::Keep => Ok(false),
+        ConsumerConflict::Update => {
+            let patch = json!({
+                "metadata": {"annotations": {labels::KEY_GENERATION: generation.to_string()}},
+                "data": {labels::SECRET_KEY: STANDARD.encode(value)},
+            });
+            api.patch(&consumer.name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            Ok(false)
+        }
+        ConsumerConflict::Replace => {
+            api.delete(&consumer.name, &delete_exactly(&existing.uid().unwrap_or_default()))
+                .await
+                .ok_if_gone_or_changed()?;
+            api.create(&PostParams::default(), &secret(consumer, value, Some(owner))).await?;
+            Ok(true)
+        }
+    }
 }
 
 /// Removes the consumer's copy if it is this key's (a Secret of that name the bridge did not write is not ours
@@ -238,35 +313,45 @@ async fn delete_consumer_copy(ctx: &Context, key: &APIKey) -> Result<()> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default());
     let name = secrets::consumer_secret_name(&key.name_any());
     let Some(existing) = api.get_opt(&name).await? else { return Ok(()) };
-    if owned_by(&existing, key) {
-        let params = DeleteParams {
-            preconditions: Some(Preconditions { uid: existing.uid(), resource_version: None }),
-            ..Default::default()
-        };
-        api.delete(&name, &params).await.ok_if_gone_or_changed()?;
+    if read_consumer(&existing, key).owner_uid.is_some() {
+        api.delete(&name, &delete_exactly(&existing.uid().unwrap_or_default())).await.ok_if_gone_or_changed()?;
     }
     Ok(())
 }
 
-/// The bridge's own status fields, as JSON, for comparing and applying.
-fn bridge_fields(status: &APIKeyStatus) -> BTreeMap<String, Value> {
+/// The fields of `status` the bridge writes: its own, the decision when it made one, and the plan change it
+/// decided (for automatic products), as JSON.
+fn written_fields(status: &APIKeyStatus, with_decision: bool) -> BTreeMap<String, Value> {
     let Value::Object(all) = serde_json::to_value(status).expect("a status serialises") else { return BTreeMap::new() };
-    all.into_iter().filter(|(k, _)| APIKeyStatus::BRIDGE_FIELDS.contains(&k.as_str())).collect()
+    let mut fields: Vec<&str> = APIKeyStatus::BRIDGE_FIELDS.to_vec();
+    fields.push("planChange");
+    if with_decision {
+        fields.extend(APIKeyStatus::DECISION_FIELDS);
+    }
+    fields.into_iter().map(|f| (f.to_owned(), all.get(f).cloned().unwrap_or(Value::Null))).collect()
 }
 
-/// Applies the bridge's fields (never the decision, never a rotation request) with server-side apply, when they
-/// changed. Omitting a field removes it: the bridge is its only writer.
-async fn write_status(ctx: &Context, key: &mut APIKey, desired: &APIKeyStatus) -> Result<()> {
-    let fields = bridge_fields(desired);
-    if key.status.as_ref().map(bridge_fields).unwrap_or_default() == fields {
-        return Ok(());
+/// Writes the status where it differs from the key's, as one merge patch conditioned on the key's
+/// resourceVersion. False when someone wrote the key first (or the admission policy refused the bridge's
+/// decision because someone decided first): nothing is overwritten, and the key is planned again.
+async fn write_status(ctx: &Context, key: &mut APIKey, desired: &APIKeyStatus, with_decision: bool) -> Result<bool> {
+    let fields = written_fields(desired, with_decision);
+    let current = written_fields(&key.status.clone().unwrap_or_default(), with_decision);
+    if current == fields {
+        return Ok(true);
     }
-    let patch = json!({"apiVersion": apiportal_core::API_VERSION, "kind": "APIKey", "status": fields});
-    let params = PatchParams::apply(labels::BRIDGE_FIELD_MANAGER).force();
-    match api_of(ctx, key).patch_status(&key.name_any(), &params, &Patch::Apply(&patch)).await {
-        Ok(updated) => replace(ctx, key, updated),
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e.into()),
+    let changed: BTreeMap<&String, &Value> = fields.iter().filter(|(k, v)| current.get(*k) != Some(v)).collect();
+    let patch = json!({"metadata": {"resourceVersion": key.resource_version()}, "status": changed});
+    match api_of(ctx, key).patch_status(&key.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(updated) => {
+            replace(ctx, key, updated);
+            Ok(true)
+        }
+        Err(e) if e.is_not_found() => Ok(true),
+        Err(e) if e.is_conflict() || (with_decision && e.is_refused_by_admission()) => {
+            tracing::info!(error = %e, "status write superseded: planning again");
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }

@@ -1,13 +1,12 @@
 //! Key reconcile, as observe → plan → act: `observe` reads the synced caches (and confirms a missing product
 //! with a live read), `plan` decides (a pure function, unit-tested case by case), `act` carries the plan out.
-//! A plan that ends in a decision is made again right after the decision is written, so an automatic approval
-//! is issued within one reconcile.
+//! A decision the bridge makes is written together with everything it implies (an automatic approval with the
+//! key's first value) in one status write.
 
 pub mod act;
 pub mod observe;
 pub mod plan;
-#[cfg(test)]
-mod plan_tests;
+pub mod projection;
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,9 +23,6 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::Context;
 use crate::{Error, Result, caches::keys_of};
-
-/// Decisions in one reconcile (each is followed by a fresh plan).
-const MAX_ROUNDS: usize = 4;
 
 pub fn controller(
     ctx: Arc<Context>,
@@ -72,25 +68,27 @@ async fn reconcile(key: Arc<APIKey>, ctx: Arc<Context>) -> Result<Action> {
     }
     let _timer = ctx.metrics.reconcile_timer("apikey");
     let mut key = (*key).clone();
-    for _ in 0..MAX_ROUNDS {
-        let product = observe::product(&ctx, &key).await?;
-        let observed = plan::Observed {
-            key: &key,
-            product: observe::product_state(product.as_deref()),
-            copies: observe::copies(&ctx, &key),
-            earlier_keys_of_requester: observe::earlier_keys_of_requester(&ctx, &key, product.as_deref()),
-            // Whole seconds, as every time the bridge writes is once stored.
-            now: Timestamp::from_second(Timestamp::now().as_second()).expect("now is a valid time"),
-            settings: &ctx.settings,
-        };
-        let plan = plan::plan(&observed);
-        match act::execute(&ctx, &mut key, &plan).await? {
-            act::Executed::Superseded => return Ok(Action::requeue(Duration::from_millis(500))),
-            act::Executed::Done if plan.decides() => continue,
-            act::Executed::Done => {
-                return Ok(plan.requeue_after.map(Action::requeue).unwrap_or_else(Action::await_change));
-            }
+    let product = observe::product(&ctx, &key).await?;
+    let observed = plan::Observed {
+        key: &key,
+        product: observe::product_state(product.as_deref()),
+        copies: observe::copies(&ctx, &key),
+        keys_ahead: observe::keys_ahead(&ctx, &key, product.as_deref()),
+        now: Timestamp::now(),
+        settings: &ctx.settings,
+    };
+    let plan = plan::plan(&observed);
+    let issues_first_value = plan.actions.iter().any(|a| matches!(a, plan::Action::Issue { .. }))
+        && key.status.as_ref().is_none_or(|s| s.issued.is_none());
+    if !issues_first_value {
+        ctx.slots.release(&key);
+    }
+    match act::execute(&ctx, &mut key, &plan).await {
+        Ok(act::Executed::Superseded) => Ok(Action::requeue(Duration::from_millis(500))),
+        Ok(act::Executed::Done) => Ok(plan.requeue_after.map(Action::requeue).unwrap_or_else(Action::await_change)),
+        Err(e) => {
+            ctx.slots.release(&key);
+            Err(e)
         }
     }
-    Ok(Action::requeue(Duration::from_secs(1)))
 }

@@ -1,6 +1,6 @@
-//! What the key reconcile sees: the key, its product and its enforcement copies, from the synced caches. The one
-//! read it makes beyond them: a product missing from the cache is confirmed gone with a live read before any
-//! plan may act on its absence.
+//! What the key reconcile sees: the key, its product, its enforcement copies and its place among its requester's
+//! keys, from the synced caches. The one read it makes beyond them: a product missing from the cache is confirmed
+//! gone with a live read before any plan may act on its absence.
 
 use std::sync::Arc;
 
@@ -11,13 +11,13 @@ use super::plan::{EnforcementCopy, ProductState};
 use crate::{Result, controller::Context};
 
 /// The product as the cache has it, or as a live read finds it when the cache does not. `None` only when the
-/// product is absent from the cache and its absence cannot matter (the key is not Approved).
+/// product is absent from the cache and its absence cannot matter (the key holds no value).
 pub async fn product(ctx: &Context, key: &APIKey) -> Result<Option<Arc<APIProduct>>> {
     let (ns, name) = (key.product_namespace(), key.spec.api_product_ref.name.clone());
     if let Some(p) = ctx.caches.product(&ns, &name) {
         return Ok(Some(p));
     }
-    if key.phase() != KeyPhase::Approved {
+    if !matches!(key.phase(), KeyPhase::Approved | KeyPhase::Suspended) {
         return Ok(None);
     }
     // Revoking keys is destructive: a product missing from the cache (a lagging watch, a re-list) is confirmed
@@ -36,8 +36,8 @@ pub fn product_state(product: Option<&APIProduct>) -> ProductState<'_> {
     }
 }
 
-/// Every enforcement copy of the key the cache holds: the generations its status names, the one a rotation
-/// asks for, and anything else labelled as this key's.
+/// The enforcement copies of the key the cache holds: the generations its status names, the one a rotation asks
+/// for, and the one before the current. (Anything else labelled as this key's is a stray the sweeper removes.)
 pub fn copies(ctx: &Context, key: &APIKey) -> Vec<EnforcementCopy> {
     let (ns, name) = (key.namespace().unwrap_or_default(), key.name_any());
     let status = key.status.clone().unwrap_or_default();
@@ -71,22 +71,12 @@ pub fn copies(ctx: &Context, key: &APIKey) -> Vec<EnforcementCopy> {
         .collect()
 }
 
-/// The requester's other Pending or Approved keys for the same product created before this one (for
-/// `maxKeysPerUser`; the older request wins, whatever order they are reconciled in).
-pub fn earlier_keys_of_requester(ctx: &Context, key: &APIKey, product: Option<&APIProduct>) -> usize {
-    if product.is_none_or(|p| p.spec.max_keys_per_user.is_none()) {
+/// How many of the requester's other keys for the product hold a value ahead of this one (0 when the product
+/// sets no `maxKeysPerUser`).
+pub fn keys_ahead(ctx: &Context, key: &APIKey, product: Option<&APIProduct>) -> usize {
+    let Some(max) = product.and_then(|p| p.spec.max_keys_per_user) else { return 0 };
+    if key.phase().is_final() || key.metadata.deletion_timestamp.is_some() {
         return 0;
     }
-    let order = |k: &APIKey| (k.metadata.creation_timestamp.as_ref().map(|t| t.0), k.namespace(), k.name_any());
-    let mine = order(key);
-    ctx.caches
-        .keys
-        .state()
-        .iter()
-        .filter(|k| k.requester() == key.requester() && k.product_id() == key.product_id())
-        .filter(|k| {
-            matches!(k.phase(), KeyPhase::Pending | KeyPhase::Approved) && k.metadata.deletion_timestamp.is_none()
-        })
-        .filter(|k| order(k) < mine)
-        .count()
+    ctx.slots.keys_ahead(&ctx.caches.keys, key, max as usize)
 }

@@ -9,11 +9,7 @@ use std::{sync::Arc, time::Duration};
 use apiportal_core::{
     APIProduct,
     labels::BRIDGE_FIELD_MANAGER,
-    resources::{
-        authpolicy::AuthPolicy,
-        httproute::{HTTPRoute, PolicyTargetRef},
-        planpolicy::PlanPolicy,
-    },
+    resources::{authpolicy::AuthPolicy, httproute::HTTPRoute, planpolicy::PlanPolicy},
 };
 use futures::{Stream, StreamExt};
 use jiff::Timestamp;
@@ -23,13 +19,18 @@ use kube::{
     runtime::{
         Controller,
         controller::Action,
-        reflector::{ObjectRef, ReflectHandle, Store},
+        reflector::{ObjectRef, ReflectHandle},
     },
 };
 use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::Context;
-use crate::{Error, Result};
+use crate::{
+    Error, Result,
+    caches::{products_on_route, products_targeted},
+};
 
 pub mod plan;
 
@@ -38,77 +39,50 @@ use self::plan::RESYNC;
 /// The largest OIDC discovery document read.
 const OIDC_DOCUMENT_MAX_BYTES: usize = 256 * 1024;
 
+/// What the product controller reconciles on: its subscriptions to the shared caches, and the products whose route
+/// or policies were deleted.
+pub struct Inputs {
+    pub products: ReflectHandle<APIProduct>,
+    pub routes: ReflectHandle<HTTPRoute>,
+    pub auth_policies: ReflectHandle<AuthPolicy>,
+    pub plan_policies: ReflectHandle<PlanPolicy>,
+    pub triggers: mpsc::UnboundedReceiver<ObjectRef<APIProduct>>,
+}
+
 /// Builds the product controller over the shared caches; `become_leader` triggers a full pass.
 pub fn controller(
     ctx: Arc<Context>,
-    products_sub: ReflectHandle<APIProduct>,
-    routes_sub: ReflectHandle<HTTPRoute>,
-    auth_sub: ReflectHandle<AuthPolicy>,
-    plan_sub: ReflectHandle<PlanPolicy>,
+    inputs: Inputs,
     become_leader: impl Stream<Item = ()> + Send + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> impl std::future::Future<Output = ()> {
     let products = ctx.caches.products.clone();
     let (by_route, by_auth, by_plan) = (products.clone(), products.clone(), products.clone());
     let (routes_for_auth, routes_for_plan) = (ctx.caches.routes.clone(), ctx.caches.routes.clone());
+    let Inputs {
+        products: products_sub,
+        routes: routes_sub,
+        auth_policies: auth_sub,
+        plan_policies: plan_sub,
+        triggers,
+    } = inputs;
     Controller::for_shared_stream(products_sub, products)
         .with_config(ctx.controller_config())
         .watches_shared_stream(routes_sub, move |route: Arc<HTTPRoute>| {
             products_on_route(&by_route, &route.namespace().unwrap_or_default(), &route.name_any())
         })
         .watches_shared_stream(auth_sub, move |p: Arc<AuthPolicy>| {
-            // Any AuthPolicy may select Secrets in the enforcement namespace: products whose selectors carry
-            // labels of their own are checked again against it (see `issuance`).
-            let mut affected =
-                products_targeted(&by_auth, &routes_for_auth, &p.namespace().unwrap_or_default(), &p.spec.target_ref);
-            affected.extend(
-                by_auth.state().iter().filter(|product| has_extra_labels(product)).map(|p| ObjectRef::from(p.as_ref())),
-            );
-            affected
+            products_targeted(&by_auth, &routes_for_auth, &p.namespace().unwrap_or_default(), &p.spec.target_ref)
         })
         .watches_shared_stream(plan_sub, move |p: Arc<PlanPolicy>| {
             products_targeted(&by_plan, &routes_for_plan, &p.namespace().unwrap_or_default(), &p.spec.target_ref)
         })
+        // Deletions of routes and policies, which the shared streams do not carry (see `caches`).
+        .reconcile_on(UnboundedReceiverStream::new(triggers))
         .reconcile_all_on(become_leader)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
-}
-
-fn has_extra_labels(product: &APIProduct) -> bool {
-    let bridge_keys = apiportal_core::secrets::bridge_label_keys();
-    product.key_issuance().is_some_and(|i| i.match_labels.keys().any(|k| !bridge_keys.contains(&k.as_str())))
-}
-
-fn products_on_route(products: &Store<APIProduct>, ns: &str, route: &str) -> Vec<ObjectRef<APIProduct>> {
-    products
-        .state()
-        .iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns) && p.spec.target_ref.name == route)
-        .map(|p| ObjectRef::from(p.as_ref()))
-        .collect()
-}
-
-/// Products affected by a policy: on its route, or on any route attached to its Gateway.
-fn products_targeted(
-    products: &Store<APIProduct>,
-    routes: &Store<HTTPRoute>,
-    policy_ns: &str,
-    target: &PolicyTargetRef,
-) -> Vec<ObjectRef<APIProduct>> {
-    match target.kind.as_str() {
-        "HTTPRoute" => products_on_route(products, policy_ns, &target.name),
-        "Gateway" => routes
-            .state()
-            .iter()
-            .filter(|r| {
-                let ns = r.namespace().unwrap_or_default();
-                r.parent_gateways(&ns).iter().any(|(gw_ns, gw)| gw_ns == policy_ns && gw == &target.name)
-            })
-            .flat_map(|r| products_on_route(products, &r.namespace().unwrap_or_default(), &r.name_any()))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 fn error_policy(product: Arc<APIProduct>, error: &Error, ctx: Arc<Context>) -> Action {

@@ -93,8 +93,8 @@ pub fn plan(o: &Observed, fetched: Fetched) -> APIProductStatus {
 
     let Some(route) = o.route else {
         conditions.set("Ready", false, "HTTPRouteNotFound", format!("HTTPRoute {ns}/{route_name} not found"));
-        let refusal = issuance::evaluate(&ns, &o.product.name_any(), None, None, &[]).expect_err("no route, no keys");
-        conditions.set("KeysIssuable", false, refusal.reason, refusal.message);
+        let refusal = issuance::evaluate(&ns, &o.product.name_any(), None, None).expect_err("no route, no keys");
+        conditions.set("KeysIssuable", false, refusal.reason.as_str(), refusal.message);
         status.conditions = conditions.built;
         return status;
     };
@@ -136,19 +136,13 @@ pub fn plan(o: &Observed, fetched: Fetched) -> APIProductStatus {
     }
 
     let effective = effective_auth(o);
-    match issuance::evaluate(
-        &ns,
-        &o.product.name_any(),
-        Some(route),
-        effective.map(|(p, a)| (p.as_ref(), a)),
-        o.auth_policies,
-    ) {
+    match issuance::evaluate(&ns, &o.product.name_any(), Some(route), effective.map(|(p, a)| (p.as_ref(), a))) {
         Ok(issuance) => {
             let message = format!("keys are issued for AuthPolicy {} rule {:?}", issuance.auth_policy, issuance.rule);
             conditions.set("KeysIssuable", true, "ProductScopedSelector", message);
             status.key_issuance = Some(issuance);
         }
-        Err(refusal) => conditions.set("KeysIssuable", false, refusal.reason, refusal.message),
+        Err(refusal) => conditions.set("KeysIssuable", false, refusal.reason.as_str(), refusal.message),
     }
     match effective.map(|(p, _)| p) {
         Some(policy) => {

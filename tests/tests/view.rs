@@ -37,6 +37,12 @@ async fn fetches_cannot_be_turned_inward_and_echo_nothing() {
         ("loopback", format!("https://127.0.0.1:{port}/openapi.json")),
         ("by-name", format!("https://localhost:{port}/openapi.json")),
         ("mapped", format!("https://[::ffff:127.0.0.1]:{port}/openapi.json")),
+        ("compatible", format!("https://[::127.0.0.1]:{port}/openapi.json")),
+        ("nat64", format!("https://[64:ff9b::7f00:1]:{port}/openapi.json")),
+        ("nat64-local", format!("https://[64:ff9b:1::7f00:1]:{port}/openapi.json")),
+        ("sixtofour", format!("https://[2002:7f00:1::1]:{port}/openapi.json")),
+        ("teredo", format!("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]:{port}/openapi.json")),
+        ("site-local", format!("https://[fec0::1]:{port}/openapi.json")),
     ];
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &stage.shop);
     for (name, url) in &targets {
@@ -56,6 +62,13 @@ async fn fetches_cannot_be_turned_inward_and_echo_nothing() {
         assert_eq!((status.as_str(), reason.as_str()), ("False", "DestinationRefused"), "{name}: {message}");
         assert!(message.contains("--fetch-allow-cidr"), "says how the platform may allow it: {message}");
         assert!(p.status.as_ref().unwrap().openapi.is_none(), "{name}: nothing kept from {url}");
+        if *name == "by-name" {
+            // What the name resolved to stays inside the cluster: only the rule that refused it is said.
+            assert!(message.contains("loopback address"), "says which rule refused it: {message}");
+            for resolved in ["127.0.0.1", "::1,", "::1 "] {
+                assert!(!message.contains(resolved), "the refusal repeats what localhost resolved to: {message}");
+            }
+        }
         let status_text = serde_json::to_string(&p.status).unwrap();
         for echo in ["kind", "Unauthorized", "Forbidden", "Status", "secrets is forbidden"] {
             assert!(

@@ -116,6 +116,10 @@ pub struct Args {
     /// TokenReviews and SubjectAccessReviews the view has in flight at most
     #[arg(long, env = "APIPORTAL_MAX_REVIEWS_IN_FLIGHT", default_value_t = 16)]
     pub max_reviews_in_flight: usize,
+    /// SubjectAccessReviews one caller (one user, e.g. a ServiceAccount with many namespaces to check) has in
+    /// flight at most, so that one caller cannot take every review slot from the others
+    #[arg(long, env = "APIPORTAL_MAX_REVIEWS_PER_CALLER", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_reviews_per_caller: u16,
     /// Unknown tokens one client may present per minute (each costs a TokenReview); 429 beyond
     #[arg(long, env = "APIPORTAL_UNKNOWN_TOKENS_PER_MINUTE", default_value_t = 60)]
     pub unknown_tokens_per_minute: u32,

@@ -228,6 +228,7 @@ async fn run(args: Args) -> Result<(), StartError> {
                 audiences,
                 ttl: args.auth_cache_ttl,
                 max_in_flight: args.max_reviews_in_flight,
+                max_per_caller: usize::from(args.max_reviews_per_caller),
                 unknown_tokens_per_minute: args.unknown_tokens_per_minute,
             },
             metrics.clone(),

@@ -5,6 +5,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, ValueEnum};
+use ipnet::IpNet;
 use serde::{Serialize, Serializer};
 
 fn duration_text<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -15,15 +16,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::duration::parse(text)
 }
 
-fn parse_cidr(text: &str) -> Result<String, String> {
-    let ok = text
-        .split_once('/')
-        .is_some_and(|(ip, bits)| ip.parse::<std::net::IpAddr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 128));
-    if ok {
-        Ok(text.to_owned())
-    } else {
-        Err(format!("invalid CIDR range {text:?}: use e.g. 10.0.0.0/8 or 127.0.0.1/32"))
-    }
+fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    text.parse().map_err(|_| format!("invalid CIDR range {text:?}: use e.g. 10.0.0.0/8 or 127.0.0.1/32"))
 }
 
 #[derive(Parser, Serialize, Debug, Clone, PartialEq)]
@@ -105,11 +99,11 @@ pub struct Args {
     /// A range fetches may reach although it is refused by default (loopback, link-local, private); repeatable
     #[arg(long = "fetch-allow-cidr", value_name = "CIDR", value_parser = parse_cidr)]
     #[serde(rename = "fetch-allow-cidr")]
-    pub fetch_allow_cidrs: Vec<String>,
+    pub fetch_allow_cidrs: Vec<IpNet>,
     /// A range fetches may not reach (e.g. the cluster's service and pod ranges when they are public); repeatable
     #[arg(long = "fetch-deny-cidr", value_name = "CIDR", value_parser = parse_cidr)]
     #[serde(rename = "fetch-deny-cidr")]
-    pub fetch_deny_cidrs: Vec<String>,
+    pub fetch_deny_cidrs: Vec<IpNet>,
     /// Reconciles each controller runs at once. Bounded so that thousands of objects arriving together (a
     /// restart, a bulk import) cannot open thousands of connections to the API server at once.
     #[arg(long, env = "APIPORTAL_MAX_CONCURRENT_RECONCILES", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
@@ -121,6 +115,10 @@ pub struct Args {
     /// TokenReviews and SubjectAccessReviews the view has in flight at most
     #[arg(long, env = "APIPORTAL_MAX_REVIEWS_IN_FLIGHT", default_value_t = 16)]
     pub max_reviews_in_flight: usize,
+    /// SubjectAccessReviews one caller (one user, e.g. a ServiceAccount with many namespaces to check) has in
+    /// flight at most, so that one caller cannot take every review slot from the others
+    #[arg(long, env = "APIPORTAL_MAX_REVIEWS_PER_CALLER", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_reviews_per_caller: u16,
     /// Unknown tokens one client may present per minute (each costs a TokenReview); 429 beyond
     #[arg(long, env = "APIPORTAL_UNKNOWN_TOKENS_PER_MINUTE", default_value_t = 60)]
     pub unknown_tokens_per_minute: u32,
@@ -210,7 +208,9 @@ mod tests {
         args.enforcement_namespace = "gateway-keys".into();
         args.log_format = LogFormat::Json;
         args.fetch_timeout = Duration::from_secs(90);
-        args.fetch_allow_cidrs = vec!["10.1.0.0/16".into(), "127.0.0.1/32".into()];
+        args.fetch_allow_cidrs = vec!["10.1.0.0/16".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
+        args.fetch_deny_cidrs = vec!["fd00:10::/108".parse().unwrap()];
+        args.max_reviews_per_caller = 2;
         args.expiry_warning = Duration::from_secs(3 * 86_400);
         args.webhook_secret = Some("apiportal-system/hooks".into());
         args.fetch_allow_http = true;
@@ -221,6 +221,22 @@ mod tests {
         assert!(rendered.contains(&"--fetch-timeout=1m30s".to_owned()), "{rendered:?}");
         assert!(rendered.contains(&"--fetch-allow-http".to_owned()), "{rendered:?}");
         assert!(!rendered.iter().any(|a| a.starts_with("--lease-name")), "defaults are not repeated: {rendered:?}");
+    }
+
+    /// A range the guard could not use is a usage error naming the flag, not a bridge that fails at start.
+    #[test]
+    fn a_bad_cidr_flag_is_a_usage_error() {
+        for bad in ["10.0.0.0/40", "::/129", "10.0.0.0", "localhost/8", "10.0.0.0/-1"] {
+            for flag in ["--fetch-allow-cidr", "--fetch-deny-cidr"] {
+                let error = Args::try_parse_from(["apiportal-bridge", &format!("{flag}={bad}")])
+                    .expect_err(&format!("{flag}={bad} is refused"));
+                assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation, "{flag}={bad}");
+                let text = error.to_string();
+                assert!(text.contains(flag) && text.contains("use e.g. 10.0.0.0/8"), "{text}");
+            }
+        }
+        let ok = Args::try_parse_from(["apiportal-bridge", "--fetch-allow-cidr=10.1.0.0/16"]).unwrap();
+        assert_eq!(ok.fetch_allow_cidrs, ["10.1.0.0/16".parse::<IpNet>().unwrap()]);
     }
 
     #[test]

@@ -62,8 +62,6 @@ enum StartError {
     NoTls,
     #[error("--webhook-secret {0:?}: expected NAMESPACE/NAME")]
     WebhookSecret(String),
-    #[error("invalid CIDR range {0:?}")]
-    Cidr(String),
 }
 
 #[tokio::main]
@@ -115,15 +113,12 @@ async fn whoami(client: &Client) -> Result<String, StartError> {
     review.status.and_then(|s| s.user_info).and_then(|u| u.username).ok_or(StartError::Anonymous)
 }
 
-fn fetch_policy(args: &Args) -> Result<FetchPolicy, StartError> {
-    let parse = |list: &[String]| {
-        list.iter().map(|c| c.parse().map_err(|_| StartError::Cidr(c.clone()))).collect::<Result<Vec<_>, _>>()
-    };
-    Ok(FetchPolicy {
+fn fetch_policy(args: &Args) -> FetchPolicy {
+    FetchPolicy {
         allow_http: args.fetch_allow_http,
-        allow: parse(&args.fetch_allow_cidrs)?,
-        deny: parse(&args.fetch_deny_cidrs)?,
-    })
+        allow: args.fetch_allow_cidrs.clone(),
+        deny: args.fetch_deny_cidrs.clone(),
+    }
 }
 
 /// The TLS acceptor for the view, reloading its certificate when the files change; none with --insecure-http.
@@ -177,7 +172,7 @@ async fn run(args: Args) -> Result<(), StartError> {
         lifetimes: controller::lifetimes::KeyLifetimes::new(client.clone(), &args.lease_namespace),
         caches: caches.clone(),
         metrics: metrics.clone(),
-        fetcher: Fetcher::new(args.fetch_timeout, fetch_policy(&args)?),
+        fetcher: Fetcher::new(args.fetch_timeout, fetch_policy(&args)),
         leader: leader_flag.clone(),
         own_writes: Default::default(),
         slots: Default::default(),
@@ -234,6 +229,7 @@ async fn run(args: Args) -> Result<(), StartError> {
                 audiences,
                 ttl: args.auth_cache_ttl,
                 max_in_flight: args.max_reviews_in_flight,
+                max_per_caller: usize::from(args.max_reviews_per_caller),
                 unknown_tokens_per_minute: args.unknown_tokens_per_minute,
             },
             metrics.clone(),

@@ -1,4 +1,6 @@
-//! Errors as the user reads them: what failed, on which object, why, and what to run next.
+//! Errors as the user reads them: what failed, on which object, why, and what to run next. Messages carry names
+//! and the API server's words, which may carry anything: Display shows them through `terminal::visible`, the
+//! one way an error reaches a terminal.
 
 use std::fmt;
 
@@ -36,7 +38,7 @@ impl fmt::Display for Error {
             | Self::Conflict(m)
             | Self::Invalid(m)
             | Self::Partial(m)
-            | Self::Other(m) => f.write_str(m),
+            | Self::Other(m) => f.write_str(&crate::terminal::visible(m)),
         }
     }
 }

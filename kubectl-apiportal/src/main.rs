@@ -5,7 +5,9 @@ mod cli;
 mod commands;
 mod error;
 mod output;
+mod paste;
 mod session;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -31,11 +33,12 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            output::tell!("error: {e}");
             ExitCode::FAILURE
         }
     }

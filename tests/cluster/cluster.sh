@@ -85,6 +85,46 @@ start_oidc_issuer() {
   printf 'OIDC_ISSUER=https://127.0.0.1:%s\nOIDC_KEY=%s\nOIDC_KID=test-key\n' "$port" "$dir/pki/oidc.key" >> "$dir/env"
 }
 
+# The authorizer chain: RBAC, after a webhook (served by a test, on a port chosen here) that is asked only about
+# one ServiceAccount's namespaced requests, `flood/flooder`: a test makes those reviews as slow as it likes, to
+# show that one caller's slow reviews cannot starve the bridge's other callers. With nothing listening, the
+# webhook has no opinion and RBAC decides alone.
+write_authorization_config() {
+  local dir=$1 port
+  port=$(free_port)
+  cat > "$dir/authorization-webhook.kubeconfig" <<YAML
+apiVersion: v1
+kind: Config
+clusters: [{name: test-authorizer, cluster: {server: "http://127.0.0.1:$port/authorize"}}]
+users: [{name: apiserver, user: {}}]
+contexts: [{name: test-authorizer, context: {cluster: test-authorizer, user: apiserver}}]
+current-context: test-authorizer
+YAML
+  cat > "$dir/authorization.yaml" <<YAML
+apiVersion: apiserver.config.k8s.io/v1
+kind: AuthorizationConfiguration
+authorizers:
+- type: Webhook
+  name: test-slow-authorizer
+  webhook:
+    timeout: 30s
+    authorizedTTL: 0s
+    unauthorizedTTL: 0s
+    cacheAuthorizedRequests: false
+    cacheUnauthorizedRequests: false
+    subjectAccessReviewVersion: v1
+    matchConditionSubjectAccessReviewVersion: v1
+    failurePolicy: NoOpinion
+    connectionInfo: {type: KubeConfigFile, kubeConfigFile: "$dir/authorization-webhook.kubeconfig"}
+    matchConditions:
+    - expression: "request.user == 'system:serviceaccount:flood:flooder'"
+    - expression: "has(request.resourceAttributes) && has(request.resourceAttributes.namespace) && request.resourceAttributes.namespace != ''"
+- type: RBAC
+  name: rbac
+YAML
+  printf 'AUTHZ_WEBHOOK_PORT=%s\n' "$port" >> "$dir/env"
+}
+
 # persona username uid groups
 PERSONAS=(
   "admin|harness-admin|system:masters"
@@ -297,6 +337,7 @@ up() {
   make_certs "$dir"
   write_tokens_and_kubeconfig "$dir" "https://127.0.0.1:$api_port"
   start_oidc_issuer "$dir"
+  write_authorization_config "$dir"
 
   setsid "$BIN/etcd" --data-dir "$dir/etcd-data" --listen-client-urls "http://127.0.0.1:$etcd_port" \
     --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer_port" \
@@ -312,7 +353,7 @@ exec "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" --bind-a
   --client-ca-file="$dir/pki/ca.crt" \\
   --service-account-key-file="$dir/pki/sa.pub" --service-account-signing-key-file="$dir/pki/sa.key" \\
   --service-account-issuer=https://kubernetes.default.svc --api-audiences=https://kubernetes.default.svc \\
-  --authorization-mode=RBAC --token-auth-file="$dir/tokens.csv" --authentication-config="$dir/authentication.yaml" \\
+  --authorization-config="$dir/authorization.yaml" --token-auth-file="$dir/tokens.csv" --authentication-config="$dir/authentication.yaml" \\
   --service-cluster-ip-range=10.0.0.0/24 --cert-dir="$dir/pki" --shutdown-delay-duration=0s \\
   --profiling=false --v=0
 CMD

@@ -766,3 +766,81 @@ pub async fn receive_posts() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Rec
     });
     (url, received)
 }
+
+/// The authorizer webhook kube-apiserver asks about ServiceAccount `flood/flooder`'s namespaced requests (see
+/// `cluster/cluster.sh`), served by a test: it holds every review until `release`, so the test decides how long
+/// that caller's reviews take, and counts how many it holds at once. It answers "no opinion": RBAC decides.
+pub struct SlowAuthorizer {
+    state: std::sync::Arc<AuthorizerState>,
+}
+
+#[derive(Default)]
+struct AuthorizerState {
+    held: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    released: tokio::sync::Notify,
+    open: std::sync::atomic::AtomicBool,
+}
+
+/// The ServiceAccount whose namespaced requests the slow authorizer is asked about.
+pub const FLOODER: (&str, &str) = ("flood", "flooder");
+
+impl Cluster {
+    /// Starts the slow authorizer on the port kube-apiserver calls (one per cluster at a time).
+    pub async fn slow_authorizer(&self) -> SlowAuthorizer {
+        use std::sync::atomic::Ordering;
+        let port = &self.env["AUTHZ_WEBHOOK_PORT"];
+        let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await.expect("the authorizer's port");
+        let state = std::sync::Arc::new(AuthorizerState::default());
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = shared.clone();
+                let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let state = state.clone();
+                    async move {
+                        use http_body_util::BodyExt;
+                        let _review = request.into_body().collect().await;
+                        let now = state.held.fetch_add(1, Ordering::SeqCst) + 1;
+                        state.most.fetch_max(now, Ordering::SeqCst);
+                        let released = state.released.notified();
+                        if !state.open.load(Ordering::SeqCst) {
+                            released.await;
+                        }
+                        state.held.fetch_sub(1, Ordering::SeqCst);
+                        let body = r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","status":{"allowed":false}}"#;
+                        Ok::<_, std::convert::Infallible>(
+                            http::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes())))
+                                .expect("a response"),
+                        )
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
+            }
+        });
+        SlowAuthorizer { state }
+    }
+}
+
+impl SlowAuthorizer {
+    /// Reviews it holds now.
+    pub fn held(&self) -> usize {
+        self.state.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most reviews it held at once.
+    pub fn most_held(&self) -> usize {
+        self.state.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Answers every held review, and every later one at once.
+    pub fn release(&self) {
+        self.state.open.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.state.released.notify_waiters();
+    }
+}

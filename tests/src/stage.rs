@@ -178,14 +178,33 @@ impl Stage {
     /// An enforced API-key AuthPolicy `<route>-keys` on the route, product-scoped to product `product` of this
     /// stage's namespace: keys sent as `APIKEY <key>`.
     pub async fn api_key_policy(&self, cluster: &Cluster, route: &str, product: &str) {
-        let policy = apiportal_core::issuance::product_auth_policy(&self.shop, route, product, "APIKEY");
-        let selector = policy["spec"]["rules"]["authentication"]["api-key"]["apiKey"]["selector"].clone();
-        self.auth_policy(cluster, &format!("{route}-keys"), route, selector, true).await;
+        self.api_key_policy_taking(cluster, route, product, json!({"authorizationHeader": {"prefix": "APIKEY"}})).await;
     }
 
-    /// An API-key AuthPolicy `name` on route `route` selecting keys with `selector` (a LabelSelector), Accepted,
-    /// and Enforced when `enforced`; created, or changed if it exists.
+    /// Like `api_key_policy`, with keys sent where `credentials` (an AuthPolicy rule's `credentials`) says.
+    pub async fn api_key_policy_taking(&self, cluster: &Cluster, route: &str, product: &str, credentials: Value) {
+        let policy = apiportal_core::issuance::product_auth_policy(&self.shop, route, product, "APIKEY");
+        let selector = policy["spec"]["rules"]["authentication"]["api-key"]["apiKey"]["selector"].clone();
+        self.auth_policy_taking(cluster, &format!("{route}-keys"), route, selector, credentials, true).await;
+    }
+
+    /// An API-key AuthPolicy `name` on route `route` selecting keys with `selector` (a LabelSelector), keys sent as
+    /// `APIKEY <key>`, Accepted, and Enforced when `enforced`; created, or changed if it exists.
     pub async fn auth_policy(&self, cluster: &Cluster, name: &str, route: &str, selector: Value, enforced: bool) {
+        let credentials = json!({"authorizationHeader": {"prefix": "APIKEY"}});
+        self.auth_policy_taking(cluster, name, route, selector, credentials, enforced).await;
+    }
+
+    /// Like `auth_policy`, with keys sent where `credentials` says.
+    pub async fn auth_policy_taking(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+        route: &str,
+        selector: Value,
+        credentials: Value,
+        enforced: bool,
+    ) {
         let ar = authpolicy_resource();
         let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(Persona::Admin).await, &self.shop, &ar);
         let object = json!({
@@ -193,7 +212,7 @@ impl Stage {
             "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route},
                      "rules": {"authentication": {"api-key": {
                          "apiKey": {"selector": selector, "allNamespaces": false},
-                         "credentials": {"authorizationHeader": {"prefix": "APIKEY"}}}}}}
+                         "credentials": credentials}}}}
         });
         api.patch(name, &PatchParams::apply("test-platform").force(), &Patch::Apply(&object))
             .await
@@ -205,6 +224,22 @@ impl Stage {
                    {"type": "Enforced", "status": "False", "reason": "Unknown", "message": "not yet", "lastTransitionTime": "2026-11-25T00:00:00Z"}])
         };
         self.set_status(cluster, &ar, name, json!({"conditions": conditions})).await;
+    }
+
+    /// An enforced AuthPolicy `<route>-jwt` on the route that takes JWTs from the OpenID Connect issuer `issuer_url`.
+    pub async fn jwt_policy(&self, cluster: &Cluster, route: &str, issuer_url: &str) {
+        let ar = authpolicy_resource();
+        let name = format!("{route}-jwt");
+        let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(Persona::Admin).await, &self.shop, &ar);
+        let object = json!({
+            "apiVersion": "kuadrant.io/v1", "kind": "AuthPolicy", "metadata": {"name": name},
+            "spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": route},
+                     "rules": {"authentication": {"sso": {"jwt": {"issuerUrl": issuer_url}}}}}
+        });
+        api.patch(&name, &PatchParams::apply("test-platform").force(), &Patch::Apply(&object))
+            .await
+            .expect("apply AuthPolicy");
+        self.set_status(cluster, &ar, &name, json!({"conditions": true_conditions(&["Accepted", "Enforced"])})).await;
     }
 
     /// An enforced API-key AuthPolicy `name` in this stage's namespace on Gateway `gateway` (in the same

@@ -390,3 +390,15 @@ async fn logs_are_json_lines_with_the_flag() {
         assert!(entry["level"].is_string() && entry["timestamp"].is_string(), "{line}");
     }
 }
+
+/// The harness's bridge logs to a file, as a Deployment's container runtime does: a file gets no colour codes
+/// (escape sequences that would also act on whoever reads the file on a terminal later).
+#[tokio::test]
+async fn a_log_written_to_a_file_holds_no_terminal_escapes() {
+    let bridge = shared_bridge().await;
+    let log = std::fs::read(&bridge.log).expect("the bridge's log");
+    let text = String::from_utf8_lossy(&log);
+    assert!(text.contains("INFO") && text.contains("bridge starting"), "the bridge logged its start:\n{text}");
+    let escapes = log.iter().filter(|b| **b == 0x1b).count();
+    assert_eq!(escapes, 0, "{escapes} ESC bytes in the log file:\n{}", text.escape_debug());
+}

@@ -2,8 +2,9 @@
 //! API server with the real bridge reconciling.
 
 use apiportal_core::{APIKey, APIProduct, KeyPhase};
-use apiportal_tests::{Persona, cluster, eventually, receive_posts, shared_bridge, stage::Stage};
+use apiportal_tests::{Persona, cluster, eventually, receive_posts, serve_documents, shared_bridge, stage::Stage};
 use kube::Api;
+use serde_json::json;
 
 /// The owner creates and publishes a product over the stage's route; waits until the bridge found its plans.
 async fn published_product(stage: &Stage, name: &str, approval: &str) {
@@ -42,7 +43,7 @@ async fn consumer_browses_requests_and_reveals_a_key_for_an_automatic_product() 
     assert!(out.success(), "{}", out.stderr);
     assert!(out.stdout.contains("gold     100/day"), "{}", out.stdout);
     assert!(
-        out.stdout.contains(&format!("curl -H \"Authorization: APIKEY $API_KEY\" https://{}/", stage.host("toys"))),
+        out.stdout.contains(&format!("curl -H 'Authorization: APIKEY '\"$API_KEY\" https://{}/", stage.host("toys"))),
         "a consumer, who may not read the route, gets a ready-to-paste call: {}",
         out.stdout
     );
@@ -95,12 +96,14 @@ async fn consumer_browses_requests_and_reveals_a_key_for_an_automatic_product() 
     assert!(out.success() && out.stderr.contains("nothing to revoke"), "revoking twice is a no-op: {}", out.stderr);
 }
 
-/// The command after `label` in `describe` output, and the lines that continue it (indented, unlabelled).
+/// What `describe` prints after `label`, and the lines that continue it (aligned under it, unlabelled): the
+/// commands to paste and, under them, the notes (shell comments) about values they do not show.
 fn printed_commands(describe: &str, label: &str) -> Vec<String> {
     let mut lines = describe.lines().skip_while(|l| !l.trim_start().starts_with(label));
     let first = lines.next().unwrap_or_else(|| panic!("no {label:?} line in:\n{describe}"));
     let mut commands = vec![first.trim_start().trim_start_matches(label).trim().to_owned()];
-    commands.extend(lines.take_while(|l| l.starts_with("      ") && !l.contains(':')).map(|l| l.trim().to_owned()));
+    let continues = |l: &&str| l.len() - l.trim_start().len() >= 6;
+    commands.extend(lines.take_while(continues).map(|l| l.trim().to_owned()));
     commands
 }
 
@@ -137,6 +140,118 @@ async fn the_commands_describe_prints_work_as_pasted() {
         Some(format!("APIKEY {key}").as_str()),
         "the call carries the key itself, where the AuthPolicy reads it"
     );
+}
+
+/// A PlanPolicy's tier, an AuthPolicy's credential prefix and header name, an identity provider's token endpoint:
+/// values other people choose, which `describe` puts into commands a consumer pastes. Pasted into a real shell,
+/// the printed lines run exactly the commands shown (`curl` is a stub that records its arguments) and nothing
+/// the values smuggle in.
+#[tokio::test]
+async fn pasted_commands_run_nothing_but_themselves_whatever_the_values() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    stage.plans(c, "toys", json!([{"tier": "gold;`touch pwned-by-tier`", "limits": {"daily": 100}}])).await;
+    let prefix = json!({"authorizationHeader": {"prefix": "APIKEY\" $(touch pwned-by-prefix) \""}});
+    stage.api_key_policy_taking(c, "toys", "toys", prefix).await;
+    stage.route(c, "widgets", &[&stage.host("widgets")]).await;
+    let header = json!({"customHeader": {"name": "X-Key$(touch pwned-by-header)"}});
+    stage.api_key_policy_taking(c, "widgets", "widgets", header).await;
+    stage.route(c, "ledger", &[&stage.host("ledger")]).await;
+    let discovery = json!({"issuer": "https://sso.example.com",
+                           "token_endpoint": "https://sso.example.com/token'$(touch pwned-by-endpoint)'"});
+    let idp = serve_documents(vec![("/.well-known/openid-configuration".into(), discovery.to_string())]).await;
+    stage.jwt_policy(c, "ledger", &idp).await;
+    for (product, route) in [("toys", "toys"), ("widgets", "widgets"), ("ledger", "ledger")] {
+        let args = ["-n", &stage.shop, "product", "create", product, "--route", route, "--publish"];
+        let out = c.apiportal(Persona::Owner, &args).await;
+        assert!(out.success(), "{}", out.stderr);
+    }
+    let scheme = |p: &APIProduct| p.status.as_ref().and_then(|s| s.discovered_auth_scheme.clone());
+    stage
+        .wait_for_product(c, "toys", "the tier and the prefix", |p| !p.plans().is_empty() && scheme(p).is_some())
+        .await;
+    stage.wait_for_product(c, "widgets", "the header", |p| scheme(p).is_some()).await;
+    stage
+        .wait_for_product(c, "ledger", "the token endpoint", |p| {
+            p.status.as_ref().and_then(|s| s.oidc_discovery.as_ref()).is_some_and(|d| d.token_endpoint.is_some())
+        })
+        .await;
+    let describe = |product: &'static str| {
+        let reference = format!("{}/{product}", stage.shop);
+        async move {
+            let out = c.apiportal(Persona::Consumer, &["describe", "product", &reference]).await;
+            assert!(out.success(), "{}", out.stderr);
+            out.stdout
+        }
+    };
+    let (toys, widgets, ledger) = (describe("toys").await, describe("widgets").await, describe("ledger").await);
+    let pasted = [
+        printed_commands(&toys, "Get a key:"),
+        vec!["export API_KEY=key-of-the-consumer".to_owned()],
+        printed_commands(&toys, "Call it:"),
+        printed_commands(&widgets, "Call it:"),
+        printed_commands(&ledger, "Get a token:"),
+        printed_commands(&ledger, "Call it:"),
+    ]
+    .concat();
+
+    let work = tempfile::tempdir().unwrap();
+    let stubs = work.path().join("stubs");
+    std::fs::create_dir(&stubs).unwrap();
+    let record = work.path().join("curl-calls");
+    for (name, body) in [
+        ("curl", "printf '%s\\0' \"$@\" >> \"$RECORD\"; printf '\\n' >> \"$RECORD\""),
+        ("jq", "cat > /dev/null; echo token-from-the-provider"),
+    ] {
+        let path = stubs.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    // As pasted into a terminal: each line runs whatever the one before did (a placeholder makes a command fail).
+    let script = format!("set +e +o pipefail\ncd \"$WORK\"\nexport PATH=\"$STUBS:$PATH\"\n{}\n", pasted.join("\n"));
+    let env = [
+        ("WORK", work.path().to_str().unwrap()),
+        ("STUBS", stubs.to_str().unwrap()),
+        ("RECORD", record.to_str().unwrap()),
+        ("CLIENT_ID", "the-client"),
+        ("CLIENT_SECRET", "its-secret"),
+    ];
+    let out = c.shell(Persona::Consumer, &stage.team, &script, &env).await;
+
+    let smuggled: Vec<String> = std::fs::read_dir(work.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pwned"))
+        .collect();
+    assert!(smuggled.is_empty(), "pasting ran commands hidden in values {smuggled:?}:\n{script}\n{}", out.stderr);
+    let calls: Vec<Vec<String>> = std::fs::read_to_string(&record)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split('\0').filter(|a| !a.is_empty()).map(str::to_owned).collect())
+        .collect();
+    let url = |route: &str| format!("https://{}/", stage.host(route));
+    let expected: Vec<Vec<String>> = [
+        vec!["-H".to_owned(), "Authorization: <prefix> key-of-the-consumer".to_owned(), url("toys")],
+        vec!["-H".to_owned(), "<header-name>: key-of-the-consumer".to_owned(), url("widgets")],
+        ["-s", "-u", "the-client:its-secret", "-d", "grant_type=client_credentials", "<token-endpoint>"]
+            .map(str::to_owned)
+            .to_vec(),
+        vec!["-H".to_owned(), "Authorization: Bearer token-from-the-provider".to_owned(), url("ledger")],
+    ]
+    .to_vec();
+    assert_eq!(
+        calls,
+        expected,
+        "curl ran exactly as printed, with the variables expanded:\n{script}"
+    );
+    for (describe, placeholder) in
+        [(&toys, "<tier>"), (&toys, "<prefix>"), (&widgets, "<header-name>"), (&ledger, "<token-endpoint>")]
+    {
+        assert!(describe.contains(&format!("# {placeholder} stands for the")), "a note says why:\n{describe}");
+    }
+    let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
+    assert!(keys.list(&Default::default()).await.unwrap().items.is_empty(), "no request was made for '<tier>'");
 }
 
 #[tokio::test]

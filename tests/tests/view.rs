@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use apiportal_core::{APIProduct, rbac};
 use apiportal_tests::{
-    BRIDGE_AUDIENCE, Bridge, Persona, cluster, eventually, http_client, http_get, receive_posts, run, stage::Stage,
-    try_http_get,
+    BRIDGE_AUDIENCE, Bridge, FLOODER, Persona, cluster, eventually, http_client, http_get, receive_posts, run,
+    stage::Stage, try_http_get,
 };
 use futures::{StreamExt, stream};
 use kube::{Api, api::PostParams};
@@ -37,6 +37,12 @@ async fn fetches_cannot_be_turned_inward_and_echo_nothing() {
         ("loopback", format!("https://127.0.0.1:{port}/openapi.json")),
         ("by-name", format!("https://localhost:{port}/openapi.json")),
         ("mapped", format!("https://[::ffff:127.0.0.1]:{port}/openapi.json")),
+        ("compatible", format!("https://[::127.0.0.1]:{port}/openapi.json")),
+        ("nat64", format!("https://[64:ff9b::7f00:1]:{port}/openapi.json")),
+        ("nat64-local", format!("https://[64:ff9b:1::7f00:1]:{port}/openapi.json")),
+        ("sixtofour", format!("https://[2002:7f00:1::1]:{port}/openapi.json")),
+        ("teredo", format!("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]:{port}/openapi.json")),
+        ("site-local", format!("https://[fec0::1]:{port}/openapi.json")),
     ];
     let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &stage.shop);
     for (name, url) in &targets {
@@ -56,6 +62,13 @@ async fn fetches_cannot_be_turned_inward_and_echo_nothing() {
         assert_eq!((status.as_str(), reason.as_str()), ("False", "DestinationRefused"), "{name}: {message}");
         assert!(message.contains("--fetch-allow-cidr"), "says how the platform may allow it: {message}");
         assert!(p.status.as_ref().unwrap().openapi.is_none(), "{name}: nothing kept from {url}");
+        if *name == "by-name" {
+            // What the name resolved to stays inside the cluster: only the rule that refused it is said.
+            assert!(message.contains("loopback address"), "says which rule refused it: {message}");
+            for resolved in ["127.0.0.1", "::1,", "::1 "] {
+                assert!(!message.contains(resolved), "the refusal repeats what localhost resolved to: {message}");
+            }
+        }
         let status_text = serde_json::to_string(&p.status).unwrap();
         for echo in ["kind", "Unauthorized", "Forbidden", "Status", "secrets is forbidden"] {
             assert!(
@@ -248,4 +261,79 @@ async fn a_signed_in_user_sees_exactly_what_kubectl_shows_them() {
     assert_eq!(answer.status, 403, "nor through the bridge: {}", answer.text());
     let answer = bridge.get_as(&format!("/api/v1/products/{}/c", theirs.shop), &token).await;
     assert_eq!(answer.status, 403);
+}
+
+/// A caller with many namespaces to check (here a ServiceAccount whose namespaced reviews the API server takes as
+/// long as the test likes, through a slow authorizer webhook) floods the view. It gets at most its own share of
+/// the review slots; Backstage's reads, beside it, keep being answered, and the flooder is the one that waits.
+#[tokio::test]
+async fn one_caller_flooding_reviews_cannot_starve_backstage() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    let authorizer = c.slow_authorizer().await;
+    let share = usize::from(apiportal_core::bridge_args::Args::defaults().max_reviews_per_caller);
+    let all_slots = apiportal_core::bridge_args::Args::defaults().max_reviews_in_flight;
+    let admin = c.client(Persona::Admin).await;
+    let (flood_ns, flooder) = FLOODER;
+    let namespace: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": flood_ns}})).unwrap();
+    Api::all(admin.clone()).create(&PostParams::default(), &namespace).await.unwrap();
+    let account: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": flooder}})).unwrap();
+    Api::namespaced(admin.clone(), flood_ns).create(&PostParams::default(), &account).await.unwrap();
+    // Many namespaces with products: each is a review for a caller without cluster-wide rights.
+    for i in 0..12 {
+        let ns = c.namespace("flooded").await;
+        let product: APIProduct = serde_json::from_value(json!({
+            "apiVersion": apiportal_core::API_VERSION, "kind": "APIProduct", "metadata": {"name": "p"},
+            "spec": {"displayName": "p", "targetRef": {"name": "r"}, "publishStatus": "Published"}
+        }))
+        .unwrap();
+        Api::<APIProduct>::namespaced(admin.clone(), &ns).create(&PostParams::default(), &product).await.unwrap();
+        if i < 2 {
+            c.bind_user(&ns, rbac::CATALOG_READER_ROLE, &format!("system:serviceaccount:{flood_ns}:{flooder}")).await;
+        }
+    }
+    let bridge = Bridge::start(c, &[]).await;
+    let token = c.service_account_token(flood_ns, flooder, BRIDGE_AUDIENCE).await;
+    let floods: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, token) = (bridge.http(), token.clone());
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let answer =
+                    http_get(&http, "/api/v1/products", &[("authorization", &format!("Bearer {token}"))]).await;
+                (answer.status, start.elapsed())
+            })
+        })
+        .collect();
+    eventually(30, "the flooder's reviews to reach the authorizer", || async {
+        (authorizer.held() >= share).then_some(())
+    })
+    .await;
+
+    let mut backstage = Vec::new();
+    for _ in 0..3 {
+        // A new token each time: each read needs a TokenReview, and the first a SubjectAccessReview too.
+        let token = c.backstage_token().await;
+        let start = Instant::now();
+        let answer = bridge.get_as("/api/v1/products", &token).await;
+        backstage.push((answer.status, start.elapsed()));
+    }
+    let flooder_waiting = floods.iter().filter(|f| !f.is_finished()).count();
+    let most_held = authorizer.most_held();
+    authorizer.release();
+    let mut flood = Vec::new();
+    for f in floods {
+        flood.push(f.await.unwrap());
+    }
+    eprintln!("Backstage's reads during the flood (status, latency): {backstage:?}");
+    eprintln!("the flooder's {} requests (status, latency): {flood:?}", flood.len());
+    eprintln!("reviews of the flooder held at once: {most_held} (its share {share}, all slots {all_slots})");
+    assert!(
+        backstage.iter().all(|(status, _)| *status == 200),
+        "Backstage is answered beside the flood: {backstage:?}"
+    );
+    assert_eq!(flooder_waiting, 8, "the flooder's own requests are the ones waiting");
+    assert_eq!(most_held, share, "one caller holds its share of the review slots, never more");
 }

@@ -155,44 +155,33 @@ impl AuthScheme {
 }
 
 impl Credentials {
-    /// How to send a credential, e.g. `header Authorization: APIKEY <key>` or `query ?api_key=<key>`.
-    pub fn describe(credentials: Option<&Credentials>, placeholder: &str) -> CredentialLocation {
-        let c = credentials.cloned().unwrap_or_default();
-        if let Some(h) = c.custom_header {
-            let value = h.prefix.map(|p| format!("{p} {placeholder}")).unwrap_or_else(|| placeholder.to_owned());
-            CredentialLocation::Header { name: h.name, value }
-        } else if let Some(q) = c.query_string {
-            CredentialLocation::Query { name: q.name, value: placeholder.to_owned() }
-        } else if let Some(k) = c.cookie {
-            CredentialLocation::Cookie { name: k.name, value: placeholder.to_owned() }
+    /// Where a client puts its credential under `credentials` (absent: `Authorization: Bearer`).
+    pub fn location(credentials: Option<&Credentials>) -> CredentialLocation<'_> {
+        let Some(c) = credentials else {
+            return CredentialLocation::Header { name: "Authorization", prefix: Some("Bearer") };
+        };
+        if let Some(h) = &c.custom_header {
+            CredentialLocation::Header { name: &h.name, prefix: h.prefix.as_deref() }
+        } else if let Some(q) = &c.query_string {
+            CredentialLocation::Query { name: &q.name }
+        } else if let Some(k) = &c.cookie {
+            CredentialLocation::Cookie { name: &k.name }
         } else {
-            let prefix = c.authorization_header.and_then(|a| a.prefix).unwrap_or_else(|| "Bearer".to_owned());
-            CredentialLocation::Header { name: "Authorization".to_owned(), value: format!("{prefix} {placeholder}") }
+            let prefix = c.authorization_header.as_ref().and_then(|a| a.prefix.as_deref()).unwrap_or("Bearer");
+            CredentialLocation::Header { name: "Authorization", prefix: Some(prefix) }
         }
     }
 }
 
-/// Where a credential goes on a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CredentialLocation {
-    Header { name: String, value: String },
-    Query { name: String, value: String },
-    Cookie { name: String, value: String },
-}
-
-impl CredentialLocation {
-    /// A ready-to-paste curl command against `url`. Double quotes, so that a shell variable used as the
-    /// credential (`$API_KEY`) is expanded when the command is pasted.
-    pub fn curl(&self, url: &str) -> String {
-        match self {
-            Self::Header { name, value } => format!("curl -H \"{name}: {value}\" {url}"),
-            Self::Query { name, value } => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                format!("curl \"{url}{sep}{name}={value}\"")
-            }
-            Self::Cookie { name, value } => format!("curl --cookie \"{name}={value}\" {url}"),
-        }
-    }
+/// Where a credential goes on a request, as the AuthPolicy's author wrote it (the plugin quotes it for shells).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialLocation<'a> {
+    /// `name: [prefix ]<credential>`.
+    Header { name: &'a str, prefix: Option<&'a str> },
+    /// `?name=<credential>`.
+    Query { name: &'a str },
+    /// `Cookie: name=<credential>`.
+    Cookie { name: &'a str },
 }
 
 #[cfg(test)]
@@ -201,27 +190,30 @@ mod tests {
 
     #[test]
     fn credentials_default_to_bearer_and_follow_the_policy() {
-        let url = "https://api.example.com/";
-        assert_eq!(
-            Credentials::describe(None, "$KEY").curl(url),
-            "curl -H \"Authorization: Bearer $KEY\" https://api.example.com/"
-        );
+        let bearer = CredentialLocation::Header { name: "Authorization", prefix: Some("Bearer") };
+        assert_eq!(Credentials::location(None), bearer);
+        assert_eq!(Credentials::location(Some(&Credentials::default())), bearer);
         let prefixed = Credentials {
             authorization_header: Some(PrefixedCredential { prefix: Some("APIKEY".into()) }),
             ..Default::default()
         };
         assert_eq!(
-            Credentials::describe(Some(&prefixed), "$KEY").curl(url),
-            "curl -H \"Authorization: APIKEY $KEY\" https://api.example.com/"
+            Credentials::location(Some(&prefixed)),
+            CredentialLocation::Header { name: "Authorization", prefix: Some("APIKEY") }
+        );
+        let custom = Credentials {
+            custom_header: Some(NamedCredential { name: "X-API-KEY".into(), prefix: None }),
+            ..Default::default()
+        };
+        assert_eq!(
+            Credentials::location(Some(&custom)),
+            CredentialLocation::Header { name: "X-API-KEY", prefix: None }
         );
         let query = Credentials {
             query_string: Some(NamedCredential { name: "api_key".into(), prefix: None }),
             ..Default::default()
         };
-        assert_eq!(
-            Credentials::describe(Some(&query), "$KEY").curl(url),
-            "curl \"https://api.example.com/?api_key=$KEY\""
-        );
+        assert_eq!(Credentials::location(Some(&query)), CredentialLocation::Query { name: "api_key" });
     }
 
     #[test]

@@ -6,9 +6,17 @@
 //! - refusals in a separate, small, short-lived cache, so a flood of junk tokens cannot evict real callers;
 //! - at most `max_in_flight` reviews at once (callers wait briefly, then get 503), one review per token however
 //!   many requests carry it, and a per-client budget of unknown tokens (429 beyond it);
+//! - at most `max_per_caller` of those slots for one caller's SubjectAccessReviews: a caller with many
+//!   namespaces to check (or many requests at once) queues behind its own reviews, never everyone else's;
 //! - the authorisation cache is keyed by everything the decision depends on: user, UID, groups and extra.
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
 
 use futures::{StreamExt, stream};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -66,6 +74,8 @@ pub struct Settings {
     pub audiences: Vec<String>,
     pub ttl: Duration,
     pub max_in_flight: usize,
+    /// Of those, SubjectAccessReviews one caller may have in flight.
+    pub max_per_caller: usize,
     /// Unknown tokens one client may present per minute.
     pub unknown_tokens_per_minute: u32,
 }
@@ -80,6 +90,7 @@ pub struct Authorizer {
     refused: Cache<TokenDigest, ()>,
     decisions: Cache<(UserDigest, Access), bool>,
     in_flight: Semaphore,
+    per_caller: PerCaller,
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     metrics: Arc<Metrics>,
 }
@@ -98,6 +109,7 @@ impl Authorizer {
             refused: Cache::builder().max_capacity(10_000).time_to_live(REFUSAL_TTL.min(settings.ttl)).build(),
             decisions: Cache::builder().max_capacity(100_000).time_to_live(settings.ttl).build(),
             in_flight: Semaphore::new(settings.max_in_flight.max(1)),
+            per_caller: PerCaller::new(settings.max_per_caller.clamp(1, settings.max_in_flight.max(1))),
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             metrics,
         }
@@ -172,14 +184,21 @@ impl Authorizer {
 
     /// Whether `user` may do `access`.
     pub async fn authorize(&self, user: &UserInfo, access: &Access) -> Result<bool, AuthError> {
-        let key = (digest_user(user), access.clone());
+        let caller = digest_user(user);
+        let key = (caller, access.clone());
         if let Some(allowed) = self.decisions.get(&key).await {
             return Ok(allowed);
         }
-        let _slot = tokio::time::timeout(WAIT_FOR_SLOT, self.in_flight.acquire())
-            .await
-            .map_err(|_| AuthError::Unavailable("too many callers are being authorised; retry shortly".into()))?
-            .expect("the semaphore is never closed");
+        // The caller's own share first: while it waits for it, it holds none of the slots others need.
+        let share = self.per_caller.share(caller);
+        let slots = async {
+            let own = share.acquire().await.expect("a share is never closed");
+            let any = self.in_flight.acquire().await.expect("the semaphore is never closed");
+            (own, any)
+        };
+        let _slots = tokio::time::timeout(WAIT_FOR_SLOT, slots).await.map_err(|_| {
+            AuthError::Unavailable("too many reviews are in flight for you or for everyone; retry shortly".into())
+        })?;
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: user.username.clone(),
@@ -237,6 +256,33 @@ impl Authorizer {
     }
 }
 
+/// Each caller's share of the review slots: a semaphore per caller, alive while anyone holds or awaits it (so a
+/// caller's every review counts against the same share), forgotten when no one does.
+struct PerCaller {
+    permits: usize,
+    shares: Mutex<HashMap<UserDigest, Weak<Semaphore>>>,
+}
+
+impl PerCaller {
+    fn new(permits: usize) -> Self {
+        Self { permits, shares: Mutex::default() }
+    }
+
+    fn share(&self, caller: UserDigest) -> Arc<Semaphore> {
+        let mut shares = self.shares.lock().expect("never poisoned: nothing panics while holding it");
+        if let Some(share) = shares.get(&caller).and_then(Weak::upgrade) {
+            return share;
+        }
+        // Bounded by the callers with reviews in flight: forgotten shares are swept as the map grows.
+        if shares.len() >= 1024 && shares.len().is_power_of_two() {
+            shares.retain(|_, share| share.strong_count() > 0);
+        }
+        let share = Arc::new(Semaphore::new(self.permits));
+        shares.insert(caller, Arc::downgrade(&share));
+        share
+    }
+}
+
 /// Everything about a user an authorisation decision depends on.
 fn digest_user(user: &UserInfo) -> UserDigest {
     let mut hasher = Sha256::new();
@@ -269,6 +315,18 @@ mod tests {
             groups: Some(groups.iter().map(|g| (*g).to_owned()).collect()),
             ..Default::default()
         }
+    }
+
+    #[tokio::test]
+    async fn one_callers_reviews_share_a_bounded_share_and_others_get_their_own() {
+        let shares = PerCaller::new(2);
+        let (flooder, backstage) = (digest_user(&user("flooder", &[])), digest_user(&user("backstage", &[])));
+        let first = shares.share(flooder);
+        let _held = (first.clone().try_acquire_owned().unwrap(), first.clone().try_acquire_owned().unwrap());
+        assert!(shares.share(flooder).try_acquire().is_err(), "a third review of the same caller waits");
+        assert!(shares.share(backstage).try_acquire().is_ok(), "another caller has its own share");
+        drop((_held, first));
+        assert_eq!(shares.share(flooder).available_permits(), 2, "a share nobody holds is forgotten");
     }
 
     #[test]

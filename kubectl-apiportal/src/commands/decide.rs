@@ -17,6 +17,7 @@ use super::{APIKEY_KIND, keys::get_key, requests::can_approve};
 use crate::{
     cli::{DecideArgs, DryRun},
     error::Error,
+    output::{say, tell},
     session::{Session, split_reference},
 };
 
@@ -77,7 +78,7 @@ pub async fn revoke(session: &Session, reference: &str, reason: &str, dry_run: D
         return Err(Error::Usage("--reason must say why the key is revoked: its consumer reads it".into()));
     }
     let user = session.username().await?;
-    decide_one(session, &user, reference, Verdict::Revoke, Some(reason), dry_run).await.map(|line| println!("{line}"))
+    decide_one(session, &user, reference, Verdict::Revoke, Some(reason), dry_run).await.map(|line| say!("{line}"))
 }
 
 /// The keys `args` names: NAMESPACE/NAME references, or every pending request for `--product`.
@@ -105,7 +106,7 @@ async fn targets(session: &Session, args: &DecideArgs) -> Result<Vec<String>, Er
 async fn decide_all(session: &Session, args: &DecideArgs, verdict: Verdict) -> Result<(), Error> {
     let targets = targets(session, args).await?;
     if targets.is_empty() {
-        eprintln!(
+        tell!(
             "No pending requests for {}: nothing to {}.",
             args.product.as_deref().unwrap_or_default(),
             verdict.verb()
@@ -116,13 +117,13 @@ async fn decide_all(session: &Session, args: &DecideArgs, verdict: Verdict) -> R
     let mut failed = 0;
     for reference in &targets {
         match decide_one(session, &user, reference, verdict, args.reason.as_deref(), args.dry_run.dry_run).await {
-            Ok(line) => println!("{line}"),
+            Ok(line) => say!("{line}"),
             Err(e) => {
                 failed += 1;
                 if targets.len() == 1 {
                     return Err(e);
                 }
-                eprintln!("error: {e}");
+                tell!("error: {e}");
             }
         }
     }

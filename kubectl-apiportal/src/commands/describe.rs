@@ -1,17 +1,13 @@
 //! `describe product`: everything a consumer needs to choose a plan and call the API.
 
-use std::fmt::Write;
-
-use apiportal_core::{
-    APIProduct,
-    resources::{authpolicy::Credentials, httproute::HTTPRoute},
-};
+use apiportal_core::{APIProduct, resources::httproute::HTTPRoute};
 use kube::{Api, ResourceExt};
 
 use crate::{
     cli::{GlobalArgs, OutputFormat},
     error::Error,
-    output::{Table, age, print_object},
+    output::{Describe, Shown, Table, age, print_object, print_shown},
+    paste::{self, Command, Kind, Part, Value},
     session::Session,
 };
 
@@ -34,7 +30,7 @@ pub async fn product(session: &Session, global: &GlobalArgs, reference: &str) ->
     } else {
         product.hostnames().to_vec()
     };
-    print!("{}", render(&product, &hostnames, jiff::Timestamp::now()));
+    print_shown(&render(&product, &hostnames, jiff::Timestamp::now()));
     Ok(())
 }
 
@@ -43,40 +39,37 @@ pub async fn get_product(session: &Session, ns: &str, name: &str) -> Result<APIP
     session.get_named("product", ns, name, "kubectl apiportal products -A").await
 }
 
-fn field(out: &mut String, label: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "{:<16}{value}", format!("{label}:"));
-}
-
-pub fn render(p: &APIProduct, hostnames: &[String], now: jiff::Timestamp) -> String {
-    let mut out = String::new();
+pub fn render(p: &APIProduct, hostnames: &[String], now: jiff::Timestamp) -> Shown {
+    let mut out = Describe::default();
     let ns = p.namespace().unwrap_or_default();
-    field(&mut out, "Name", p.name_any());
-    field(&mut out, "Namespace", &ns);
-    field(&mut out, "Display Name", &p.spec.display_name);
+    let name = p.name_any();
+    out.field("Name", &name);
+    out.field("Namespace", &ns);
+    out.field("Display Name", &p.spec.display_name);
     if let Some(d) = &p.spec.description {
-        field(&mut out, "Description", d);
+        out.field("Description", d);
     }
-    field(&mut out, "Version", p.spec.version.as_deref().unwrap_or("<none>"));
+    out.field("Version", p.spec.version.as_deref().unwrap_or("<none>"));
     if !p.spec.tags.is_empty() {
-        field(&mut out, "Tags", p.spec.tags.join(", "));
+        out.field("Tags", p.spec.tags.join(", "));
     }
-    field(&mut out, "Publish Status", format!("{:?}", p.spec.publish_status));
+    out.field("Publish Status", format!("{:?}", p.spec.publish_status));
     let approval = match p.spec.approval_mode {
         apiportal_core::ApprovalMode::Automatic => "automatic (keys are issued at once)",
         apiportal_core::ApprovalMode::Manual => "manual (an owner reviews each request)",
     };
-    field(&mut out, "Approval", approval);
+    out.field("Approval", approval);
     let route = if hostnames.is_empty() {
         p.spec.target_ref.name.clone()
     } else {
         format!("{} ({})", p.spec.target_ref.name, hostnames.join(", "))
     };
-    field(&mut out, "Route", route);
-    field(&mut out, "Age", age(p.metadata.creation_timestamp.as_ref(), now));
+    out.field("Route", route);
+    out.field("Age", age(p.metadata.creation_timestamp.as_ref(), now));
 
-    let _ = writeln!(out, "\nPlans:");
+    out.section("Plans");
     if p.plans().is_empty() {
-        let _ = writeln!(out, "  <none discovered yet: the bridge reads them from the route's PlanPolicy>");
+        out.line("<none discovered yet: the bridge reads them from the route's PlanPolicy>");
     } else {
         let mut table = Table::new(vec!["TIER", "LIMITS", "DESCRIPTION"]);
         for plan in p.plans() {
@@ -86,57 +79,59 @@ pub fn render(p: &APIProduct, hostnames: &[String], now: jiff::Timestamp) -> Str
                 plan.description.clone().unwrap_or_default(),
             ]);
         }
-        for line in table.render(false, false).lines() {
-            let _ = writeln!(out, "  {line}");
-        }
+        out.table(&table);
     }
 
-    let url = format!("https://{}/", hostnames.first().map(String::as_str).unwrap_or("<api-hostname>"));
+    let host = hostnames.first().map(String::as_str);
     let status = p.status.as_ref();
     let scheme = status.and_then(|s| s.discovered_auth_scheme.as_ref());
-    let _ = writeln!(out, "\nAuthentication:");
+    out.section("Authentication");
     match scheme {
         Some(scheme) if scheme.api_key_rule().is_some() => {
             let (_, rule) = scheme.api_key_rule().unwrap();
-            let location = Credentials::describe(rule.credentials.as_ref(), "$API_KEY");
-            let first_tier = p.plans().first().map(|t| t.tier.as_str()).unwrap_or("TIER");
-            let _ = writeln!(out, "  Type:         API key");
-            let _ = writeln!(
-                out,
-                "  Get a key:    kubectl apiportal request {ns}/{} --plan {first_tier} --use-case '...' --wait",
-                p.name_any()
-            );
-            let _ = writeln!(
-                out,
-                "                export API_KEY=$(kubectl apiportal key show {}-{first_tier} --reveal)",
-                p.name_any()
-            );
-            let _ = writeln!(out, "  Call it:      {}", location.curl(&url));
+            let tier = match p.plans().first() {
+                Some(plan) => Value::new(&plan.tier, Kind::Word, "<tier>", "plan tier"),
+                None => Value::unknown("<tier>"),
+            };
+            // The request names the key PRODUCT-TIER (request.rs): the tier is part of the key's name.
+            let key_name = [Part::Value(Value::name(&name)), Part::Text("-"), Part::Value(tier)];
+            let request =
+                Command::apiportal("request").reference(&ns, &name).flag("--plan", tier).raw("--use-case '...' --wait");
+            let reveal = Command::new("export API_KEY=$(kubectl apiportal key show").word(&key_name).raw("--reveal)");
+            out.sub_field("Type", AUTH_WIDTH, "API key");
+            out.commands("Get a key", Some(AUTH_WIDTH), &[request, reveal]);
+            let call = paste::call_api(rule.credentials.as_ref(), host, "API_KEY");
+            out.commands("Call it", Some(AUTH_WIDTH), &[call]);
         }
         Some(scheme) if scheme.jwt_issuer().is_some() => {
             let issuer = scheme.jwt_issuer().unwrap();
-            let token_endpoint = status.and_then(|s| s.oidc_discovery.as_ref()).and_then(|o| o.token_endpoint.clone());
-            let _ = writeln!(out, "  Type:            OpenID Connect (JWT)");
-            let _ = writeln!(out, "  Issuer:          {issuer}");
+            let token_endpoint =
+                status.and_then(|s| s.oidc_discovery.as_ref()).and_then(|o| o.token_endpoint.as_deref());
+            out.sub_field("Type", OIDC_WIDTH, "OpenID Connect (JWT)");
+            out.sub_field("Issuer", OIDC_WIDTH, issuer);
             match token_endpoint {
                 Some(endpoint) => {
-                    let _ = writeln!(out, "  Token endpoint:  {endpoint}");
-                    let _ = writeln!(
-                        out,
-                        "  Get a token:     TOKEN=$(curl -s -u \"$CLIENT_ID:$CLIENT_SECRET\" -d grant_type=client_credentials {endpoint} | jq -r .access_token)"
-                    );
+                    out.sub_field("Token endpoint", OIDC_WIDTH, endpoint);
+                    let endpoint = Value::new(endpoint, Kind::Url, "<token-endpoint>", "token endpoint");
+                    let token = Command::new(
+                        "TOKEN=$(curl -s -u \"$CLIENT_ID:$CLIENT_SECRET\" -d grant_type=client_credentials",
+                    )
+                    .arg(endpoint)
+                    .raw("| jq -r .access_token)");
+                    out.commands("Get a token", Some(OIDC_WIDTH), &[token]);
                 }
                 None => {
-                    let _ = writeln!(
-                        out,
-                        "  Token endpoint:  <not discovered yet: see {issuer}/.well-known/openid-configuration>"
+                    out.sub_field(
+                        "Token endpoint",
+                        OIDC_WIDTH,
+                        format!("<not discovered yet: see {issuer}/.well-known/openid-configuration>"),
                     );
                 }
             }
-            let _ = writeln!(out, "  Call it:         curl -H \"Authorization: Bearer $TOKEN\" {url}");
+            out.commands("Call it", Some(OIDC_WIDTH), &[paste::call_api(None, host, "TOKEN")]);
         }
         _ => {
-            let _ = writeln!(out, "  <not discovered yet: the bridge reads it from the route's AuthPolicy>");
+            out.line("<not discovered yet: the bridge reads it from the route's AuthPolicy>");
         }
     }
 
@@ -149,30 +144,34 @@ pub fn render(p: &APIProduct, hostnames: &[String], now: jiff::Timestamp) -> Str
         ("TechDocs", docs.techdocs_ref),
     ];
     if links.iter().any(|(_, v)| v.is_some()) {
-        let _ = writeln!(out, "\nDocumentation:");
+        out.section("Documentation");
         for (label, value) in links {
             if let Some(v) = value {
-                let _ = writeln!(out, "  {:<12}{v}", format!("{label}:"));
+                out.sub_field(label, LINK_WIDTH, v);
             }
         }
     }
     if let Some(c) = &p.spec.contact {
-        let _ = writeln!(out, "\nContact:");
+        out.section("Contact");
         for (label, value) in [("Team", &c.team), ("Email", &c.email), ("Slack", &c.slack), ("URL", &c.url)] {
             if let Some(v) = value {
-                let _ = writeln!(out, "  {:<12}{v}", format!("{label}:"));
+                out.sub_field(label, LINK_WIDTH, v);
             }
         }
     }
     if !p.conditions().is_empty() {
-        let _ = writeln!(out, "\nConditions:");
+        out.section("Conditions");
         let mut table = Table::new(vec!["TYPE", "STATUS", "REASON", "MESSAGE"]);
         for c in p.conditions() {
             table.rows.push(vec![c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone()]);
         }
-        for line in table.render(false, false).lines() {
-            let _ = writeln!(out, "  {line}");
-        }
+        out.table(&table);
     }
-    out
+    out.finish()
 }
+
+/// Where values start in the Authentication section for API keys, and for OpenID Connect.
+const AUTH_WIDTH: usize = 14;
+const OIDC_WIDTH: usize = 17;
+/// Where values start in the Documentation and Contact sections.
+const LINK_WIDTH: usize = 12;

@@ -7,7 +7,12 @@ use k8s_openapi::api::{
 use kube::{Api, ResourceExt};
 
 use super::{list_scoped, scope_text};
-use crate::{error::Error, session::Session};
+use crate::{
+    error::Error,
+    output::say,
+    paste::{Command, Value},
+    session::Session,
+};
 
 use apiportal_core::LEASE_NAME as BRIDGE_LEASE;
 
@@ -18,14 +23,15 @@ struct Report {
 
 impl Report {
     fn ok(&self, what: &str) {
-        println!("[ok]      {what}");
+        say!("[ok]      {what}");
     }
     fn problem(&mut self, what: &str, fix: &str) {
         self.problems += 1;
-        println!("[problem] {what}\n          fix: {fix}");
+        say!("[problem] {what}");
+        say!("          fix: {fix}");
     }
     fn note(&self, what: &str) {
-        println!("[skipped] {what}");
+        say!("[skipped] {what}");
     }
 }
 
@@ -110,12 +116,12 @@ pub async fn run(session: &Session, namespace_flag: Option<&str>) -> Result<(), 
         if allowed {
             report.ok(&format!("you may {verb} {resource} in namespace {ns}"));
         } else {
-            println!("[info]    you may not {verb} {resource} in namespace {ns} (granted by {role})");
+            say!("[info]    you may not {verb} {resource} in namespace {ns} (granted by {role})");
         }
     }
     if !any_right && namespace_flag.is_none() {
         // Roles are bound per namespace, and no user may list the bindings that name them.
-        println!(
+        say!(
             "[info]    rights were checked in namespace {ns} (your context's); if your roles are bound elsewhere, run kubectl apiportal doctor -n NAMESPACE"
         );
     }
@@ -141,7 +147,8 @@ fn check_product(report: &mut Report, p: &APIProduct) {
         (
             "Ready",
             format!(
-                "check httproute {ns}/{route} exists and a Gateway accepted it: kubectl describe httproute {route} -n {ns}"
+                "check httproute {ns}/{route} exists and a Gateway accepted it: {}",
+                Command::new("kubectl describe httproute").arg(Value::name(route)).flag("-n", Value::namespace(&ns))
             ),
         ),
         (
@@ -158,11 +165,14 @@ fn check_product(report: &mut Report, p: &APIProduct) {
         ),
     ];
     let keys_fix = format!(
-        "make the AuthPolicy of httproute {ns}/{route} select keys by labels naming this product: {}: {}, {}: {ns} (kubectl apiportal expose {route} -n {ns} --product {} prints one)",
+        "make the AuthPolicy of httproute {ns}/{route} select keys by labels naming this product: {}: {}, {}: {ns} ({} prints one)",
         apiportal_core::labels::APIPRODUCT,
         p.name_any(),
         apiportal_core::labels::APIPRODUCT_NAMESPACE,
-        p.name_any()
+        Command::apiportal("expose")
+            .arg(Value::name(route))
+            .flag("-n", Value::namespace(&ns))
+            .flag("--product", Value::name(&p.name_any()))
     );
     let jwt_only =
         conditions::find(p.conditions(), "KeysIssuable").is_some_and(|c| c.reason == "NoAPIKeyAuthentication");

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::{
     cli::{DryRun, GlobalArgs, InstallArgs, OutputFormat},
     error::Error,
-    output::serialize,
+    output::{print_data, say, serialize},
     session::Session,
 };
 
@@ -49,7 +49,7 @@ async fn ensure_tls_secret(session: &Session, args: &InstallArgs, dry_run: bool)
     let existing = secrets.get_opt(name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?;
     match (existing, &args.tls_secret) {
         (Some(_), _) => {
-            println!("secret/{name} unchanged{}", if dry_run { " (server dry run)" } else { "" });
+            say!("secret/{name} unchanged{}", if dry_run { " (server dry run)" } else { "" });
             Ok(())
         }
         (None, Some(_)) => Err(Error::NotFound(format!(
@@ -64,7 +64,7 @@ async fn ensure_tls_secret(session: &Session, args: &InstallArgs, dry_run: bool)
                 Ok(_) => {}
                 // A dry run creates no namespace, so nothing inside one this install would create can be checked.
                 Err(e) if dry_run && apiportal_core::kube_ext::KubeErrorExt::is_not_found(&e) => {
-                    println!("secret/{name} skipped (server dry run: its namespace does not exist yet)");
+                    say!("secret/{name} skipped (server dry run: its namespace does not exist yet)");
                     return Ok(());
                 }
                 Err(e) => {
@@ -72,7 +72,7 @@ async fn ensure_tls_secret(session: &Session, args: &InstallArgs, dry_run: bool)
                     return Err(Error::from_kube(e, &session.server, &doing));
                 }
             }
-            println!(
+            say!(
                 "secret/{name} created (self-signed; clients trust its ca.crt){}",
                 if dry_run { " (server dry run)" } else { "" }
             );
@@ -178,19 +178,16 @@ pub fn print_manifests(global: &GlobalArgs, args: &InstallArgs) -> Result<(), Er
     match global.output {
         Some(OutputFormat::Yaml) => {
             let docs: Result<Vec<String>, Error> = objects.iter().map(|o| serialize(o, OutputFormat::Yaml)).collect();
-            print!("{}", docs?.join("---\n"));
+            print_data(&docs?.join("---\n"));
         }
         Some(OutputFormat::Json) => {
             let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
-            print!("{}", serialize(&list, OutputFormat::Json)?);
+            print_data(&serialize(&list, OutputFormat::Json)?);
         }
         _ => {
             for object in &objects {
                 let kind = object["kind"].as_str().unwrap_or_default().to_lowercase();
-                println!(
-                    "{kind}/{} serverside-applied (dry run)",
-                    object["metadata"]["name"].as_str().unwrap_or_default()
-                );
+                say!("{kind}/{} serverside-applied (dry run)", object["metadata"]["name"].as_str().unwrap_or_default());
             }
         }
     }
@@ -210,7 +207,7 @@ pub async fn install(session: &Session, _global: &GlobalArgs, args: &InstallArgs
             Ok(after) => after,
             // A dry run creates no namespace, so objects inside one this install would create cannot be checked.
             Err(e) if dry_run && e.is_not_found() && e.message().starts_with("namespaces ") => {
-                println!("{} skipped (server dry run: its namespace does not exist yet)", target.display);
+                say!("{} skipped (server dry run: its namespace does not exist yet)", target.display);
                 continue;
             }
             Err(e) => return Err(Error::from_kube(e, &session.server, &doing)),
@@ -220,7 +217,7 @@ pub async fn install(session: &Session, _global: &GlobalArgs, args: &InstallArgs
             Some(b) if b.metadata.resource_version == after.metadata.resource_version => "unchanged",
             Some(_) => "configured",
         };
-        println!("{} {verb}{}", target.display, if dry_run { " (server dry run)" } else { "" });
+        say!("{} {verb}{}", target.display, if dry_run { " (server dry run)" } else { "" });
         if object["kind"] == "CustomResourceDefinition" && !dry_run {
             wait_established(session, &target.name).await?;
         }

@@ -1,8 +1,6 @@
 //! `keys`, `key show` and `revoke`: a consumer's own requests and keys.
 
-use std::fmt::Write;
-
-use apiportal_core::{APIKey, KeyPhase, decision, kube_ext::KubeErrorExt, resources::authpolicy::Credentials, secrets};
+use apiportal_core::{APIKey, KeyPhase, decision, kube_ext::KubeErrorExt, secrets};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
@@ -15,7 +13,8 @@ use super::{APIKEY_KIND, list_scoped, report, scope_text};
 use crate::{
     cli::{DryRun, GlobalArgs, OutputFormat, RevokeArgs, RotateArgs},
     error::Error,
-    output::{Table, age, cell, print_list, print_object},
+    output::{Describe, Shown, Table, age, cell, print_data, print_list, print_object, print_shown, tell},
+    paste::{self, Command, Value},
     session::Session,
 };
 
@@ -62,7 +61,7 @@ pub fn table(keys: &[APIKey], all_namespaces: bool, now: Timestamp) -> Table {
 }
 
 pub async fn get_key(session: &Session, ns: &str, name: &str) -> Result<APIKey, Error> {
-    session.get_named("apikey", ns, name, &format!("kubectl apiportal keys -n {ns}")).await
+    session.get_named("apikey", ns, name, &keys_command(ns).to_string()).await
 }
 
 pub async fn show(session: &Session, global: &GlobalArgs, name: &str, reveal: bool) -> Result<(), Error> {
@@ -74,7 +73,7 @@ pub async fn show(session: &Session, global: &GlobalArgs, name: &str, reveal: bo
     if let Some(format @ (OutputFormat::Json | OutputFormat::Yaml)) = global.output {
         return print_object(&key, format);
     }
-    print!("{}", render(&key, Timestamp::now()));
+    print_shown(&render(&key, Timestamp::now()));
     Ok(())
 }
 
@@ -84,8 +83,9 @@ async fn reveal_key(session: &Session, key: &APIKey) -> Result<(), Error> {
     let (ns, name) = (key.namespace().unwrap_or_default(), key.name_any());
     if key.phase() != KeyPhase::Approved {
         return Err(Error::Conflict(format!(
-            "apikey {ns}/{name} is {}: only an approved request has a key; follow it with kubectl apiportal keys -n {ns}",
-            key.phase()
+            "apikey {ns}/{name} is {}: only an approved request has a key; follow it with {}",
+            key.phase(),
+            keys_command(&ns)
         )));
     }
     let secret_name = secrets::consumer_secret_name(&name);
@@ -106,72 +106,71 @@ async fn reveal_key(session: &Session, key: &APIKey) -> Result<(), Error> {
         )));
     }
     let value = secrets::key_value(&secret).ok_or_else(|| {
-        Error::Other(format!("Secret {ns}/{secret_name} holds no key; the bridge issues it shortly (kubectl apiportal describe key {name} -n {ns})"))
+        Error::Other(format!(
+            "Secret {ns}/{secret_name} holds no key; the bridge issues it shortly ({})",
+            describe_command(&name, &ns)
+        ))
     })?;
-    println!("{value}");
+    print_data(&format!("{value}\n"));
     Ok(())
 }
 
 /// `describe key` / `key show`: the request, its key's state, how to call the API, and the whole history.
-pub fn render(k: &APIKey, now: Timestamp) -> String {
-    let mut out = String::new();
+pub fn render(k: &APIKey, now: Timestamp) -> Shown {
+    let mut out = Describe::default();
     let status = k.status.clone().unwrap_or_default();
     let ns = k.namespace().unwrap_or_default();
-    let mut field = |label: &str, value: String| {
-        let _ = writeln!(out, "{:<16}{value}", format!("{label}:"));
-    };
-    field("Name", k.name_any());
-    field("Namespace", ns.clone());
-    field("Product", k.product_id());
+    let name = k.name_any();
+    out.field("Name", &name);
+    out.field("Namespace", &ns);
+    out.field("Product", k.product_id());
     let limits = status.limits.as_ref().map(|l| format!(" ({})", l.summary())).unwrap_or_default();
-    field("Plan", format!("{}{limits}", k.spec.plan_tier));
-    field("Requested By", k.spec.requested_by.user_id.clone());
+    out.field("Plan", format!("{}{limits}", k.spec.plan_tier));
+    out.field("Requested By", &k.spec.requested_by.user_id);
     if let Some(u) = &k.spec.use_case {
-        field("Use Case", u.clone());
+        out.field("Use Case", u);
     }
-    field("Phase", k.phase().to_string());
+    out.field("Phase", k.phase());
     if let Some(by) = &status.reviewed_by {
         let at = status.reviewed_at.as_ref().map(|t| format!(" at {}", t.0)).unwrap_or_default();
-        field("Reviewed By", format!("{by}{at}"));
+        out.field("Reviewed By", format!("{by}{at}"));
     }
     if let Some(r) = &status.reason {
-        field("Reason", r.clone());
+        out.field("Reason", r);
     }
     if let Some(e) = &k.spec.expires_at {
-        field("Expires At", format!("{} ({})", e.0, until(e.0, now)));
+        out.field("Expires At", format!("{} ({})", e.0, until(e.0, now)));
     }
-    field("Age", age(k.metadata.creation_timestamp.as_ref(), now));
+    out.field("Age", age(k.metadata.creation_timestamp.as_ref(), now));
     if let Some(issued) = &status.issued {
         let rotated = match issued.generation {
             0 => String::new(),
             1 => ", rotated once".to_owned(),
             n => format!(", rotated {n} times"),
         };
-        field("Key Issued", format!("{}{rotated}", issued.issued_at.0));
-        field("Reveal", format!("kubectl apiportal key show {} -n {ns} --reveal", k.name_any()));
-        let rule = status.auth_scheme.as_ref().and_then(|s| s.api_key_rule().map(|(_, r)| r.clone()));
-        let host = status.api_hostname.clone().unwrap_or_else(|| "<api-hostname>".to_owned());
-        let location = Credentials::describe(rule.as_ref().and_then(|r| r.credentials.as_ref()), "$API_KEY");
-        field("Call it", location.curl(&format!("https://{host}/")));
+        out.field("Key Issued", format!("{}{rotated}", issued.issued_at.0));
+        out.commands("Reveal", None, &[reveal_command(&name, &ns)]);
+        let rule = status.auth_scheme.as_ref().and_then(|s| s.api_key_rule().map(|(_, r)| r));
+        let call =
+            paste::call_api(rule.and_then(|r| r.credentials.as_ref()), status.api_hostname.as_deref(), "API_KEY");
+        out.commands("Call it", None, &[call]);
     }
     if let Some(previous) = &status.previous_key {
-        field(
+        out.field(
             "Previous Key",
             format!("still valid until {} ({})", previous.valid_until.0, until(previous.valid_until.0, now)),
         );
     }
     if !status.conditions.is_empty() {
-        let _ = writeln!(out, "\nConditions:");
+        out.section("Conditions");
         let mut table = Table::new(vec!["TYPE", "STATUS", "REASON", "MESSAGE"]);
         for c in &status.conditions {
             table.rows.push(vec![c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone()]);
         }
-        for line in table.render(false, false).lines() {
-            let _ = writeln!(out, "  {line}");
-        }
+        out.table(&table);
     }
     if !status.history.is_empty() {
-        let _ = writeln!(out, "\nHistory:");
+        out.section("History");
         let mut table = Table::new(vec!["WHEN", "ACTION", "BY", "REASON"]);
         for e in &status.history {
             table.rows.push(vec![
@@ -181,11 +180,24 @@ pub fn render(k: &APIKey, now: Timestamp) -> String {
                 e.reason.clone().unwrap_or_default(),
             ]);
         }
-        for line in table.render(false, false).lines() {
-            let _ = writeln!(out, "  {line}");
-        }
+        out.table(&table);
     }
-    out
+    out.finish()
+}
+
+/// `kubectl apiportal keys -n NAMESPACE`.
+pub fn keys_command(namespace: &str) -> Command {
+    Command::apiportal("keys").flag("-n", Value::namespace(namespace))
+}
+
+/// `kubectl apiportal describe key NAME -n NAMESPACE`.
+pub fn describe_command(name: &str, namespace: &str) -> Command {
+    Command::apiportal("describe key").arg(Value::name(name)).flag("-n", Value::namespace(namespace))
+}
+
+/// `kubectl apiportal key show NAME -n NAMESPACE --reveal`.
+pub fn reveal_command(name: &str, namespace: &str) -> Command {
+    Command::apiportal("key show").arg(Value::name(name)).flag("-n", Value::namespace(namespace)).raw("--reveal")
 }
 
 /// When a key stops working, for tables: `2026-12-01T00:00:00Z`, or `<never>`.
@@ -211,11 +223,11 @@ pub async fn revoke(session: &Session, args: &RevokeArgs) -> Result<(), Error> {
     let api: Api<APIKey> = Api::namespaced(session.client.clone(), &ns);
     let doing = format!("revoke apikey {ns}/{name}");
     let Some(key) = api.get_opt(&name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))? else {
-        eprintln!("{APIKEY_KIND}/{name} not found in namespace {ns:?}: nothing to revoke");
+        tell!("{APIKEY_KIND}/{name} not found in namespace {ns:?}: nothing to revoke");
         return Ok(());
     };
     if key.metadata.deletion_timestamp.is_some() {
-        eprintln!("{APIKEY_KIND}/{name} is already being revoked: the bridge is removing its key; nothing to revoke");
+        tell!("{APIKEY_KIND}/{name} is already being revoked: the bridge is removing its key; nothing to revoke");
         return Ok(());
     }
     if args.dry_run.dry_run == DryRun::Client {
@@ -231,7 +243,7 @@ pub async fn revoke(session: &Session, args: &RevokeArgs) -> Result<(), Error> {
     match api.delete(&name, &params).await {
         Ok(_) => report(APIKEY_KIND, &name, "deleted", args.dry_run.dry_run),
         Err(e) if e.is_not_found() => {
-            eprintln!("{APIKEY_KIND}/{name} not found in namespace {ns:?}: nothing to revoke")
+            tell!("{APIKEY_KIND}/{name} not found in namespace {ns:?}: nothing to revoke")
         }
         Err(e) => return Err(Error::from_kube(e, &session.server, &doing)),
     }
@@ -246,8 +258,9 @@ pub async fn rotate(session: &Session, args: &RotateArgs) -> Result<(), Error> {
     let status = key.status.clone().unwrap_or_default();
     let Some(issued) = status.issued.as_ref().filter(|_| key.phase() == KeyPhase::Approved) else {
         return Err(Error::Conflict(format!(
-            "apikey {ns}/{name} is {} and has no issued key to rotate: only an approved key whose value was issued rotates (kubectl apiportal describe key {name} -n {ns})",
-            key.phase()
+            "apikey {ns}/{name} is {} and has no issued key to rotate: only an approved key whose value was issued rotates ({})",
+            key.phase(),
+            describe_command(&name, &ns)
         )));
     };
     let next = issued.generation + 1;
@@ -289,9 +302,10 @@ pub async fn rotate(session: &Session, args: &RotateArgs) -> Result<(), Error> {
                 .status
                 .and_then(|s| s.previous_key)
                 .map(|p| format!("the previous value works until {}", p.valid_until.0));
-            eprintln!(
-                "{APIKEY_KIND}/{name} rotated: {}; reveal the new value with: kubectl apiportal key show {name} -n {ns} --reveal",
-                previous.unwrap_or_else(|| "the previous value stopped working".into())
+            tell!(
+                "{APIKEY_KIND}/{name} rotated: {}; reveal the new value with: {}",
+                previous.unwrap_or_else(|| "the previous value stopped working".into()),
+                reveal_command(&name, &ns)
             );
             Ok(())
         }

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use crate::{
     cli::{Cli, Command, DescribeTarget, DryRun, GlobalArgs, KeyCommand, ProductCommand},
     error::Error,
+    output::say,
     session::Session,
 };
 
@@ -83,12 +84,12 @@ async fn dispatch(command: Command, session: &Session, global: &GlobalArgs) -> R
 }
 
 async fn version(global: &GlobalArgs) -> Result<(), Error> {
-    println!("Client Version: v{}", env!("CARGO_PKG_VERSION"));
+    say!("Client Version: v{}", env!("CARGO_PKG_VERSION"));
     // The server's version is a courtesy: the plugin's own version prints even with no cluster.
     if let Ok(session) = Session::connect(global).await
         && let Ok(info) = session.client.apiserver_version().await
     {
-        println!("Server Version: {}", info.git_version);
+        say!("Server Version: {}", info.git_version);
     }
     Ok(())
 }
@@ -140,7 +141,7 @@ pub fn report(kind: &str, name: &str, verb: &str, dry_run: DryRun) {
         DryRun::Client => " (dry run)",
         DryRun::Server => " (server dry run)",
     };
-    println!("{kind}/{name} {verb}{suffix}");
+    say!("{kind}/{name} {verb}{suffix}");
 }
 
 pub const APIPRODUCT_KIND: &str = "apiproduct.devportal.kuadrant.io";

@@ -19,6 +19,7 @@ use crate::{
     cli::{Approval, DryRun, GlobalArgs, OutputFormat, ProductCreateArgs},
     error::Error,
     output::print_object,
+    paste::{Command, Value},
     session::Session,
 };
 
@@ -31,8 +32,9 @@ pub async fn create(session: &Session, global: &GlobalArgs, args: &ProductCreate
         .map_err(|e| Error::from_kube(e, &session.server, &format!("get httproute {ns}/{}", args.route)))?;
     if route.is_none() {
         return Err(Error::NotFound(format!(
-            "httproute {:?} not found in namespace {ns:?}: a product wraps an existing route in its own namespace; list exposable routes with kubectl apiportal routes -n {ns}",
-            args.route
+            "httproute {:?} not found in namespace {ns:?}: a product wraps an existing route in its own namespace; list exposable routes with {}",
+            args.route,
+            Command::apiportal("routes").flag("-n", Value::namespace(&ns))
         )));
     }
     let documentation = (args.openapi_url.is_some() || args.docs_url.is_some()).then(|| Documentation {
@@ -74,8 +76,10 @@ pub async fn create(session: &Session, global: &GlobalArgs, args: &ProductCreate
         }
         Some(_) => {
             return Err(Error::Conflict(format!(
-                "apiproduct {ns}/{} already exists with other settings; change it with kubectl edit apiproduct {} -n {ns}, or publish it with kubectl apiportal product publish {} -n {ns}",
-                args.name, args.name, args.name
+                "apiproduct {ns}/{} already exists with other settings; change it with {}, or publish it with {}",
+                args.name,
+                Command::new("kubectl edit apiproduct").arg(Value::name(&args.name)).flag("-n", Value::namespace(&ns)),
+                publish_command(&args.name, &ns)
             )));
         }
         None => {}
@@ -96,6 +100,11 @@ pub async fn create(session: &Session, global: &GlobalArgs, args: &ProductCreate
             Ok(())
         }
     }
+}
+
+/// `kubectl apiportal product publish NAME -n NAMESPACE`.
+pub fn publish_command(name: &str, namespace: &str) -> Command {
+    Command::apiportal("product publish").arg(Value::name(name)).flag("-n", Value::namespace(namespace))
 }
 
 pub async fn set_published(session: &Session, reference: &str, published: bool, dry_run: DryRun) -> Result<(), Error> {

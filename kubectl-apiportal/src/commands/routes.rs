@@ -12,6 +12,7 @@ use crate::{
     cli::{DryRun, ExposeArgs, GlobalArgs, OutputFormat, RoutesArgs},
     error::Error,
     output::{Table, age, cell, print_list, print_object},
+    paste::{Command, Value},
     session::Session,
 };
 
@@ -79,9 +80,11 @@ pub async fn expose(session: &Session, global: &GlobalArgs, args: &ExposeArgs) -
     }
     let api: Api<HTTPRoute> = Api::namespaced(session.client.clone(), &ns);
     let doing = format!("expose httproute {ns}/{name}");
-    let route = api.get_opt(&name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?.ok_or_else(|| {
-        Error::NotFound(format!("httproute {name:?} not found in namespace {ns:?}; list routes with kubectl apiportal routes --all -n {ns}"))
-    })?;
+    let route =
+        api.get_opt(&name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?.ok_or_else(|| {
+            let routes = Command::apiportal("routes --all").flag("-n", Value::namespace(&ns));
+            Error::NotFound(format!("httproute {name:?} not found in namespace {ns:?}; list routes with {routes}"))
+        })?;
     let mut params = PatchParams { field_manager: Some(labels::PLUGIN_FIELD_MANAGER.into()), ..Default::default() };
     params.dry_run = dry_run == DryRun::Server;
     if is_exposed(&route) {

@@ -23,6 +23,7 @@ use super::install::target;
 use crate::{
     cli::{DryRun, UninstallArgs},
     error::Error,
+    output::{say, tell},
     session::Session,
 };
 
@@ -45,24 +46,24 @@ pub async fn uninstall(session: &Session, args: &UninstallArgs) -> Result<(), Er
         let current =
             target.api.get_opt(&target.name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?;
         match current {
-            None => println!("{} not found", target.display),
+            None => say!("{} not found", target.display),
             // A namespace still removing its content from an earlier uninstall: a rerun has nothing to add.
             Some(o) if o.metadata.deletion_timestamp.is_some() => {
-                println!("{} already being deleted", target.display)
+                say!("{} already being deleted", target.display)
             }
-            Some(_) if dry_run == DryRun::Client => println!("{} deleted (dry run)", target.display),
+            Some(_) if dry_run == DryRun::Client => say!("{} deleted (dry run)", target.display),
             Some(_) => {
                 let params = DeleteParams { dry_run: dry_run == DryRun::Server, ..Default::default() };
                 let deleted = delete_if_present(&target.api, &target.name, &params)
                     .await
                     .map_err(|e| Error::from_kube(e, &session.server, &doing))?;
                 let suffix = if dry_run == DryRun::Server { " (server dry run)" } else { "" };
-                println!("{} {}{suffix}", target.display, if deleted { "deleted" } else { "not found" });
+                say!("{} {}{suffix}", target.display, if deleted { "deleted" } else { "not found" });
             }
         }
     }
     if !args.delete_crds {
-        eprintln!(
+        tell!(
             "kept the CRDs and every APIProduct and APIKey; a key deleted from now on waits for a bridge to remove its Secrets. Remove them all with kubectl apiportal uninstall --delete-crds"
         );
     }
@@ -84,7 +85,7 @@ async fn revoke_every_key(session: &Session, timeout: Duration, dry_run: DryRun)
     }
     if dry_run != DryRun::None {
         let suffix = if dry_run == DryRun::Client { "dry run" } else { "server dry run" };
-        println!("{} apikeys would be revoked, their Secrets removed ({suffix})", keys.len());
+        say!("{} apikeys would be revoked, their Secrets removed ({suffix})", keys.len());
         return Ok(());
     }
     for key in &keys {
@@ -94,7 +95,7 @@ async fn revoke_every_key(session: &Session, timeout: Duration, dry_run: DryRun)
             .await
             .map_err(|e| Error::from_kube(e, &session.server, &format!("revoke apikey {ns}/{name}")))?;
     }
-    eprintln!(
+    tell!(
         "revoking {} apikeys: waiting up to {}s for the bridge to remove their Secrets",
         keys.len(),
         timeout.as_secs()
@@ -113,12 +114,12 @@ async fn revoke_every_key(session: &Session, timeout: Duration, dry_run: DryRun)
         release(session, key).await?;
     }
     if !left.is_empty() {
-        eprintln!(
+        tell!(
             "the bridge did not release {} apikeys in time (is it running?); removed their Secrets and finalizers itself",
             left.len()
         );
     }
-    println!("{} apikeys revoked", keys.len());
+    say!("{} apikeys revoked", keys.len());
     Ok(())
 }
 

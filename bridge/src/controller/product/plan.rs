@@ -263,6 +263,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::fetch::Refusal;
 
     const T0: &str = "2026-01-01T00:00:00Z";
 
@@ -390,7 +391,7 @@ mod tests {
         assert_eq!(condition(&foreign, "OpenAPISpecReady").1, "NotAnOpenAPIDocument");
         assert!(foreign.openapi.is_none());
         let refused =
-            plan(&o, fetched(Err(FetchError::Refused { host: "169.254.169.254".into(), why: "link-local".into() })));
+            plan(&o, fetched(Err(FetchError::Refused { host: "169.254.169.254".into(), refusal: Refusal::Denied })));
         assert_eq!(condition(&refused, "OpenAPISpecReady").1, "DestinationRefused");
         let big = plan(&o, fetched(Err(FetchError::TooLarge(1000))));
         assert_eq!(condition(&big, "OpenAPISpecReady").1, "SpecSizeTooLarge");

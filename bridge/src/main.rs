@@ -175,6 +175,7 @@ async fn run(args: Args) -> Result<(), StartError> {
         fetcher: Fetcher::new(args.fetch_timeout, fetch_policy(&args)),
         leader: leader_flag.clone(),
         own_writes: Default::default(),
+        created_copies: Default::default(),
         slots: Default::default(),
         settings: Settings {
             bridge_user,

@@ -17,6 +17,7 @@ use kube::{
 };
 use rand::RngExt;
 
+pub mod adversary;
 pub mod fixtures;
 pub mod gateway;
 pub mod stage;

@@ -32,6 +32,8 @@ pub struct Context {
     pub max_concurrent_reconciles: u16,
     /// Key versions the bridge wrote past: a reconcile of one waits for the newer version instead.
     pub own_writes: own_writes::OwnWrites,
+    /// Enforcement copies the bridge created moments ago (the Secrets' cache may lag behind).
+    pub created_copies: own_writes::CreatedCopies,
     /// Places held under `maxKeysPerUser` by keys being issued their first value.
     pub slots: limits::IssuanceSlots,
 }

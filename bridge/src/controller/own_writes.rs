@@ -49,6 +49,42 @@ impl OwnWrites {
     }
 }
 
+/// Enforcement copies the bridge created moments ago, which the Secrets' cache (a watch of its own) may not show
+/// yet: a key reconcile that finds one missing waits for the cache instead of restoring it. Anything older than
+/// `CREATED_GRACE`, or deleted by the bridge since, counts as missing.
+#[derive(Default)]
+pub struct CreatedCopies(Mutex<HashMap<String, std::time::Instant>>);
+
+const CREATED_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl CreatedCopies {
+    pub fn created(&self, name: &str) {
+        let mut map = self.0.lock().expect("not poisoned");
+        map.retain(|_, at| at.elapsed() < CREATED_GRACE);
+        map.insert(name.to_owned(), std::time::Instant::now());
+    }
+
+    pub fn deleted(&self, name: &str) {
+        self.0.lock().expect("not poisoned").remove(name);
+    }
+
+    /// Of `names`, those created moments ago and still missing from the cache (`cached` says which are there).
+    pub fn pending(&self, names: impl IntoIterator<Item = String>, cached: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut map = self.0.lock().expect("not poisoned");
+        names
+            .into_iter()
+            .filter(|name| match map.get(name) {
+                Some(at) if at.elapsed() < CREATED_GRACE && !cached(name) => true,
+                Some(_) => {
+                    map.remove(name);
+                    false
+                }
+                None => false,
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use apiportal_core::APIKey;
@@ -79,5 +115,22 @@ mod tests {
         let writes = OwnWrites::default();
         writes.replaced(&key("1"), &key("2"));
         assert!(!writes.is_superseded(&key("9")));
+    }
+}
+
+#[cfg(test)]
+mod created_copies {
+    use super::CreatedCopies;
+
+    #[test]
+    fn a_copy_just_created_is_awaited_until_the_cache_shows_it_or_the_bridge_deletes_it() {
+        let copies = CreatedCopies::default();
+        copies.created("a");
+        assert_eq!(copies.pending(["a".to_owned(), "b".to_owned()], |_| false), ["a"]);
+        assert!(copies.pending(["a".to_owned()], |_| true).is_empty(), "in the cache: nothing to wait for");
+        assert!(copies.pending(["a".to_owned()], |_| false).is_empty(), "and forgotten once seen");
+        copies.created("c");
+        copies.deleted("c");
+        assert!(copies.pending(["c".to_owned()], |_| false).is_empty());
     }
 }

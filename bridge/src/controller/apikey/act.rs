@@ -66,6 +66,7 @@ pub async fn execute(ctx: &Context, key: &mut APIKey, plan: &Plan) -> Result<Exe
                 let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.settings.enforcement_namespace);
                 // Gone already, or replaced by a Secret that is not this one (precondition): nothing to do.
                 api.delete(name, &delete_exactly(uid)).await.ok_if_gone_or_changed()?;
+                ctx.created_copies.deleted(name);
             }
             Action::DeleteConsumerCopy => delete_consumer_copy(ctx, key).await?,
         }
@@ -227,7 +228,7 @@ async fn issue(
         }
     };
     match enforcement_api.create(&PostParams::default(), &secret(enforcement, &value, None)).await {
-        Ok(_) => {}
+        Ok(_) => ctx.created_copies.created(&enforcement.name),
         Err(e) if e.is_conflict() => {
             let existing = enforcement_api.get(&enforcement.name).await?;
             match conflict::enforcement_conflict(&read_enforcement(&existing), &key_uid) {

@@ -74,6 +74,7 @@ async fn reconcile(key: Arc<APIKey>, ctx: Arc<Context>) -> Result<Action> {
         product: observe::product_state(product.as_deref()),
         copies: observe::copies(&ctx, &key),
         keys_ahead: observe::keys_ahead(&ctx, &key, product.as_deref()),
+        just_created: observe::just_created(&ctx, &key),
         now: Timestamp::now(),
         settings: &ctx.settings,
     };

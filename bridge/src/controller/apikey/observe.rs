@@ -80,3 +80,12 @@ pub fn keys_ahead(ctx: &Context, key: &APIKey, product: Option<&APIProduct>) -> 
     }
     ctx.slots.keys_ahead(&ctx.caches.keys, key, max as usize)
 }
+
+/// The enforcement copies of the key the bridge created moments ago and the cache does not show yet.
+pub fn just_created(ctx: &Context, key: &APIKey) -> Vec<String> {
+    let (ns, name) = (key.namespace().unwrap_or_default(), key.name_any());
+    let current = key.status.as_ref().and_then(|s| s.issued.as_ref()).map(|i| i.generation).unwrap_or(0);
+    let names = [current, current + 1].map(|g| secrets::enforcement_secret_name(&ns, &name, g));
+    ctx.created_copies
+        .pending(names, |n| ctx.caches.enforcement_secret(&ctx.settings.enforcement_namespace, n).is_some())
+}

@@ -23,10 +23,6 @@ use super::{
     whole_seconds,
 };
 
-/// How long after issuing a value its enforcement copy may be missing from the cache before the bridge believes
-/// it gone (the key's own watch event can arrive before the Secret's).
-pub const CACHE_GRACE: SignedDuration = SignedDuration::from_secs(15);
-
 /// An enforcement copy of the key, from the metadata cache.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnforcementCopy {
@@ -314,8 +310,10 @@ pub fn desired(o: &Observed, gate: &Gate, status: &APIKeyStatus) -> Desired {
                 None if observed(o, 0).is_some() => ValueSource::Existing { digest: None },
                 None => ValueSource::Fresh,
             };
-            desired.awaiting_cache = observed(o, generation).is_none()
-                && current.as_ref().is_some_and(|i| o.now.duration_since(i.issued_at.0) < CACHE_GRACE);
+            // The bridge itself created this copy a moment ago: the Secret's watch event has not caught up with
+            // the key's yet.
+            let name = shape(o, tier, generation, product, None).name;
+            desired.awaiting_cache = observed(o, generation).is_none() && o.just_created.contains(&name);
             desired.copies.push(DesiredCopy {
                 generation,
                 shape: shape(o, tier, generation, product, None),

@@ -74,6 +74,8 @@ pub struct Observed<'a> {
     /// How many other keys of the same requester for the same product hold a value ahead of this one (issued
     /// earlier, or being issued right now): `maxKeysPerUser` lets the first ones through.
     pub keys_ahead: usize,
+    /// Enforcement copies of this key the bridge created moments ago that its cache may not show yet.
+    pub just_created: Vec<String>,
     pub now: Timestamp,
     pub settings: &'a Settings,
 }

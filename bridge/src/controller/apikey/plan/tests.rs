@@ -156,6 +156,7 @@ fn run_with(key: &APIKey, product: Option<&APIProduct>, copies: Vec<EnforcementC
         product: product.map(ProductState::Found).unwrap_or(ProductState::Gone),
         copies,
         keys_ahead,
+        just_created: Vec::new(),
         now: now(),
         settings: &settings,
     };
@@ -494,16 +495,24 @@ fn rotation_without_grace_cuts_the_old_value_off_once_the_new_one_exists() {
 }
 
 #[test]
-fn a_missing_copy_is_waited_for_just_after_issuing_and_restored_later() {
+fn a_missing_copy_is_waited_for_just_after_the_bridge_created_it_and_restored_otherwise() {
     let p = parse_product(product("manual"));
-    let fresh = issued_key(
-        json!({"issued": {"generation": 0, "productUID": PRODUCT_UID, "authPolicy": "shop/toys-keys", "issuedAt": at(-2), "valueDigest": VALUE_DIGEST}}),
-    );
-    let plan = run(&fresh, Some(&p), vec![]);
+    let k = issued_key(json!({}));
+    let settings = settings();
+    let observed = Observed {
+        key: &k,
+        product: ProductState::Found(&p),
+        copies: vec![],
+        keys_ahead: 0,
+        just_created: vec![copy(0).name],
+        now: now(),
+        settings: &settings,
+    };
+    let plan = plan(&observed);
     assert!(plan.actions.is_empty(), "the cache has not caught up with the bridge's own write: {:?}", plan.actions);
     assert_eq!(plan.requeue_after, Some(Duration::from_secs(2)));
-    let old = issued_key(json!({}));
-    let plan = run(&old, Some(&p), vec![]);
+    // Missing for any other reason (deleted, or taken off the gateway a moment ago): restored at once.
+    let plan = run(&k, Some(&p), vec![]);
     assert_eq!(issues(&plan), [(0, ValueSource::Existing { digest: Some(VALUE_DIGEST.into()) })]);
 }
 

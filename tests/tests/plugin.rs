@@ -240,11 +240,7 @@ async fn pasted_commands_run_nothing_but_themselves_whatever_the_values() {
         vec!["-H".to_owned(), "Authorization: Bearer token-from-the-provider".to_owned(), url("ledger")],
     ]
     .to_vec();
-    assert_eq!(
-        calls,
-        expected,
-        "curl ran exactly as printed, with the variables expanded:\n{script}"
-    );
+    assert_eq!(calls, expected, "curl ran exactly as printed, with the variables expanded:\n{script}");
     for (describe, placeholder) in
         [(&toys, "<tier>"), (&toys, "<prefix>"), (&widgets, "<header-name>"), (&ledger, "<token-endpoint>")]
     {

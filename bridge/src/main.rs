@@ -156,7 +156,7 @@ async fn run(args: Args) -> Result<(), StartError> {
     let webhook = match &args.webhook_secret {
         Some(reference) => {
             let (ns, name) = reference.split_once('/').ok_or_else(|| StartError::WebhookSecret(reference.clone()))?;
-            Some(Webhook::start(client.clone(), ns, name, metrics.clone()))
+            Some(Webhook::new(client.clone(), ns, name))
         }
         None => None,
     };
@@ -182,11 +182,15 @@ async fn run(args: Args) -> Result<(), StartError> {
             enforcement_namespace: args.enforcement_namespace.clone(),
             expiry_warning: args.expiry_warning,
             max_rotation_grace: args.max_rotation_grace,
+            webhook: args.webhook_secret.is_some(),
         },
         openapi_max_bytes: args.openapi_max_bytes,
         max_concurrent_reconciles: args.max_concurrent_reconciles,
     });
     tokio::spawn(metrics::sample_caches(caches.clone(), metrics.clone(), args.expiry_warning));
+    if let Some(webhook) = ctx.notifier.webhook.clone() {
+        tokio::spawn(webhook.run(ctx.clone()));
+    }
 
     let (product_tx, product_rx) = mpsc::unbounded_channel();
     let (key_tx, key_rx) = mpsc::unbounded_channel();

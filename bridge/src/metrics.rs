@@ -55,6 +55,7 @@ pub struct Metrics {
     pub webhook_retries: Counter,
     pub webhook_failed: Counter,
     pub webhook_dropped: Counter,
+    pub webhook_deferred: Counter,
 }
 
 impl Default for Metrics {
@@ -78,6 +79,7 @@ impl Default for Metrics {
             webhook_retries: Counter::default(),
             webhook_failed: Counter::default(),
             webhook_dropped: Counter::default(),
+            webhook_deferred: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests served by the view", metrics.http_requests.clone());
@@ -126,8 +128,13 @@ impl Default for Metrics {
         );
         registry.register(
             "webhook_dropped",
-            "Webhook events dropped because the queue was full",
+            "Webhook notifications dropped: a key's outbox overflowed, or a deleted key could not wait any longer",
             metrics.webhook_dropped.clone(),
+        );
+        registry.register(
+            "webhook_deferred",
+            "Keys not queued for the webhook now because their product's share of the queue was full (offered again later)",
+            metrics.webhook_deferred.clone(),
         );
         Self { registry, ..metrics }
     }

@@ -1,6 +1,6 @@
 //! Telling people what happened to a key, once per happening: a Kubernetes Event on the APIKey (what `kubectl
-//! describe` shows), one JSON audit line in the bridge's log (target `apiportal::audit`, for shipping to a SIEM),
-//! and a CloudEvent to the platform's webhook when one is configured. Never a key value.
+//! describe` shows) and one JSON audit line in the bridge's log (target `apiportal::audit`, for shipping to a
+//! SIEM). The platform's webhook gets its CloudEvents from the key's outbox (`crate::webhook`). Never a key value.
 
 use apiportal_core::APIKey;
 use kube::{
@@ -83,9 +83,6 @@ impl Notifier {
         };
         if let Err(e) = self.recorder.publish(&event, &key.object_ref(&())).await {
             tracing::warn!(error = %e, reason = notice.reason, "cannot publish event");
-        }
-        if let Some(webhook) = &self.webhook {
-            webhook.send(key, notice);
         }
     }
 }

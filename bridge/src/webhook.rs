@@ -1,7 +1,13 @@
 //! Notifications to the platform's webhook: one CloudEvent (structured mode, `application/cloudevents+json`) per
-//! happening in a key's life, signed with HMAC-SHA256, delivered in the background with retries and backoff from
-//! a bounded queue. Sending never waits: a reconcile hands the event over and goes on; when the queue is full the
-//! event is dropped and counted. Never a key value.
+//! happening in a key's life, signed with HMAC-SHA256, delivered at least once, even across restarts of the
+//! bridge. Never a key value.
+//!
+//! The key's status is the outbox: the reconcile that records what happened records its notification in
+//! `status.outbox` in the same write; this worker delivers a key's entries, then removes them from its status
+//! (a write conditioned on the version it read: if the key changed meanwhile, it is looked at again, and an
+//! entry may be delivered twice, with the same CloudEvent `id`). After a restart, the new leader's pass over
+//! every key offers the outboxes again. Keys wait per product and products are served in turn, so one tenant's
+//! flood of notifications delays only that tenant's.
 //!
 //! The URL and the signing key come from a Secret (`--webhook-secret NAMESPACE/NAME`, keys `url` and
 //! `signingKey`), read again every minute so both can be rotated without a restart.
@@ -10,40 +16,37 @@
 //! receivers recompute it over the raw body and reject old timestamps.
 
 use std::{
+    collections::{BTreeMap, HashSet, VecDeque},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use apiportal_core::APIKey;
+use apiportal_core::{APIKey, resources::apikey::OutboxEntry};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, ResourceExt};
-use rand::RngExt;
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::reflector::ObjectRef,
+};
 use serde_json::json;
 use sha2::Sha256;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, Notify};
 
-use crate::{controller::apikey::plan::Notice, metrics::Metrics};
+use crate::controller::Context;
 
-/// Events waiting for delivery; beyond this they are dropped (and counted).
-const QUEUE: usize = 1024;
+/// Keys waiting per product; beyond this a product's keys wait for their next reconcile to be offered again.
+const PER_PRODUCT: usize = 256;
 const ATTEMPTS: u32 = 6;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONFIG_REFRESH: Duration = Duration::from_secs(60);
 
 pub const SIGNATURE_HEADER: &str = "x-apiportal-signature";
-
-/// The queue side: cheap to clone, never blocks.
-#[derive(Clone)]
-pub struct Webhook {
-    queue: mpsc::Sender<Bytes>,
-    metrics: Arc<Metrics>,
-}
 
 struct Target {
     url: hyper::Uri,
@@ -77,48 +80,178 @@ impl Config {
     }
 }
 
-impl Webhook {
-    /// Starts the delivery task for the Secret `namespace/name`.
-    pub fn start(client: kube::Client, namespace: &str, name: &str, metrics: Arc<Metrics>) -> Self {
-        let (queue, rx) = mpsc::channel(QUEUE);
-        let config =
-            Config { secrets: Api::namespaced(client, namespace), name: name.to_owned(), cached: Mutex::new(None) };
-        tokio::spawn(deliver_all(rx, config, metrics.clone()));
-        Self { queue, metrics }
+/// Keys whose outbox holds something, waiting per product; products served in turn.
+#[derive(Default)]
+pub struct FairQueue {
+    by_product: BTreeMap<String, VecDeque<ObjectRef<APIKey>>>,
+    queued: HashSet<ObjectRef<APIKey>>,
+    /// The product served last (the next turn goes to the one after it).
+    last: Option<String>,
+}
+
+impl FairQueue {
+    /// Queues `key` of `product` unless it waits already; false when the product's share is full.
+    pub fn offer(&mut self, product: &str, key: ObjectRef<APIKey>) -> bool {
+        if self.queued.contains(&key) {
+            return true;
+        }
+        let queue = self.by_product.entry(product.to_owned()).or_default();
+        if queue.len() >= PER_PRODUCT {
+            return false;
+        }
+        queue.push_back(key.clone());
+        self.queued.insert(key);
+        true
     }
 
-    /// Queues the CloudEvent for `notice`; never waits.
-    pub fn send(&self, key: &APIKey, notice: &Notice) {
-        let Some(type_) = notice.kind.cloud_event_type() else { return };
-        let body = cloud_event(key, notice, type_, Timestamp::now());
-        if self.queue.try_send(Bytes::from(body)).is_err() {
-            self.metrics.webhook_dropped.inc();
-            tracing::warn!(r#type = type_, "webhook queue full: event dropped");
+    /// The next key, from the product after the one served last.
+    pub fn take(&mut self) -> Option<ObjectRef<APIKey>> {
+        let product = match &self.last {
+            Some(last) => self
+                .by_product
+                .range::<String, _>((std::ops::Bound::Excluded(last.clone()), std::ops::Bound::Unbounded))
+                .next()
+                .or_else(|| self.by_product.iter().next())
+                .map(|(p, _)| p.clone()),
+            None => self.by_product.keys().next().cloned(),
+        }?;
+        let queue = self.by_product.get_mut(&product).expect("a product with a queue");
+        let key = queue.pop_front().expect("queues are never left empty");
+        if queue.is_empty() {
+            self.by_product.remove(&product);
+        }
+        self.queued.remove(&key);
+        self.last = Some(product);
+        Some(key)
+    }
+}
+
+/// The webhook: a queue a reconcile offers keys to without waiting, and the task that delivers.
+#[derive(Clone)]
+pub struct Webhook {
+    queue: Arc<std::sync::Mutex<FairQueue>>,
+    wake: Arc<Notify>,
+    config: Arc<Config>,
+}
+
+impl Webhook {
+    /// The webhook of the Secret `namespace/name`; its delivery task is `run`.
+    pub fn new(client: kube::Client, namespace: &str, name: &str) -> Self {
+        let config =
+            Config { secrets: Api::namespaced(client, namespace), name: name.to_owned(), cached: Mutex::new(None) };
+        Self { queue: Default::default(), wake: Default::default(), config: Arc::new(config) }
+    }
+
+    /// Offers `key` (whose outbox holds something) for delivery; never waits.
+    pub fn offer(&self, ctx: &Context, key: &APIKey) {
+        let offered = self.queue.lock().expect("not poisoned").offer(&key.product_id(), ObjectRef::from(key));
+        if offered {
+            self.wake.notify_one();
+        } else {
+            ctx.metrics.webhook_deferred.inc();
+        }
+    }
+
+    /// Delivers what is offered, while this replica leads; until the process ends.
+    pub async fn run(self, ctx: Arc<Context>) {
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
+        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+        loop {
+            let next = self.queue.lock().expect("not poisoned").take();
+            let Some(reference) = next else {
+                self.wake.notified().await;
+                continue;
+            };
+            if !ctx.is_leader() {
+                continue;
+            }
+            let Some(key) = ctx.caches.keys.get(&reference) else { continue };
+            if let Err(e) = self.deliver_outbox(&ctx, &client, &key).await {
+                tracing::warn!(error = %e, apikey = %reference, "webhook delivery stopped; the key's next reconcile offers it again");
+            }
+        }
+    }
+
+    async fn deliver_outbox<C>(
+        &self,
+        ctx: &Context,
+        client: &Client<C, Full<Bytes>>,
+        key: &APIKey,
+    ) -> Result<(), String>
+    where
+        C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+    {
+        let outbox = key.status.as_ref().map(|s| s.outbox.clone()).unwrap_or_default();
+        let mut delivered = 0;
+        for entry in &outbox {
+            let body = Bytes::from(cloud_event(key, entry));
+            let mut backoff = FIRST_BACKOFF;
+            let mut attempt = 1;
+            loop {
+                match deliver(client, &self.config, &body).await {
+                    Ok(()) => {
+                        ctx.metrics.webhook_delivered.inc();
+                        break;
+                    }
+                    Err(e) if attempt == ATTEMPTS => {
+                        ctx.metrics.webhook_failed.inc();
+                        self.clear(ctx, key, delivered).await?;
+                        return Err(format!("{e} ({attempt} attempts)"));
+                    }
+                    Err(e) => {
+                        ctx.metrics.webhook_retries.inc();
+                        tracing::info!(error = %e, attempt, "webhook delivery failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        attempt += 1;
+                    }
+                }
+            }
+            delivered += 1;
+        }
+        self.clear(ctx, key, delivered).await
+    }
+
+    /// Removes the first `delivered` entries from the key's outbox, if the key is still the version read.
+    async fn clear(&self, ctx: &Context, key: &APIKey, delivered: usize) -> Result<(), String> {
+        if delivered == 0 {
+            return Ok(());
+        }
+        let remaining: Vec<OutboxEntry> =
+            key.status.as_ref().map(|s| s.outbox[delivered..].to_vec()).unwrap_or_default();
+        let patch = json!({"metadata": {"resourceVersion": key.resource_version()}, "status": {"outbox": remaining}});
+        let api: Api<APIKey> = Api::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default());
+        match api.patch_status(&key.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => Ok(()),
+            // Changed meanwhile: its reconcile offers it again (what was delivered may be delivered once more).
+            Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => Ok(()),
+            Err(e) => Err(format!("cannot clear the delivered notifications: {e}")),
         }
     }
 }
 
-/// The CloudEvent for a notice about a key: metadata only.
-pub fn cloud_event(key: &APIKey, notice: &Notice, type_: &str, time: Timestamp) -> Vec<u8> {
+/// The CloudEvent for an outbox entry: metadata only, its `id` the entry's (stable across attempts).
+pub fn cloud_event(key: &APIKey, entry: &OutboxEntry) -> Vec<u8> {
     let (ns, name) = (key.namespace().unwrap_or_default(), key.name_any());
-    let id: String = (0..16).map(|_| format!("{:02x}", rand::rng().random::<u8>())).collect();
     let event = json!({
         "specversion": "1.0",
-        "id": id,
+        "id": entry.id,
         "source": format!("/apis/{}/namespaces/{ns}/apikeys/{name}", apiportal_core::API_VERSION),
-        "type": type_,
+        "type": entry.r#type,
         "subject": format!("{ns}/{name}"),
-        "time": time,
+        "time": entry.at,
         "datacontenttype": "application/json",
         "data": {
             "apikey": {"namespace": ns, "name": name, "uid": key.uid()},
             "product": {"namespace": key.product_namespace(), "name": key.spec.api_product_ref.name},
-            "planTier": key.spec.plan_tier,
+            "planTier": key.plan_tier(),
+            "application": key.spec.application,
             "requestedBy": key.requester(),
             "phase": key.phase(),
-            "by": notice.by,
-            "reason": notice.reason,
-            "message": notice.note,
+            "by": entry.by,
+            "reason": entry.reason,
+            "message": entry.message,
             "expiresAt": key.spec.expires_at,
         },
     });
@@ -133,33 +266,6 @@ pub fn signature(signing_key: &[u8], unix: i64, body: &[u8]) -> String {
     mac.update(body);
     let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     format!("t={unix},v1={hex}")
-}
-
-async fn deliver_all(mut rx: mpsc::Receiver<Bytes>, config: Config, metrics: Arc<Metrics>) {
-    let connector =
-        hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
-    while let Some(body) = rx.recv().await {
-        let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=ATTEMPTS {
-            match deliver(&client, &config, &body).await {
-                Ok(()) => {
-                    metrics.webhook_delivered.inc();
-                    break;
-                }
-                Err(e) if attempt == ATTEMPTS => {
-                    metrics.webhook_failed.inc();
-                    tracing::warn!(error = %e, attempts = attempt, "webhook delivery failed: event dropped");
-                }
-                Err(e) => {
-                    metrics.webhook_retries.inc();
-                    tracing::info!(error = %e, attempt, "webhook delivery failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
-            }
-        }
-    }
 }
 
 async fn deliver<C>(client: &Client<C, Full<Bytes>>, config: &Config, body: &Bytes) -> Result<(), String>
@@ -184,6 +290,37 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(ns: &str) -> ObjectRef<APIKey> {
+        ObjectRef::new("k").within(ns)
+    }
+
+    #[test]
+    fn products_are_served_in_turn_so_one_tenants_flood_waits_behind_the_others() {
+        let mut queue = FairQueue::default();
+        for i in 0..10 {
+            assert!(queue.offer("flood/p", key(&format!("flood-{i}"))));
+        }
+        assert!(queue.offer("quiet/p", key("quiet")));
+        let first_two: Vec<String> = (0..2).map(|_| queue.take().unwrap().namespace.unwrap()).collect();
+        assert!(
+            first_two.contains(&"quiet".to_owned()),
+            "the quiet product is served within the first turn: {first_two:?}"
+        );
+        assert!(queue.offer("flood/p", key("flood-5")), "a key already waiting is not queued twice");
+        let rest = std::iter::from_fn(|| queue.take()).count();
+        assert_eq!(rest, 9);
+    }
+
+    #[test]
+    fn a_products_share_is_bounded() {
+        let mut queue = FairQueue::default();
+        for i in 0..PER_PRODUCT {
+            assert!(queue.offer("flood/p", key(&format!("n{i}"))));
+        }
+        assert!(!queue.offer("flood/p", key("one-more")), "the flood's share is full");
+        assert!(queue.offer("other/p", key("x")), "another product still gets in");
+    }
 
     #[test]
     fn signatures_cover_the_time_and_the_body() {

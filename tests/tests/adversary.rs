@@ -88,6 +88,14 @@ async fn run(ops: &[Op], bound: Duration) -> Run {
             Ok::<(), adversary::oracle::Violation>(())
         };
         if let Err(violation) = checked.await {
+            for (i, bridge) in world.bridges.iter().enumerate() {
+                let logs = bridge.logs();
+                let tail: Vec<&str> = logs.lines().rev().take(60).collect();
+                println!("adversary: the last lines of bridge {i}'s log:");
+                for line in tail.into_iter().rev() {
+                    println!("    {line}");
+                }
+            }
             failure = Some((step, violation));
             break;
         }

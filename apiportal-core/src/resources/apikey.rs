@@ -183,6 +183,11 @@ pub struct APIKeyStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
     pub history: Vec<HistoryEntry>,
+    /// Notifications for the platform's webhook not delivered yet, oldest first (at most `OUTBOX_LIMIT`): kept
+    /// here so that they survive a restart of the bridge, and removed once the webhook has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub outbox: Vec<OutboxEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -194,7 +199,8 @@ impl APIKeyStatus {
     /// Fields the key's consumers and approvers write to ask for something (and approvers to decide on it).
     pub const REQUEST_FIELDS: [&str; 2] = ["rotationRequest", "planChange"];
     /// Fields only the bridge writes.
-    pub const BRIDGE_FIELDS: [&str; 11] = [
+    pub const BRIDGE_FIELDS: [&str; 12] = [
+        "outbox",
         "planTier",
         "productUID",
         "issued",
@@ -209,6 +215,8 @@ impl APIKeyStatus {
     ];
     /// Entries of `history` kept.
     pub const HISTORY_LIMIT: usize = 20;
+    /// Undelivered notifications kept; beyond it the oldest are dropped (and counted).
+    pub const OUTBOX_LIMIT: usize = 20;
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
@@ -283,6 +291,25 @@ pub struct PreviousKey {
     pub valid_until: Time,
 }
 
+/// A notification waiting for the platform's webhook: what the CloudEvent says, never a key.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxEntry {
+    /// The CloudEvent's `id`, the same on every delivery attempt, so receivers can drop repeats.
+    #[schemars(length(max = 64))]
+    pub id: String,
+    /// The CloudEvent's `type`, e.g. `io.apiportal.apikey.approved`.
+    #[schemars(length(max = 128))]
+    pub r#type: String,
+    pub at: Time,
+    #[schemars(length(max = 253))]
+    pub by: String,
+    #[schemars(length(max = 64))]
+    pub reason: String,
+    #[schemars(length(max = 2048))]
+    pub message: String,
+}
+
 /// One event in a key's life.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 pub struct HistoryEntry {
@@ -308,6 +335,8 @@ pub enum KeyAction {
     Resumed,
     PlanChanged,
     PlanChangeRejected,
+    /// The request was deleted (recorded while its deletion is held for the webhook's notification).
+    Deleted,
 }
 
 impl KeyAction {
@@ -323,6 +352,7 @@ impl KeyAction {
             Self::Resumed => "Resumed",
             Self::PlanChanged => "PlanChanged",
             Self::PlanChangeRejected => "PlanChangeRejected",
+            Self::Deleted => "Deleted",
         }
     }
 }

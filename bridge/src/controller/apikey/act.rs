@@ -81,6 +81,15 @@ pub async fn execute(ctx: &Context, key: &mut APIKey, plan: &Plan) -> Result<Exe
     } else {
         super::projection::project(ctx, key).await?;
     }
+    if plan.outbox_dropped > 0 {
+        ctx.metrics.webhook_dropped.inc_by(plan.outbox_dropped as u64);
+        tracing::warn!(dropped = plan.outbox_dropped, "webhook notifications dropped: the key's outbox is full");
+    }
+    if let Some(webhook) = &ctx.notifier.webhook
+        && key.status.as_ref().is_some_and(|s| !s.outbox.is_empty())
+    {
+        webhook.offer(ctx, key);
+    }
     notices.splice(0..0, plan.notices.iter().cloned());
     for notice in &notices {
         ctx.notifier.notify(key, notice).await;

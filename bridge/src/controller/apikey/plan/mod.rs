@@ -17,6 +17,7 @@
 pub mod conflict;
 pub mod copies;
 pub mod decision;
+pub mod outbox;
 pub mod record;
 #[cfg(test)]
 mod tests;
@@ -47,7 +48,12 @@ pub struct Settings {
     pub expiry_warning: Duration,
     /// The longest grace any product may give a rotated-out value (the platform's cap).
     pub max_rotation_grace: Duration,
+    /// Whether a webhook is configured: notices then wait in the key's outbox until it has them.
+    pub webhook: bool,
 }
+
+/// How long a deleted key is held for the webhook to get its last notifications before it goes anyway.
+pub const OUTBOX_HOLD: Duration = Duration::from_secs(300);
 
 /// The key's product, as far as the bridge can tell.
 #[derive(Clone, Copy, Debug)]
@@ -137,6 +143,8 @@ pub struct Plan {
     pub decision: Option<Decision>,
     pub notices: Vec<Notice>,
     pub requeue_after: Option<Duration>,
+    /// Notifications dropped from the outbox to keep it within its bound.
+    pub outbox_dropped: usize,
 }
 
 impl Plan {
@@ -154,10 +162,23 @@ pub fn whole_seconds(t: Timestamp) -> Timestamp {
 pub fn plan(o: &Observed) -> Plan {
     let key = o.key;
     let mut plan = Plan::default();
-    if key.metadata.deletion_timestamp.is_some() {
+    if let Some(deleted_at) = key.metadata.deletion_timestamp.as_ref().map(|t| t.0) {
         plan.actions = copies::on_deletion(o);
         if plan.actions.contains(&Action::RemoveFinalizer) {
-            plan.notices.push(record::deleted(o));
+            let mut status = key.status.clone().unwrap_or_default();
+            plan.notices = record::deleted(o, &mut status);
+            plan.outbox_dropped = outbox::enqueue(o, &mut status, &plan.notices);
+            // The finalizer is held while the webhook has not had the last notifications, for a while at most.
+            let holding = SignedDuration::try_from(OUTBOX_HOLD).unwrap_or_default();
+            if !status.outbox.is_empty() {
+                if o.now.duration_since(deleted_at) < holding {
+                    plan.actions.retain(|a| *a != Action::RemoveFinalizer);
+                    plan.requeue_at(o.now, o.now + SignedDuration::from_secs(5));
+                } else {
+                    plan.outbox_dropped += status.outbox.len();
+                }
+            }
+            plan.status = Some(status);
         }
         return plan;
     }
@@ -179,6 +200,7 @@ pub fn plan(o: &Observed) -> Plan {
     record::status(o, phase, &gate, &desired, &mut status, &mut plan);
     let told = record::history(o, phase, &gate, &desired, plan_change, &mut status);
     plan.notices.splice(0..0, told);
+    plan.outbox_dropped = outbox::enqueue(o, &mut status, &plan.notices);
     if let Some(previous) = &status.previous_key {
         plan.requeue_at(o.now, previous.valid_until.0);
     }

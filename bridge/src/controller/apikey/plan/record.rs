@@ -62,6 +62,7 @@ impl NoticeKind {
             KeyAction::Resumed => Self::Resumed,
             KeyAction::PlanChanged => Self::PlanChanged,
             KeyAction::PlanChangeRejected => Self::PlanChangeRejected,
+            KeyAction::Deleted => Self::Deleted,
         }
     }
 }
@@ -374,13 +375,17 @@ pub fn history(
     notices
 }
 
-/// The notice of a deleted request.
-pub fn deleted(o: &Observed) -> Notice {
-    Notice {
+/// Records the deletion of a request (once); its notice the first time.
+pub fn deleted(o: &Observed, status: &mut APIKeyStatus) -> Vec<Notice> {
+    let at = o.key.metadata.deletion_timestamp.clone().unwrap_or(Time(whole_seconds(o.now)));
+    if !record(status, KeyAction::Deleted, o.key.requester().to_owned(), at, None) {
+        return Vec::new();
+    }
+    vec![Notice {
         kind: NoticeKind::Deleted,
         warning: false,
         reason: "Deleted",
         note: "request deleted; its key (if any) was removed from the gateway".to_owned(),
         by: o.key.requester().to_owned(),
-    }
+    }]
 }

@@ -29,6 +29,7 @@ fn settings() -> Settings {
         enforcement_namespace: apiportal_core::DEFAULT_ENFORCEMENT_NAMESPACE.into(),
         expiry_warning: Duration::from_secs(7 * 86_400),
         max_rotation_grace: Duration::from_secs(30 * 86_400),
+        webhook: false,
     }
 }
 
@@ -573,7 +574,8 @@ fn a_deleted_key_removes_every_copy_then_its_finalizer() {
             Action::RemoveFinalizer,
         ]
     );
-    assert!(plan.status.is_none());
+    assert_eq!(history(&plan).last(), Some(&KeyAction::Deleted));
+    assert!(plan.status.as_ref().unwrap().outbox.is_empty(), "no webhook, no outbox");
     assert_eq!(notices(&plan), [NoticeKind::Deleted]);
 }
 
@@ -649,4 +651,71 @@ fn a_plan_change_to_a_tier_the_product_does_not_offer_is_refused_naming_the_tier
     assert_eq!(change.reviewed_by.as_deref(), Some(BRIDGE));
     assert!(change.reason.unwrap().contains("it offers: gold, bronze"));
     assert_eq!(plan.status.as_ref().unwrap().plan_tier.as_deref(), Some("gold"));
+}
+
+#[test]
+fn with_a_webhook_every_notice_waits_in_the_outbox_until_delivered() {
+    let p = parse_product(product("automatic"));
+    let mut with_webhook = settings();
+    with_webhook.webhook = true;
+    let k = key(json!({}));
+    let observed = Observed {
+        key: &k,
+        product: ProductState::Found(&p),
+        copies: vec![],
+        keys_ahead: 0,
+        just_created: vec![],
+        now: now(),
+        settings: &with_webhook,
+    };
+    let plan = plan(&observed);
+    let outbox = &plan.status.as_ref().unwrap().outbox;
+    let types: Vec<&str> = outbox.iter().map(|e| e.r#type.as_str()).collect();
+    assert_eq!(types, ["io.apiportal.apikey.requested", "io.apiportal.apikey.approved"]);
+    assert!(outbox.iter().all(|e| e.id.len() == 32), "stable ids, for receivers to drop repeats");
+    // Planned again with them undelivered: not recorded twice.
+    let again_key = after(&k, &plan);
+    let observed = Observed {
+        key: &again_key,
+        product: ProductState::Found(&p),
+        copies: vec![copy(0)],
+        keys_ahead: 0,
+        just_created: vec![],
+        now: now(),
+        settings: &with_webhook,
+    };
+    assert_eq!(super::plan(&observed).status.unwrap().outbox.len(), 2);
+}
+
+#[test]
+fn a_deleted_key_waits_for_the_webhook_for_a_while_then_goes() {
+    let mut with_webhook = settings();
+    with_webhook.webhook = true;
+    let mut k = issued_key(json!({}));
+    k.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now()));
+    let p = parse_product(product("manual"));
+    let run_at = |key: &APIKey| {
+        let observed = Observed {
+            key,
+            product: ProductState::Found(&p),
+            copies: vec![],
+            keys_ahead: 0,
+            just_created: vec![],
+            now: now(),
+            settings: &with_webhook,
+        };
+        plan(&observed)
+    };
+    let held = run_at(&k);
+    assert!(!held.actions.contains(&Action::RemoveFinalizer), "held for the webhook: {:?}", held.actions);
+    assert_eq!(held.status.as_ref().unwrap().outbox.last().unwrap().r#type, "io.apiportal.apikey.deleted");
+    let mut delivered = after(&k, &held);
+    delivered.status.as_mut().unwrap().outbox.clear();
+    assert!(run_at(&delivered).actions.contains(&Action::RemoveFinalizer), "released once delivered");
+    let mut late = after(&k, &held);
+    late.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now() - SignedDuration::from_secs(600)));
+    let gone = run_at(&late);
+    assert!(gone.actions.contains(&Action::RemoveFinalizer), "the webhook is waited for a while only");
+    assert_eq!(gone.outbox_dropped, 1);
 }

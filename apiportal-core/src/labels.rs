@@ -21,8 +21,12 @@ pub const APIKEY_FINALIZER: &str = "devportal.kuadrant.io/enforcement-secret";
 pub const PLUGIN_FIELD_MANAGER: &str = "kubectl-apiportal";
 /// Field manager for everything the bridge writes with server-side apply.
 pub const BRIDGE_FIELD_MANAGER: &str = "apiportal-bridge";
-/// Key inside both Secrets that holds the API key.
+/// Key inside the enforcement copy that holds the API key: the one Authorino reads.
 pub const SECRET_KEY: &str = "api_key";
+/// Key inside the consumer's copy that holds the API key: deliberately not Authorino's, so the consumer's copy can
+/// never be accepted at the gateway, whatever AuthPolicy anyone writes (one with `allNamespaces: true` and a broad
+/// selector reads every namespace's Secrets).
+pub const CONSUMER_SECRET_KEY: &str = "key";
 /// Marks the enforcement copies of keys (as upstream's controller does), so they can be listed and watched.
 pub const ENFORCEMENT: &str = "devportal.kuadrant.io/enforcement";
 /// On both copies: which value of the key (0, then one more per rotation) the Secret holds.

@@ -76,7 +76,27 @@ pub const ENFORCEMENT_LABEL_KEYS: [&str; 6] = [
     labels::ENFORCEMENT,
 ];
 
-/// The key's value in a Secret of either kind, when it holds a non-empty one.
+/// The key's value in the consumer's copy, when it holds a non-empty one under its own data key (a copy an older
+/// bridge wrote under Authorino's `api_key` counts as holding nothing: the bridge rewrites it).
+pub fn consumer_value(secret: &Secret) -> Option<String> {
+    let data = secret.data.as_ref()?;
+    if data.contains_key(labels::SECRET_KEY) {
+        return None;
+    }
+    data.get(labels::CONSUMER_SECRET_KEY).and_then(|v| String::from_utf8(v.0.clone()).ok()).filter(|v| !v.is_empty())
+}
+
+/// The key's value in a consumer's copy as a reader takes it: its own data key, else the one older bridges wrote.
+pub fn consumer_value_or_legacy(secret: &Secret) -> Option<String> {
+    let data = secret.data.as_ref()?;
+    [labels::CONSUMER_SECRET_KEY, labels::SECRET_KEY]
+        .iter()
+        .find_map(|k| data.get(*k))
+        .and_then(|v| String::from_utf8(v.0.clone()).ok())
+        .filter(|v| !v.is_empty())
+}
+
+/// The key's value in an enforcement copy, when it holds a non-empty one.
 pub fn key_value(secret: &Secret) -> Option<String> {
     secret
         .data

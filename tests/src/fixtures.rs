@@ -71,7 +71,7 @@ pub async fn consumer_secret(cluster: &Cluster, ns: &str, key: &str) -> Option<S
 
 /// The key value a Secret holds.
 pub fn value(secret: &Secret) -> String {
-    secrets::key_value(secret).expect("the Secret holds a key")
+    secrets::key_value(secret).or_else(|| secrets::consumer_value(secret)).expect("the Secret holds a key")
 }
 
 /// The condition of `type_` on a key.

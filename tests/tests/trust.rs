@@ -354,6 +354,38 @@ async fn a_policy_that_stops_letting_a_product_take_keys_takes_them_off_the_gate
     assert_eq!(value(&enforcement_secrets(c, &stage.team, "toys-gold").await[0]), key);
 }
 
+/// Found by the adversary (seed 16244056774129971614, step 115): a route whose AuthPolicy selects every Secret in
+/// every namespace (`allNamespaces: true`, an empty selector) read the consumer's copy of a key that was off the
+/// gateway (its product could not take keys), and accepted it. The consumer's copy now keeps the value under a data
+/// key Authorino never reads.
+#[tokio::test]
+async fn a_route_that_reads_every_namespace_never_accepts_a_consumers_copy() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    stage.published_product(c, "toys", "automatic").await;
+    request(&stage, "toys", "gold").await;
+    wait_issued(c, &stage.team, "toys-gold").await;
+    let key = held_key(&stage, "toys-gold").await;
+    // The route's owner rewrites its policy to read every Secret of every namespace: the product can no longer take
+    // keys, so the key leaves the gateway; its value stays with the consumer.
+    let policies: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        c.client(Persona::Admin).await,
+        &stage.shop,
+        &apiportal_tests::stage::authpolicy_resource(),
+    );
+    let everything = json!({"spec": {"rules": {"authentication": {"api-key": {"apiKey": {"selector": {}, "allNamespaces": true}}}}}});
+    policies.patch("toys-keys", &PatchParams::default(), &Patch::Merge(&everything)).await.unwrap();
+    wait_ready_reason(c, &stage.team, "toys-gold", "KeysNotIssuable").await;
+    eventually(30, "the enforcement copy to go", || async {
+        enforcement_secrets(c, &stage.team, "toys-gold").await.is_empty().then_some(())
+    })
+    .await;
+    let (gateway, routes) = gateway().await;
+    gateway.await_status(&routes, &stage.host("toys"), &key, 401, GATEWAY_SECONDS).await;
+    assert_eq!(held_key(&stage, "toys-gold").await, key, "the consumer still holds the value");
+}
+
 #[tokio::test]
 async fn deleting_a_route_or_its_policy_is_seen_at_once() {
     let c = cluster();

@@ -105,7 +105,7 @@ async fn reveal_key(session: &Session, key: &APIKey) -> Result<(), Error> {
             "Secret {ns}/{secret_name} was not issued for apikey {ns}/{name} (it is not owned by it), so it is not shown; the bridge replaces it with the real key shortly"
         )));
     }
-    let value = secrets::key_value(&secret).ok_or_else(|| {
+    let value = secrets::consumer_value_or_legacy(&secret).ok_or_else(|| {
         Error::Other(format!(
             "Secret {ns}/{secret_name} holds no key; the bridge issues it shortly ({})",
             describe_command(&name, &ns)

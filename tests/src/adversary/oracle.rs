@@ -176,7 +176,7 @@ impl Snapshot {
                 .expect("secrets")
                 .items
             {
-                if let Some(value) = secrets::key_value(&s) {
+                if let Some(value) = secrets::consumer_value(&s) {
                     let owner = s.owner_references().first().map(|o| o.uid.clone());
                     let key = s.labels().get(labels::APIKEY).cloned().unwrap_or_default();
                     consumer.insert((team.clone(), key), (owner, value));
@@ -440,9 +440,13 @@ impl Oracle {
                     (Some(k), None) => format!("its key is {} or its product cannot take keys", k.phase()),
                     _ => "its key no longer holds it".to_owned(),
                 };
+                let copies = snapshot.enforcement.iter().filter(|(.., v)| v == value).count();
                 pending.push(Violation {
                     invariant: "I2",
-                    detail: format!("{} ({why}) is accepted on {}", known.label, where_accepted[0].0),
+                    detail: format!(
+                        "{} ({why}) is accepted on {} ({copies} enforcement copies of it exist)",
+                        known.label, where_accepted[0].0
+                    ),
                 });
             }
         }

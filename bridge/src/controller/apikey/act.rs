@@ -146,7 +146,10 @@ async fn set_finalizer(ctx: &Context, key: &mut APIKey, present: bool) -> Result
     Ok(())
 }
 
+/// A Secret of `shape` holding `value`: under Authorino's data key in an enforcement copy, under the consumer's
+/// own in the consumer's copy (the one with an owner).
 fn secret(shape: &SecretShape, value: &str, owner: Option<OwnerReference>) -> Secret {
+    let data_key = if owner.is_some() { labels::CONSUMER_SECRET_KEY } else { labels::SECRET_KEY };
     Secret {
         metadata: ObjectMeta {
             name: Some(shape.name.clone()),
@@ -156,7 +159,7 @@ fn secret(shape: &SecretShape, value: &str, owner: Option<OwnerReference>) -> Se
             owner_references: owner.map(|o| vec![o]),
             ..Default::default()
         },
-        data: Some([(labels::SECRET_KEY.to_owned(), ByteString(value.as_bytes().to_vec()))].into()),
+        data: Some([(data_key.to_owned(), ByteString(value.as_bytes().to_vec()))].into()),
         type_: Some("Opaque".into()),
         ..Default::default()
     }
@@ -176,7 +179,7 @@ fn read_consumer(existing: &Secret, key: &APIKey) -> Existing {
     let owned = existing.owner_references().iter().any(|o| Some(&o.uid) == key.uid().as_ref());
     Existing {
         owner_uid: owned.then(|| key.uid().unwrap_or_default()),
-        value: secrets::key_value(existing),
+        value: secrets::consumer_value(existing),
         generation: secrets::generation_of(existing.metadata.annotations.as_ref()),
     }
 }
@@ -269,7 +272,11 @@ async fn restored_or_fresh(
     key_uid: &str,
     digest: Option<&str>,
 ) -> Result<(String, bool, bool)> {
-    let copy = consumer_api.get_opt(&consumer.name).await?.map(|s| read_consumer(&s, key));
+    // A copy an older bridge wrote under Authorino's data key still holds the value: the digest decides.
+    let copy = consumer_api
+        .get_opt(&consumer.name)
+        .await?
+        .map(|s| Existing { value: secrets::consumer_value_or_legacy(&s), ..read_consumer(&s, key) });
     Ok(match conflict::restore(copy.as_ref(), key_uid, digest) {
         Restore::FromConsumerCopy(value) => (value, false, false),
         // A key issued by a bridge that recorded no digest has nothing to restore from: a new value, as before.
@@ -302,7 +309,7 @@ async fn finish_consumer_copy(
         ConsumerConflict::Update => {
             let patch = json!({
                 "metadata": {"annotations": {labels::KEY_GENERATION: generation.to_string()}},
-                "data": {labels::SECRET_KEY: STANDARD.encode(value)},
+                "data": {labels::CONSUMER_SECRET_KEY: STANDARD.encode(value), labels::SECRET_KEY: null},
             });
             api.patch(&consumer.name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
             Ok(false)

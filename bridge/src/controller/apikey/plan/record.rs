@@ -140,7 +140,7 @@ pub fn status(
     status.secret_ref = status
         .issued
         .as_ref()
-        .map(|_| SecretRef { name: secrets::consumer_secret_name(&name), key: labels::SECRET_KEY.into() });
+        .map(|_| SecretRef { name: secrets::consumer_secret_name(&name), key: labels::CONSUMER_SECRET_KEY.into() });
     if desired.awaiting_cache {
         plan.requeue_at(o.now, o.now + SignedDuration::from_secs(2));
     }

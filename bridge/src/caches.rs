@@ -243,20 +243,52 @@ pub fn keys_of(keys: &Store<APIKey>, product_namespace: &str, product_name: &str
         .collect()
 }
 
-/// Triggers the products a deleted policy applied to (a policy's own deletion reaches no shared stream).
-fn policy_deleted<P: kube::ResourceExt + 'static>(
+/// Triggers the products a policy stopped applying to: all of them when it is deleted, those of its former target
+/// when its target changes (the shared stream carries the new object only, whose target names other products).
+fn policy_left<P: kube::ResourceExt + 'static>(
     products: &Store<APIProduct>,
     routes: &Store<HTTPRoute>,
     triggers: &mpsc::UnboundedSender<ObjectRef<APIProduct>>,
     target: fn(&P) -> PolicyTargetRef,
 ) -> impl FnMut(&Event<P>) + Send + 'static {
     let (products, routes, triggers) = (products.clone(), routes.clone(), triggers.clone());
+    let mut targets: std::collections::HashMap<(String, String), PolicyTargetRef> = Default::default();
+    // Policies seen since a re-list began: one deleted while the watch was broken sends no Delete, only its absence.
+    let mut relisted: Option<std::collections::HashSet<(String, String)>> = None;
     move |event: &Event<P>| {
-        if let Event::Delete(policy) = event {
-            let ns = policy.namespace().unwrap_or_default();
-            for p in products_targeted(&products, &routes, &ns, &target(policy)) {
-                let _ = triggers.send(p);
+        let (policy, deleted) = match event {
+            Event::Apply(p) | Event::InitApply(p) => (p, false),
+            Event::Delete(p) => (p, true),
+            Event::Init => {
+                relisted = Some(Default::default());
+                return;
             }
+            Event::InitDone => {
+                let seen = relisted.take().unwrap_or_default();
+                let gone: Vec<(String, String)> = targets.keys().filter(|id| !seen.contains(*id)).cloned().collect();
+                for id in gone {
+                    let old = targets.remove(&id).expect("a known policy");
+                    for p in products_targeted(&products, &routes, &id.0, &old) {
+                        let _ = triggers.send(p);
+                    }
+                }
+                return;
+            }
+        };
+        if let (Some(seen), Event::InitApply(p)) = (relisted.as_mut(), event) {
+            seen.insert((p.namespace().unwrap_or_default(), p.name_any()));
+        }
+        let ns = policy.namespace().unwrap_or_default();
+        let id = (ns.clone(), policy.name_any());
+        let now = target(policy);
+        let before = if deleted { targets.remove(&id) } else { targets.insert(id, now.clone()) };
+        let left = match before {
+            Some(old) if deleted || old != now => Some(old),
+            None if deleted => Some(now),
+            _ => None,
+        };
+        for p in left.into_iter().flat_map(|old| products_targeted(&products, &routes, &ns, &old)) {
+            let _ = triggers.send(p);
         }
     }
 }
@@ -302,9 +334,9 @@ impl Caches {
             }
         };
         let (routes, mut route_subs) = reflect::<HTTPRoute>(client, namespace, 1, slim, on_route);
-        let on_auth = policy_deleted(&products, &routes, &product_tx, |p: &AuthPolicy| p.spec.target_ref.clone());
+        let on_auth = policy_left(&products, &routes, &product_tx, |p: &AuthPolicy| p.spec.target_ref.clone());
         let (auth_policies, mut auth_subs) = reflect::<AuthPolicy>(client, namespace, 1, slim, on_auth);
-        let on_plan = policy_deleted(&products, &routes, &product_tx, |p: &PlanPolicy| p.spec.target_ref.clone());
+        let on_plan = policy_left(&products, &routes, &product_tx, |p: &PlanPolicy| p.spec.target_ref.clone());
         let (plan_policies, mut plan_subs) = reflect::<PlanPolicy>(client, namespace, 1, slim, on_plan);
         let enforcement_secrets = reflect_enforcement_secrets(client, enforcement_namespace, triggers_tx);
         let projections = reflect_projections(client, namespace);

@@ -386,6 +386,35 @@ async fn a_route_that_reads_every_namespace_never_accepts_a_consumers_copy() {
     assert_eq!(held_key(&stage, "toys-gold").await, key, "the consumer still holds the value");
 }
 
+/// Found by the adversary (seed 13827689562004940397, step 188): an AuthPolicy moved from the product's route to
+/// another route left the product's keys at the gateway, because only the products of the policy's new target
+/// were looked at again.
+#[tokio::test]
+async fn a_policy_moved_to_another_route_takes_the_keys_of_the_first_off_the_gateway() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    stage.published_product(c, "toys", "automatic").await;
+    request(&stage, "toys", "gold").await;
+    wait_issued(c, &stage.team, "toys-gold").await;
+    let key = held_key(&stage, "toys-gold").await;
+    stage.route(c, "games", &[&stage.host("games")]).await;
+    let policies: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        c.client(Persona::Admin).await,
+        &stage.shop,
+        &apiportal_tests::stage::authpolicy_resource(),
+    );
+    let moved = json!({"spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "games"}}});
+    policies.patch("toys-keys", &PatchParams::default(), &Patch::Merge(&moved)).await.unwrap();
+    product_condition_with_reason(&stage, "toys", "KeysIssuable", Some("AuthPolicyNotFound")).await;
+    eventually(30, "the enforcement copy to go", || async {
+        enforcement_secrets(c, &stage.team, "toys-gold").await.is_empty().then_some(())
+    })
+    .await;
+    let (gateway, routes) = gateway().await;
+    gateway.await_status(&routes, &stage.host("games"), &key, 401, GATEWAY_SECONDS).await;
+}
+
 #[tokio::test]
 async fn deleting_a_route_or_its_policy_is_seen_at_once() {
     let c = cluster();

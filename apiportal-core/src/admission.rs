@@ -208,6 +208,14 @@ pub fn policy() -> ValidatingAdmissionPolicy {
                 }]),
                 ..Default::default()
             }),
+            // The bridge's own status writes that move no phase are not evaluated at all: every rule they could
+            // break is about who decides (the bridge's phase changes are still judged, like everyone's).
+            match_conditions: Some(vec![k8s_openapi::api::admissionregistration::v1::MatchCondition {
+                name: "not-a-bridge-status-write-without-a-decision".to_owned(),
+                expression: format!(
+                    "!(request.userInfo.username == '{bridge}' && has(request.subResource) && request.subResource == 'status' && (has(object.status) && has(object.status.phase) ? object.status.phase : 'Pending') == (has(oldObject.status) && has(oldObject.status.phase) ? oldObject.status.phase : 'Pending'))"
+                ),
+            }]),
             variables: Some(variables),
             validations: Some(validations),
             ..Default::default()
@@ -359,5 +367,58 @@ pub fn bridge_owned_binding() -> ValidatingAdmissionPolicyBinding {
             validation_actions: vec!["Deny".to_owned()],
             ..Default::default()
         },
+    }
+}
+
+/// The policy that gives every APIKey the bridge's finalizer as it is created, so the bridge never spends a write
+/// on it (a MutatingAdmissionPolicy, served by Kubernetes 1.34 and later; on an older API server the bridge adds
+/// the finalizer itself before issuing a key, as it always did).
+pub const FINALIZER_POLICY_NAME: &str = "apiportal-apikey-finalizer";
+
+pub fn finalizer_policy() -> k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicy {
+    use k8s_openapi::api::admissionregistration::v1::{
+        ApplyConfiguration, MutatingAdmissionPolicy, MutatingAdmissionPolicySpec, Mutation,
+    };
+    MutatingAdmissionPolicy {
+        metadata: meta(FINALIZER_POLICY_NAME),
+        spec: Some(MutatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".to_owned()),
+            reinvocation_policy: Some("Never".to_owned()),
+            match_constraints: Some(MatchResources {
+                resource_rules: Some(vec![NamedRuleWithOperations {
+                    api_groups: Some(vec![GROUP.to_owned()]),
+                    api_versions: Some(vec![VERSION.to_owned()]),
+                    operations: Some(vec!["CREATE".to_owned()]),
+                    resources: Some(vec!["apikeys".to_owned()]),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            mutations: Some(vec![Mutation {
+                patch_type: "ApplyConfiguration".to_owned(),
+                // Finalizers merge as a set: the bridge's is added beside any others.
+                apply_configuration: Some(ApplyConfiguration {
+                    expression: Some(format!(
+                        "Object{{metadata: Object.metadata{{finalizers: ['{}']}}}}",
+                        crate::labels::APIKEY_FINALIZER
+                    )),
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+    }
+}
+
+pub fn finalizer_binding() -> k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicyBinding {
+    use k8s_openapi::api::admissionregistration::v1::{
+        MutatingAdmissionPolicyBinding, MutatingAdmissionPolicyBindingSpec,
+    };
+    MutatingAdmissionPolicyBinding {
+        metadata: meta(FINALIZER_POLICY_NAME),
+        spec: Some(MutatingAdmissionPolicyBindingSpec {
+            policy_name: Some(FINALIZER_POLICY_NAME.to_owned()),
+            ..Default::default()
+        }),
     }
 }

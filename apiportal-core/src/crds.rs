@@ -43,6 +43,14 @@ pub fn generated_files() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "admission/apikey-finalizer.yaml",
+            format!(
+                "{HEADER}{}---\n{}",
+                to_yaml_stream(&[admission::finalizer_policy()]),
+                to_yaml_stream(&[admission::finalizer_binding()]),
+            ),
+        ),
+        (
             "admission/key-lifetimes.yaml",
             format!("{HEADER}{}", to_yaml_stream(&crate::install::key_lifetimes_objects(crate::SYSTEM_NAMESPACE))),
         ),

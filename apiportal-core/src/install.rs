@@ -79,6 +79,8 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
     objects.push(to_value(&admission::lifetime_binding(SYSTEM_NAMESPACE)));
     objects.push(to_value(&admission::bridge_owned_policy()));
     objects.push(to_value(&admission::bridge_owned_binding()));
+    objects.push(to_value(&admission::finalizer_policy()));
+    objects.push(to_value(&admission::finalizer_binding()));
     let app_labels = json!({BRIDGE_APP.0: BRIDGE_APP.1, PART_OF.0: PART_OF.1});
     objects.extend([
         labelled(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}})),

@@ -81,6 +81,9 @@ impl Notifier {
             action: kind.into(),
             secondary: None,
         };
+        if !notice.event {
+            return;
+        }
         if let Err(e) = self.recorder.publish(&event, &key.object_ref(&())).await {
             tracing::warn!(error = %e, reason = notice.reason, "cannot publish event");
         }

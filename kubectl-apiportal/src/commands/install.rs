@@ -121,7 +121,10 @@ fn plural(kind: &str) -> &'static str {
     use k8s_openapi::{
         Resource,
         api::{
-            admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
+            admissionregistration::v1::{
+                MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding, ValidatingAdmissionPolicy,
+                ValidatingAdmissionPolicyBinding,
+            },
             apps::v1::Deployment,
             core::v1::{ConfigMap, Namespace, Service, ServiceAccount},
             rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
@@ -139,6 +142,8 @@ fn plural(kind: &str) -> &'static str {
         of::<RoleBinding>(),
         of::<ValidatingAdmissionPolicy>(),
         of::<ValidatingAdmissionPolicyBinding>(),
+        of::<MutatingAdmissionPolicy>(),
+        of::<MutatingAdmissionPolicyBinding>(),
         of::<Namespace>(),
         of::<ServiceAccount>(),
         of::<ConfigMap>(),
@@ -201,8 +206,22 @@ pub async fn install(session: &Session, _global: &GlobalArgs, args: &InstallArgs
     for object in objects(&options(args)) {
         let target = target(session, &object);
         let doing = format!("apply {}", target.display);
-        let before =
-            target.api.get_opt(&target.name).await.map_err(|e| Error::from_kube(e, &session.server, &doing))?;
+        let before = match target.api.get_opt(&target.name).await {
+            Ok(before) => before,
+            // An API server older than Kubernetes 1.34 serves no MutatingAdmissionPolicy: the bridge then adds its
+            // finalizer to each key itself, as it always did.
+            Err(e)
+                if e.is_not_found()
+                    && object["kind"].as_str().is_some_and(|k| k.starts_with("MutatingAdmissionPolicy")) =>
+            {
+                say!(
+                    "{} skipped (this API server serves no MutatingAdmissionPolicy; the bridge sets the finalizer itself)",
+                    target.display
+                );
+                continue;
+            }
+            Err(e) => return Err(Error::from_kube(e, &session.server, &doing)),
+        };
         let after = match target.api.patch(&target.name, &params, &Patch::Apply(&object)).await {
             Ok(after) => after,
             // A dry run creates no namespace, so objects inside one this install would create cannot be checked.

@@ -104,6 +104,7 @@ fn warning(ctx: &Context, reason: &'static str, note: &str) -> Notice {
         reason,
         note: note.to_owned(),
         by: ctx.settings.bridge_user.clone(),
+        event: true,
     }
 }
 

@@ -198,7 +198,12 @@ pub fn plan(o: &Observed) -> Plan {
     let desired = copies::desired(o, &gate, &status);
     plan.actions = copies::diff(o, &desired, phase);
     record::status(o, phase, &gate, &desired, &mut status, &mut plan);
-    let told = record::history(o, phase, &gate, &desired, plan_change, &mut status);
+    let mut told = record::history(o, phase, &gate, &desired, plan_change, &mut status);
+    if decision == Some(Decision::Approve) {
+        for notice in told.iter_mut().filter(|n| n.kind == NoticeKind::Requested) {
+            notice.event = false;
+        }
+    }
     plan.notices.splice(0..0, told);
     plan.outbox_dropped = outbox::enqueue(o, &mut status, &plan.notices);
     if let Some(previous) = &status.previous_key {

@@ -29,6 +29,9 @@ pub struct Notice {
     pub note: String,
     /// Who caused it (a user name or the bridge's).
     pub by: String,
+    /// Whether it is also a Kubernetes Event (a request approved in the same breath needs no Event of its own:
+    /// the approval's says it, and the history and the audit log keep both).
+    pub event: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,6 +240,7 @@ fn expiring_soon(o: &Observed, phase: KeyPhase, conditions: &mut Conditions, pla
             reason: "ExpiringSoon",
             note: message.clone(),
             by: o.settings.bridge_user.clone(),
+            event: true,
         });
     }
     conditions.set(condition, true, Reason::ExpiresSoon.as_str(), message);
@@ -294,7 +298,7 @@ pub fn history(
     let product_id = key.product_id();
     let mut notices = Vec::new();
     let mut tell = |kind: NoticeKind, reason: &'static str, by: &str, note: String| {
-        notices.push(Notice { kind, warning: false, reason, note, by: by.to_owned() });
+        notices.push(Notice { kind, warning: false, reason, note, by: by.to_owned(), event: true });
     };
     let created = key.metadata.creation_timestamp.clone().unwrap_or(Time(whole_seconds(o.now)));
     if record(status, KeyAction::Requested, key.requester().to_owned(), created, None) {
@@ -387,5 +391,6 @@ pub fn deleted(o: &Observed, status: &mut APIKeyStatus) -> Vec<Notice> {
         reason: "Deleted",
         note: "request deleted; its key (if any) was removed from the gateway".to_owned(),
         by: o.key.requester().to_owned(),
+        event: true,
     }]
 }

@@ -242,6 +242,7 @@ fn an_automatic_product_approves_and_issues_in_one_plan() {
     assert_eq!(history(&plan), [KeyAction::Requested, KeyAction::Approved]);
     assert_eq!(notices(&plan), [NoticeKind::Requested, NoticeKind::Approved]);
     assert!(plan.notices[1].note.contains("key issued for plan gold of shop/toys"), "{}", plan.notices[1].note);
+    assert!(!plan.notices[0].event && plan.notices[1].event, "one Event says it: the approval's");
     assert_eq!(ready(&plan).0, "True");
 }
 

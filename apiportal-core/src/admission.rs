@@ -8,7 +8,8 @@
 //!   consumers) or approve its product, naming themself, for the next value of an issued, Approved key;
 //! - a plan change (`planChange`): asked for by the same users, naming themself, for an Approved key and a tier
 //!   other than the one in force; decided once by a user who may `approve` the product, naming themself;
-//! - every other status field: the bridge only.
+//! - every other status field: the bridge only;
+//! - no status write at all from anyone else, not even one that changes nothing (it would read the key).
 //!
 //! A second policy holds the status of APIProducts (and the request projections owners read) to the bridge: the
 //! key controller trusts what the product's status says about where keys may be issued.
@@ -194,6 +195,15 @@ pub fn policy() -> ValidatingAdmissionPolicy {
             &format!("'status.{field} is written only by the apiportal bridge (' + request.userInfo.username + ' may write the decision fields ' + '{}' + ')'", APIKeyStatus::DECISION_FIELDS.join(", ")),
         )
     }));
+    // Last, so a more precise refusal above is the one reported. The API server answers every admitted write with
+    // the object: a write that changes nothing would let anyone with `patch` on apikeys/status (every owner, through
+    // the reviewer role) read any APIKey.
+    validations.push(validation(
+        "!variables.userStatusWrite || variables.mayApprove || variables.mayConsume",
+        &format!(
+            "{who} + ' may not write the status of ' + {key} + ': only its consumers (apiportal-consumer in namespace ' + object.metadata.namespace + ') and the approvers of APIProduct ' + variables.productNamespace + '/' + variables.productName + ' may'"
+        ),
+    ));
     ValidatingAdmissionPolicy {
         metadata: meta(POLICY_NAME),
         spec: Some(ValidatingAdmissionPolicySpec {

@@ -99,14 +99,12 @@ pub fn owner() -> ClusterRole {
     )
 }
 
-/// Write decisions on requests in any namespace without reading them (owners read the projections in their own
-/// namespace); the admission policy admits a decision only from someone who may `approve` the product.
+/// Write decisions on requests in any namespace without reading them: owners read the requests for their
+/// products from the projections in their own namespace, and decide with one merge patch of the key's status. The
+/// admission policy admits a decision only from someone who may `approve` the product, and no status write at all
+/// from anyone else (the API server answers a patch with the object: a write that changes nothing would be a read).
 pub fn request_reviewer() -> ClusterRole {
-    // TODO(#20): drops list/watch of APIKeys once the plugin reads the projections.
-    cluster_role(
-        REVIEWER_ROLE,
-        vec![rule(&[GROUP], &["apikeys"], READ), rule(&[GROUP], &["apikeys/status"], &["get", "update", "patch"])],
-    )
+    cluster_role(REVIEWER_ROLE, vec![rule(&[GROUP], &["apikeys/status"], &["patch"])])
 }
 
 /// The owner's powers over every product, plus the platform's routes.

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Self-service API access on Kubernetes: browse API products, request keys, approve requests",
     long_about = None,
     // Not propagated: `product create --version` is the API's version, as owners expect to write it.
-    after_help = "Examples:\n  kubectl apiportal products -A\n  kubectl apiportal request shop/toys --plan gold --use-case 'stock sync' --wait\n  kubectl apiportal key show shop-toys-gold --reveal\n  kubectl apiportal requests --pending\n  kubectl apiportal approve team-alice/toys-gold"
+    after_help = "Examples:\n  kubectl apiportal products -A\n  kubectl apiportal request shop/toys --plan gold --use-case 'stock sync' --wait\n  kubectl apiportal key show toys-gold --reveal\n  kubectl apiportal key change-plan toys-gold --plan bronze --wait\n  kubectl apiportal requests --pending\n  kubectl apiportal approve team-alice/toys-gold\n  kubectl apiportal suspend team-alice/toys-gold --reason 'abuse report'"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -88,39 +88,48 @@ pub enum Command {
     Describe(DescribeArgs),
     /// Request an API key for a product's plan tier
     #[command(
-        after_help = "Examples:\n  kubectl apiportal request shop/toys --plan gold --use-case 'nightly stock sync'\n  kubectl apiportal request toys --plan bronze --wait=2m -n team-alice"
+        after_help = "Examples:\n  kubectl apiportal request shop/toys --plan gold --use-case 'nightly stock sync'\n  kubectl apiportal request toys --plan bronze --wait=2m -n team-alice\n  kubectl apiportal request shop/toys --plan gold --application mobile   # creates mobile-toys-gold"
     )]
     Request(RequestArgs),
     /// List your API key requests
-    #[command(after_help = "Examples:\n  kubectl apiportal keys\n  kubectl apiportal keys -A -o wide")]
-    Keys,
-    /// Show one API key request, or reveal its key
+    #[command(
+        after_help = "Examples:\n  kubectl apiportal keys\n  kubectl apiportal keys -A -o wide\n  kubectl apiportal keys --application mobile"
+    )]
+    Keys(KeysArgs),
+    /// Show one API key request, reveal its key, rotate it, or move it to another plan
     #[command(subcommand)]
     Key(KeyCommand),
     /// Revoke an API key: consumers delete their own request; approvers revoke a consumer's key with --reason
     #[command(
-        long_about = "Revoke an API key.\n\nAs its consumer (no --reason): deletes your own request NAME and, with it, the key.\nAs an approver (--reason): cuts off a consumer's approved key NAMESPACE/NAME at once; the request stays, Revoked, so its consumer sees who revoked it and why.",
-        after_help = "Examples:\n  # A consumer drops their own key:\n  kubectl apiportal revoke toys-gold -n team-alice\n  # An owner cuts a consumer's key off:\n  kubectl apiportal revoke team-alice/toys-gold --reason 'key leaked'"
+        long_about = "Revoke an API key.\n\nAs its consumer (no --reason): deletes your own request NAME and, with it, the key; with --application, every key of that application in the namespace.\nAs an approver (--reason): cuts off a consumer's approved or suspended key NAMESPACE/NAME at once; the request stays, Revoked, so its consumer sees who revoked it and why.",
+        after_help = "Examples:\n  # A consumer drops their own key, or all the keys of one application:\n  kubectl apiportal revoke toys-gold -n team-alice\n  kubectl apiportal revoke --application mobile -n team-alice\n  # An owner cuts a consumer's key off:\n  kubectl apiportal revoke team-alice/toys-gold --reason 'key leaked'"
     )]
     Revoke(RevokeArgs),
     /// Create, publish and unpublish API products (owners)
     #[command(subcommand)]
     Product(ProductCommand),
-    /// List requests for the products you may approve, across namespaces (owners, admins)
+    /// List requests for the products you may approve: new requests and plan changes (owners, admins)
     #[command(
-        after_help = "Examples:\n  kubectl apiportal requests --pending\n  kubectl apiportal requests --product shop/toys"
+        long_about = "List requests for the products you may approve: new requests and plan changes (owners, admins).\n\nRequests are read where the bridge projects them, in each product's namespace (APIKeyRequests): with -n, that product namespace; otherwise every namespace where you may read them (cluster-wide for admins). The PLAN column shows a plan change waiting for a decision as OLD→NEW.",
+        after_help = "Examples:\n  kubectl apiportal requests --pending\n  kubectl apiportal requests --product shop/toys\n  kubectl apiportal requests -n shop -o wide"
     )]
     Requests(RequestsArgs),
-    /// Approve pending API key requests (owners, admins)
+    /// Approve pending API key requests, or the plan changes of approved keys (owners, admins)
     #[command(
         after_help = "Examples:\n  kubectl apiportal approve team-alice/toys-gold\n  kubectl apiportal approve team-alice/toys-gold team-bob/toys-gold --reason 'known partners'\n  kubectl apiportal approve --all-pending --product shop/toys --dry-run"
     )]
     Approve(DecideArgs),
-    /// Reject pending API key requests (owners, admins)
+    /// Reject pending API key requests, or the plan changes of approved keys (owners, admins)
     #[command(
         after_help = "Examples:\n  kubectl apiportal reject team-alice/toys-gold --reason 'use the bronze tier'\n  kubectl apiportal reject --all-pending --product shop/toys --reason 'closed for new consumers'"
     )]
     Reject(DecideArgs),
+    /// Suspend an approved key: the gateway refuses it until it is resumed; its consumer keeps the value (owners, admins)
+    #[command(after_help = "Examples:\n  kubectl apiportal suspend team-alice/toys-gold --reason 'unpaid invoice'")]
+    Suspend(SuspendArgs),
+    /// Resume a suspended key: the same value works again (owners, admins)
+    #[command(after_help = "Examples:\n  kubectl apiportal resume team-alice/toys-gold --reason 'invoice paid'")]
+    Resume(ResumeArgs),
     /// Install apiportal's CRDs, RBAC, admission policy and the bridge (platform)
     #[command(
         after_help = "Examples:\n  kubectl apiportal install\n  kubectl apiportal install --dry-run -o yaml > apiportal.yaml"
@@ -175,6 +184,13 @@ pub enum DescribeTarget {
 }
 
 #[derive(Args, Debug)]
+pub struct KeysArgs {
+    /// Only the keys of this application
+    #[arg(long, value_parser = parse_application)]
+    pub application: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct RequestArgs {
     /// The product: NAME (in the request's namespace) or NAMESPACE/NAME
     pub product: String,
@@ -184,9 +200,12 @@ pub struct RequestArgs {
     /// Why you need access; shown to the reviewer
     #[arg(long)]
     pub use_case: Option<String>,
-    /// Name of the APIKey to create (default PRODUCT-PLAN)
+    /// Name of the APIKey to create (default PRODUCT-PLAN, or APPLICATION-PRODUCT-PLAN with --application)
     #[arg(long)]
     pub name: Option<String>,
+    /// The application the key is for: list, rotate and revoke an application's keys together
+    #[arg(long, value_parser = parse_application)]
+    pub application: Option<String>,
     /// Contact email for the reviewer
     #[arg(long)]
     pub email: Option<String>,
@@ -215,15 +234,40 @@ pub enum KeyCommand {
     },
     /// Replace a key's value; the old value keeps working for --grace (consumers, approvers)
     #[command(
-        after_help = "Examples:\n  kubectl apiportal key rotate toys-gold --grace 24h\n  kubectl apiportal key rotate team-alice/toys-gold --grace 0   # an approver, after a leak"
+        after_help = "Examples:\n  kubectl apiportal key rotate toys-gold --grace 24h\n  kubectl apiportal key rotate --application mobile   # every key of the application\n  kubectl apiportal key rotate team-alice/toys-gold --grace 0   # an approver, after a leak"
     )]
     Rotate(RotateArgs),
+    /// Move an approved key to another plan tier of its product; the key keeps its value. A manual product's
+    /// owner approves the move first
+    #[command(
+        name = "change-plan",
+        after_help = "Examples:\n  kubectl apiportal key change-plan toys-gold --plan bronze\n  kubectl apiportal key change-plan toys-gold --plan gold --wait=10m"
+    )]
+    ChangePlan(ChangePlanArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ChangePlanArgs {
+    /// The key: NAME (in the namespace) or NAMESPACE/NAME
+    pub name: String,
+    /// The tier to move to, one the product offers (see describe product)
+    #[arg(long)]
+    pub plan: String,
+    /// Wait until the move is applied or refused, up to the given time (default 5m)
+    #[arg(long, value_parser = parse_duration, num_args = 0..=1, default_missing_value = "5m", require_equals = true)]
+    pub wait: Option<Duration>,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
 }
 
 #[derive(Args, Debug)]
 pub struct RotateArgs {
     /// The key: NAME (in the namespace) or NAMESPACE/NAME
-    pub name: String,
+    #[arg(required_unless_present = "application", conflicts_with = "application")]
+    pub name: Option<String>,
+    /// Rotate every key of this application in the namespace instead
+    #[arg(long, value_parser = parse_application)]
+    pub application: Option<String>,
     /// How long the old value keeps working at the gateway (0 stops it at once)
     #[arg(long, value_parser = parse_duration, default_value = "24h")]
     pub grace: Duration,
@@ -237,10 +281,14 @@ pub struct RotateArgs {
 #[derive(Args, Debug)]
 pub struct RevokeArgs {
     /// Your own request NAME; with --reason, a consumer's key NAMESPACE/NAME
-    pub name: String,
+    #[arg(required_unless_present = "application", conflicts_with = "application")]
+    pub name: Option<String>,
     /// Revoke as an approver, saying why (the consumer reads it); the request stays, Revoked
-    #[arg(long)]
+    #[arg(long, conflicts_with = "application")]
     pub reason: Option<String>,
+    /// Delete every one of your keys of this application in the namespace instead
+    #[arg(long, value_parser = parse_application)]
+    pub application: Option<String>,
     #[command(flatten)]
     pub dry_run: DryRunArg,
 }
@@ -345,6 +393,28 @@ pub struct DecideArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct SuspendArgs {
+    /// The key: NAMESPACE/NAME (it lives in its consumer's namespace)
+    pub key: String,
+    /// Why; recorded in the key's status and history, shown to the consumer
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+}
+
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    /// The key: NAMESPACE/NAME
+    pub key: String,
+    /// Why; recorded in the key's status and history, shown to the consumer
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub dry_run: DryRunArg,
+}
+
+#[derive(Args, Debug)]
 pub struct InstallArgs {
     /// The bridge's container image
     #[arg(long)]
@@ -403,6 +473,20 @@ pub struct CompletionArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// An application's name, as `spec.application` takes it: a DNS label.
+pub fn parse_application(text: &str) -> Result<String, String> {
+    let label = !text.is_empty()
+        && text.len() <= 63
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-');
+    if label {
+        Ok(text.to_owned())
+    } else {
+        Err("an application is named with at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit, e.g. mobile-app".to_owned())
+    }
+}
+
 /// Durations in the one grammar every apiportal flag uses (`90s`, `5m`, `1h30m`, `7d`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     apiportal_core::duration::parse(text)
@@ -411,6 +495,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn application_names_are_dns_labels() {
+        for good in ["mobile", "web-2", "a"] {
+            assert_eq!(parse_application(good).as_deref(), Ok(good));
+        }
+        for bad in ["", "Mobile", "mobile app", "-web", "web-", "a_b", &"a".repeat(64)] {
+            assert!(parse_application(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

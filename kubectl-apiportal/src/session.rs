@@ -72,13 +72,19 @@ impl Session {
             .is_ok_and(|l| l.resources.iter().any(|r| r.name == "apiproducts"))
     }
 
-    /// Whether the caller may `verb` apiportal's `resource` (in `namespace`, on `name`), as RBAC says.
+    /// Whether the caller may `verb` apiportal's `resource` (`apikeys/status` names a subresource) in `namespace`
+    /// (`""`: in every namespace), on `name`, as RBAC says.
     pub async fn may(&self, verb: &str, resource: &str, namespace: &str, name: Option<&str>) -> Result<bool, Error> {
+        let (resource, subresource) = match resource.split_once('/') {
+            Some((resource, sub)) => (resource, Some(sub.to_owned())),
+            None => (resource, None),
+        };
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
                     group: Some(apiportal_core::GROUP.into()),
                     resource: Some(resource.into()),
+                    subresource,
                     verb: Some(verb.into()),
                     namespace: Some(namespace.into()),
                     name: name.map(str::to_owned),

@@ -1,7 +1,11 @@
 //! Objects and waits the end-to-end tests share: one definition of an APIKey request, of finding a key's two
 //! Secrets, and of waiting for what the bridge does, so a changed wire format is changed here once.
 
-use apiportal_core::{APIKey, KeyPhase, labels, secrets};
+use apiportal_core::{
+    APIKey, KeyPhase, labels,
+    resources::apikeyrequest::{APIKeyRequest, APIKeyRequestSpec, projection_name},
+    secrets,
+};
 use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::Condition};
 use kube::{
     Api,
@@ -98,4 +102,28 @@ pub async fn wait_ready_reason(cluster: &Cluster, ns: &str, name: &str, reason: 
         keys.get(name).await.ok().filter(|k| condition(k, "Ready").is_some_and(|c| c.reason == reason))
     })
     .await
+}
+
+/// Waits until the bridge's projection of key `key_ns/key` (a request for a product in `product_ns`), which the
+/// product's owners read, exists and `matches`; returns it.
+pub async fn wait_projected_when(
+    cluster: &Cluster,
+    product_ns: &str,
+    key_ns: &str,
+    key: &str,
+    what: &str,
+    matches: impl Fn(&APIKeyRequestSpec) -> bool,
+) -> APIKeyRequest {
+    let requests: Api<APIKeyRequest> = Api::namespaced(cluster.client(Persona::Admin).await, product_ns);
+    let name = projection_name(key_ns, key);
+    eventually(30, &format!("the projection of apikey {key_ns}/{key} in {product_ns} {what}"), || async {
+        requests.get_opt(&name).await.ok().flatten().filter(|r| matches(&r.spec))
+    })
+    .await
+}
+
+/// Waits until the bridge has projected key `key_ns/key` into its product's namespace `product_ns`, where its owners
+/// find it (`kubectl apiportal requests`, `approve`).
+pub async fn wait_projected(cluster: &Cluster, product_ns: &str, key_ns: &str, key: &str) -> APIKeyRequest {
+    wait_projected_when(cluster, product_ns, key_ns, key, "to exist", |_| true).await
 }

@@ -12,10 +12,12 @@ use serde_json::{Value, json};
 use crate::{Cluster, Persona};
 
 pub struct Stage {
-    /// The owner's namespace (bob owns it).
+    /// The owner's namespace (`owner` owns it).
     pub shop: String,
     /// The consumer's namespace (alice's).
     pub team: String,
+    /// Who owns the shop: bob, unless the stage was made with `owned_by`.
+    pub owner: Persona,
 }
 
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
@@ -49,9 +51,14 @@ impl Stage {
     }
 
     pub async fn new(cluster: &Cluster) -> Self {
+        Self::owned_by(cluster, Persona::Owner).await
+    }
+
+    /// A stage whose shop `owner` owns (and nobody else): another team's products, for tests about who sees what.
+    pub async fn owned_by(cluster: &Cluster, owner: Persona) -> Self {
         let shop = cluster.namespace("shop").await;
         let team = cluster.namespace("team").await;
-        Self::with_namespaces(cluster, shop, team).await
+        Self::with_namespaces(cluster, shop, team, owner).await
     }
 
     /// A stage in namespaces of the given names (created here), e.g. the same ones in two clusters.
@@ -64,14 +71,14 @@ impl Stage {
                 .await
                 .expect("create namespace");
         }
-        Self::with_namespaces(cluster, shop.to_owned(), team.to_owned()).await
+        Self::with_namespaces(cluster, shop.to_owned(), team.to_owned(), Persona::Owner).await
     }
 
-    async fn with_namespaces(cluster: &Cluster, shop: String, team: String) -> Self {
+    async fn with_namespaces(cluster: &Cluster, shop: String, team: String, owner: Persona) -> Self {
         cluster.ensure_installed();
-        cluster.bind(&shop, rbac::OWNER_ROLE, Persona::Owner).await;
+        cluster.bind(&shop, rbac::OWNER_ROLE, owner).await;
         cluster.bind(&team, rbac::CONSUMER_ROLE, Persona::Consumer).await;
-        let stage = Self { shop, team };
+        let stage = Self { shop, team, owner };
         stage.route(cluster, "toys", &[&stage.host("toys")]).await;
         stage.api_key_policy(cluster, "toys", "toys").await;
         stage
@@ -130,7 +137,7 @@ impl Stage {
     pub async fn create_product(&self, cluster: &Cluster, name: &str, flags: &[&str]) -> crate::Output {
         let mut args = vec!["-n", &self.shop, "product", "create", name, "--route", "toys"];
         args.extend_from_slice(flags);
-        cluster.apiportal(Persona::Owner, &args).await
+        cluster.apiportal(self.owner, &args).await
     }
 
     /// `kubectl apiportal request SHOP/PRODUCT --plan PLAN` in the team's namespace, as the consumer.

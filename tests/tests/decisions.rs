@@ -2,33 +2,21 @@
 //! is told what happened, and nothing is lost or mixed.
 
 use apiportal_core::{APIKey, KeyPhase, rbac};
-use apiportal_tests::{Persona, cluster, fixtures::apikey, stage::Stage};
-use kube::{
-    Api,
-    api::{Patch, PatchParams, PostParams},
+use apiportal_tests::{
+    Persona, cluster,
+    fixtures::{apikey, wait_projected},
+    shared_bridge,
+    stage::Stage,
 };
-use serde_json::json;
+use kube::{Api, api::PostParams};
 
 #[tokio::test]
 async fn racing_approve_and_reject_one_wins_the_loser_is_told() {
     let c = cluster();
+    // The bridge projects each request where its owners read it; deciding is a write to the APIKey alone.
+    shared_bridge().await;
     let stage = Stage::new(c).await;
-    // Products and keys only: no bridge is needed to decide.
-    let products: Api<apiportal_core::APIProduct> = Api::namespaced(c.client(Persona::Owner).await, &stage.shop);
-    let product = serde_json::from_value(json!({"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
-        "metadata": {"name": "toys"}, "spec": {"displayName": "Toys", "targetRef": {"name": "toys"}, "publishStatus": "Published"}}))
-    .unwrap();
-    products.create(&PostParams::default(), &product).await.unwrap();
-    // What the bridge would discover (none runs here): the gold tier, so approving it is a valid decision.
-    let admin_products: Api<apiportal_core::APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &stage.shop);
-    admin_products
-        .patch_status(
-            "toys",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"discoveredPlans": [{"tier": "gold", "limits": {"daily": 1}}]}})),
-        )
-        .await
-        .unwrap();
+    stage.published_product(c, "toys", "manual").await;
     c.bind(&stage.shop, rbac::OWNER_ROLE, Persona::Owner2).await;
     let keys: Api<APIKey> = Api::namespaced(c.client(Persona::Consumer).await, &stage.team);
     let admin_keys: Api<APIKey> = Api::namespaced(c.client(Persona::Admin).await, &stage.team);
@@ -39,6 +27,7 @@ async fn racing_approve_and_reject_one_wins_the_loser_is_told() {
         let name = format!("race-{round}");
         let key = apikey(&name, &stage.shop, "toys", "gold", "alice");
         keys.create(&PostParams::default(), &key).await.unwrap();
+        wait_projected(c, &stage.shop, &stage.team, &name).await;
         let reference = format!("{}/{name}", stage.team);
         // Two plugin processes at once: the race is between them at the API server.
         let (approve_args, reject_args) =

@@ -1,9 +1,18 @@
 //! `kubectl apiportal` end to end: the real plugin binary, each persona with its own token, against the real
 //! API server with the real bridge reconciling.
 
-use apiportal_core::{APIKey, APIProduct, KeyPhase};
-use apiportal_tests::{Persona, cluster, eventually, receive_posts, serve_documents, shared_bridge, stage::Stage};
-use kube::Api;
+use apiportal_core::{APIKey, APIProduct, KeyPhase, labels, resources::apikeyrequest::APIKeyRequest};
+use apiportal_tests::{
+    Persona, api_error_code, api_error_message, cluster, eventually,
+    fixtures::{consumer_secret, value, wait_issued, wait_projected, wait_ready_reason},
+    receive_posts, serve_documents, shared_bridge,
+    stage::Stage,
+};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api,
+    api::{ListParams, Patch, PatchParams},
+};
 use serde_json::json;
 
 /// The owner creates and publishes a product over the stage's route; waits until the bridge found its plans.
@@ -14,7 +23,7 @@ async fn published_product(stage: &Stage, name: &str, approval: &str) {
         .await;
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(out.stdout.trim(), format!("apiproduct.devportal.kuadrant.io/{name} created"));
-    let out = c.apiportal(Persona::Owner, &["-n", &stage.shop, "product", "publish", name]).await;
+    let out = c.apiportal(stage.owner, &["-n", &stage.shop, "product", "publish", name]).await;
     assert!(out.success(), "{}", out.stderr);
     // `describe product` shows both tiers and how to send the key.
     stage
@@ -268,6 +277,10 @@ async fn owner_approves_and_rejects_and_consumers_cannot_approve_themselves() {
     }
     let gold = format!("{}/toys-gold", stage.team);
     let bronze = format!("{}/toys-bronze", stage.team);
+    // Owners read requests where the bridge projects them, in the product's namespace.
+    for key in ["toys-gold", "toys-bronze"] {
+        wait_projected(c, &stage.shop, &stage.team, key).await;
+    }
 
     let out = c.apiportal(Persona::Consumer, &["approve", &gold]).await;
     assert_eq!(out.code, 1, "a consumer cannot approve their own request");
@@ -427,4 +440,141 @@ fn an_unreachable_cluster_is_a_clear_error() {
     let out = apiportal_tests::run(cmd);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("unreachable") && out.stderr.contains("kubectl cluster-info"), "{}", out.stderr);
+}
+
+/// Owners decide with rights in their own product namespace alone: they read the requests for their products where
+/// the bridge projects them (APIKeyRequests), never the APIKeys in consumers' namespaces, which name other teams'
+/// consumers, emails and use cases. Consumers read their one key's Secret, not every Secret of their namespace.
+#[tokio::test]
+async fn owners_see_only_their_own_products_requests_and_read_no_apikey() {
+    let c = cluster();
+    shared_bridge().await;
+    let bobs = Stage::new(c).await;
+    published_product(&bobs, "toys", "manual").await;
+    let erins = Stage::owned_by(c, Persona::Owner2).await;
+    published_product(&erins, "toys", "manual").await;
+    for stage in [&bobs, &erins] {
+        let product = format!("{}/toys", stage.shop);
+        let args = ["-n", &stage.team, "request", &product, "--plan", "gold", "--use-case", "private plans"];
+        let out = c.apiportal(Persona::Consumer, &args).await;
+        assert!(out.success(), "{}", out.stderr);
+        wait_projected(c, &stage.shop, &stage.team, "toys-gold").await;
+    }
+
+    // The owner reads no APIKey: not by listing, not by name (even a request for their own product), not through
+    // a status write that changes nothing (the API server answers a write with the object).
+    let out = apiportal_tests::run({
+        let mut cmd = c.kubectl(Persona::Owner);
+        cmd.args(["get", "apikeys", "-A"]);
+        cmd
+    });
+    assert!(!out.success() && out.stderr.contains("forbidden"), "kubectl get apikeys -A as an owner: {out:?}");
+    let owner = c.client(Persona::Owner).await;
+    let err = Api::<APIKey>::all(owner.clone()).list(&ListParams::default()).await.expect_err("an owner lists APIKeys");
+    assert_eq!(api_error_code(&err), 403, "{err}");
+    let err = Api::<APIKey>::namespaced(owner.clone(), &bobs.team).get("toys-gold").await.expect_err("get");
+    assert_eq!(api_error_code(&err), 403, "{err}");
+    let err = Api::<APIKey>::namespaced(owner, &erins.team)
+        .patch_status("toys-gold", &PatchParams::default(), &Patch::Merge(json!({"status": {}})))
+        .await
+        .expect_err("a write that changes nothing answers with another product's APIKey");
+    assert!(api_error_message(&err).contains("may not write the status of APIKey"), "{err}");
+
+    // `requests -A` lists the requests for the owner's own products, and no other owner's.
+    let out = c.apiportal(Persona::Owner, &["requests", "-A"]).await;
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.lines().any(|l| l.starts_with(&bobs.team) && l.contains("toys-gold")), "{}", out.stdout);
+    assert!(!out.stdout.contains(&erins.team) && !out.stdout.contains(&erins.shop), "{}", out.stdout);
+    let out = c.apiportal(Persona::Owner2, &["requests"]).await;
+    assert!(out.stdout.lines().any(|l| l.starts_with(&erins.team)), "{}", out.stdout);
+    assert!(!out.stdout.contains(&bobs.team), "{}", out.stdout);
+    let out = c.apiportal(Persona::Owner, &["requests", "-n", &erins.shop]).await;
+    assert_eq!(out.code, 1, "another owner's namespace is closed: {out:?}");
+    assert!(out.stderr.contains("forbidden"), "{}", out.stderr);
+    let out = c.apiportal(Persona::Owner, &["requests", "-A", "-o", "json"]).await;
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).expect("-o json is JSON");
+    let items: Vec<APIKeyRequest> = serde_json::from_value(list["items"].clone()).expect("APIKeyRequests");
+    let namespaces: Vec<&str> = items.iter().filter_map(|r| r.metadata.namespace.as_deref()).collect();
+    assert!(
+        namespaces.contains(&bobs.shop.as_str()) && !namespaces.contains(&erins.shop.as_str()),
+        "the projections of bob's products' requests, and no other's: {}",
+        out.stdout
+    );
+
+    // `describe key` shows the owner the request as projected; another owner's request is not found.
+    let out = c.apiportal(Persona::Owner, &["describe", "key", &format!("{}/toys-gold", bobs.team)]).await;
+    assert!(out.success() && out.stdout.contains("Use Case:       private plans"), "{out:?}");
+    let out = c.apiportal(Persona::Owner, &["describe", "key", &format!("{}/toys-gold", erins.team)]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    // doctor agrees: the owner reads their requests and writes decisions.
+    let out = c.apiportal(Persona::Owner, &["doctor", "-n", &bobs.shop]).await;
+    assert!(
+        out.stdout.contains("you may read the requests for the products of namespace")
+            && out.stdout.contains("you may write decisions on keys in consumers' namespaces"),
+        "{}",
+        out.stdout
+    );
+
+    // The owner decides on their product's request without reading it, and cannot find another owner's.
+    let out = c.apiportal(Persona::Owner, &["approve", &format!("{}/toys-gold", bobs.team), "--reason", "ok"]).await;
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(out.stdout, "apikey.devportal.kuadrant.io/toys-gold approved\n");
+    let out = c.apiportal(Persona::Owner, &["approve", &format!("{}/toys-gold", erins.team)]).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("among the requests for products you may approve"), "{}", out.stderr);
+    let out = c.apiportal(Persona::Owner, &["revoke", &format!("{}/toys-gold", erins.team), "--reason", "mine"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+
+    // The consumer reads their key's Secret by name, and cannot list the Secrets of their namespace.
+    wait_issued(c, &bobs.team, "toys-gold").await;
+    let secrets: Api<Secret> = Api::namespaced(c.client(Persona::Consumer).await, &bobs.team);
+    let err = secrets.list(&ListParams::default()).await.expect_err("a consumer lists the Secrets of their namespace");
+    assert_eq!(api_error_code(&err), 403, "{err}");
+    let out = c.apiportal(Persona::Consumer, &["-n", &bobs.team, "key", "show", "toys-gold", "--reveal"]).await;
+    assert!(out.success(), "{}", out.stderr);
+    let held = consumer_secret(c, &bobs.team, "toys-gold").await.expect("the consumer's copy");
+    assert_eq!(out.stdout.trim_end(), value(&held));
+}
+
+/// `request --wait` that ends without a key says why, in the bridge's words: an automatic product whose AuthPolicy
+/// is not enforced keeps requests Pending, and an approved key of a product that cannot take keys has no value.
+#[tokio::test]
+async fn request_wait_says_why_no_key_was_issued() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    let selector = json!({"matchLabels": {labels::APIPRODUCT: "toys", labels::APIPRODUCT_NAMESPACE: stage.shop}});
+    stage.auth_policy(c, "toys-keys", "toys", selector, false).await;
+    published_product(&stage, "toys", "automatic").await;
+    let product = format!("{}/toys", stage.shop);
+    let out =
+        c.apiportal(Persona::Consumer, &["-n", &stage.team, "request", &product, "--plan", "gold", "--wait=3s"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("is still Pending after 3s"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("KeysNotIssuable") && out.stderr.contains("is not both Accepted and Enforced"),
+        "the reason the bridge gives: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("reviewers see it"),
+        "an automatic product has no reviewer to wait for: {}",
+        out.stderr
+    );
+
+    // A manual product on the same route: the AuthPolicy names the other product, so an approved key gets no value.
+    stage.create_product(c, "toys-partner", &["--approval", "manual", "--publish"]).await;
+    stage.wait_for_plans(c, "toys-partner").await;
+    let partner = format!("{}/toys-partner", stage.shop);
+    let out = c.apiportal(Persona::Consumer, &["-n", &stage.team, "request", &partner, "--plan", "gold"]).await;
+    assert!(out.success(), "{}", out.stderr);
+    wait_projected(c, &stage.shop, &stage.team, "toys-partner-gold").await;
+    let out = c.apiportal(Persona::Owner, &["approve", &format!("{}/toys-partner-gold", stage.team)]).await;
+    assert!(out.success(), "{}", out.stderr);
+    wait_ready_reason(c, &stage.team, "toys-partner-gold", "KeysNotIssuable").await;
+    let out =
+        c.apiportal(Persona::Consumer, &["-n", &stage.team, "request", &partner, "--plan", "gold", "--wait=2s"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("is Approved, but no key is issued"), "{}", out.stderr);
+    assert!(out.stderr.contains("KeysNotIssuable") && out.stderr.contains(&product), "{}", out.stderr);
 }

@@ -17,7 +17,7 @@ use apiportal_tests::{
 };
 use k8s_openapi::api::{core::v1::Secret, events::v1::Event};
 use kube::{
-    Api,
+    Api, ResourceExt,
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
@@ -93,6 +93,7 @@ async fn two_products_on_one_route_do_not_share_keys() {
     );
 
     request(&stage, "toys-partner", "gold").await;
+    fixtures::wait_projected(c, &stage.shop, &stage.team, "toys-partner-gold").await;
     let out = c.apiportal(Persona::Owner, &["approve", &format!("{}/toys-partner-gold", stage.team)]).await;
     assert!(out.success(), "{}", out.stderr);
     let key = refused_key(&stage, "toys-partner-gold").await;
@@ -578,6 +579,7 @@ async fn manual_approval_of_a_tier_the_product_does_not_offer_is_refused() {
     // The plugin would refuse to request it; the API lets a consumer ask anyway.
     fixtures::create_apikey(c, &stage.team, &apikey("platinum", &stage.shop, "toys", "platinum", "alice")).await;
     let reference = format!("{}/platinum", stage.team);
+    fixtures::wait_projected(c, &stage.shop, &stage.team, "platinum").await;
     let out = c.apiportal(Persona::Owner, &["approve", &reference]).await;
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("offers no plan tier \"platinum\"; it offers: gold, bronze"), "{}", out.stderr);
@@ -597,4 +599,65 @@ async fn manual_approval_of_a_tier_the_product_does_not_offer_is_refused() {
     .await;
     assert_eq!(key.status.unwrap().history.last().map(|e| e.action), Some(apiportal_core::KeyAction::Approved));
     assert!(enforcement_secrets(c, &stage.team, "platinum").await.is_empty());
+}
+
+/// Suspension cuts a key off at the gateway at once, and resumption brings back the very same value.
+#[tokio::test]
+async fn a_suspended_key_is_refused_at_the_gateway_and_resumed_with_the_same_value() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    stage.published_product(c, "toys", "automatic").await;
+    request(&stage, "toys", "gold").await;
+    wait_issued(c, &stage.team, "toys-gold").await;
+    let key = held_key(&stage, "toys-gold").await;
+    let (gateway, routes) = gateway().await;
+    let host = stage.host("toys");
+    gateway.await_status(&routes, &host, &key, 200, GATEWAY_SECONDS).await;
+
+    fixtures::wait_projected(c, &stage.shop, &stage.team, "toys-gold").await;
+    let reference = format!("{}/toys-gold", stage.team);
+    let out = c.apiportal(Persona::Owner, &["suspend", &reference, "--reason", "abuse report"]).await;
+    assert!(out.success(), "{}", out.stderr);
+    gateway.await_status(&routes, &host, &key, 401, GATEWAY_SECONDS).await;
+    assert_eq!(held_key(&stage, "toys-gold").await, key, "the consumer keeps the value");
+    let suspended = wait_ready_reason(c, &stage.team, "toys-gold", "Suspended").await;
+    assert!(fixtures::condition(&suspended, "Ready").unwrap().message.contains("abuse report"));
+
+    let out = c.apiportal(Persona::Owner, &["resume", &reference, "--reason", "resolved"]).await;
+    assert!(out.success(), "{}", out.stderr);
+    gateway.await_status(&routes, &host, &key, 200, GATEWAY_SECONDS).await;
+    assert_eq!(held_key(&stage, "toys-gold").await, key, "the same value opens the gateway again");
+}
+
+/// A plan change moves the key to the new tier at the gateway (the enforcement copy's plan annotation, which the
+/// PlanPolicy's predicates read) and keeps its value: nothing is reissued.
+#[tokio::test]
+async fn a_plan_change_keeps_the_value_and_moves_the_plan_at_the_gateway() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    stage.published_product(c, "toys", "automatic").await;
+    request(&stage, "toys", "gold").await;
+    wait_issued(c, &stage.team, "toys-gold").await;
+    let key = held_key(&stage, "toys-gold").await;
+    let plan_of = |copies: Vec<Secret>| {
+        copies.iter().map(|s| s.annotations().get(labels::PLAN_ID).cloned().unwrap_or_default()).collect::<Vec<_>>()
+    };
+    assert_eq!(plan_of(enforcement_secrets(c, &stage.team, "toys-gold").await), ["gold"]);
+    let (gateway, routes) = gateway().await;
+    let host = stage.host("toys");
+    gateway.await_status(&routes, &host, &key, 200, GATEWAY_SECONDS).await;
+
+    let args = ["-n", &stage.team, "key", "change-plan", "toys-gold", "--plan", "bronze", "--wait=30s"];
+    let out = c.apiportal(Persona::Consumer, &args).await;
+    assert!(out.success() && out.stderr.contains("moved to plan bronze"), "{out:?}");
+    let plans = eventually(30, "the enforcement copy to carry the new plan", || async {
+        let plans = plan_of(enforcement_secrets(c, &stage.team, "toys-gold").await);
+        (plans == ["bronze"]).then_some(plans)
+    })
+    .await;
+    assert_eq!(plans, ["bronze"]);
+    assert_eq!(value(&enforcement_secrets(c, &stage.team, "toys-gold").await[0]), key, "nothing was reissued");
+    gateway.await_status(&routes, &host, &key, 200, GATEWAY_SECONDS).await;
 }

@@ -106,6 +106,7 @@ pub async fn run(session: &Session, namespace_flag: Option<&str>) -> Result<(), 
 
     let ns = session.namespace.clone();
     let mut any_right = false;
+    let mut approver = false;
     for (verb, resource, role) in [
         ("list", "apiproducts", "apiportal-consumer or apiportal-catalog-reader"),
         ("create", "apikeys", "apiportal-consumer (RoleBinding in your namespace)"),
@@ -113,10 +114,38 @@ pub async fn run(session: &Session, namespace_flag: Option<&str>) -> Result<(), 
     ] {
         let allowed = session.may(verb, resource, &ns, None).await?;
         any_right |= allowed;
+        approver |= allowed && verb == "approve";
         if allowed {
             report.ok(&format!("you may {verb} {resource} in namespace {ns}"));
         } else {
             say!("[info]    you may not {verb} {resource} in namespace {ns} (granted by {role})");
+        }
+    }
+    if approver {
+        // Owners read the requests for their products in their own namespace, and write decisions on the keys in
+        // consumers' namespaces without reading them.
+        let (read, decide) = (
+            session.may("list", "apikeyrequests", &ns, None).await?,
+            session.may("patch", "apikeys/status", "", None).await?,
+        );
+        if read {
+            report.ok(&format!("you may read the requests for the products of namespace {ns}"));
+        } else {
+            report.problem(
+                &format!("you may approve products in namespace {ns} but not read their requests (apikeyrequests)"),
+                &format!("bind {} to you in namespace {ns} (it grants both)", apiportal_core::rbac::OWNER_ROLE),
+            );
+        }
+        if decide {
+            report.ok("you may write decisions on keys in consumers' namespaces");
+        } else {
+            report.problem(
+                "you may approve products but not write decisions on the keys in consumers' namespaces (patch apikeys/status)",
+                &format!(
+                    "bind {} to you cluster-wide (a ClusterRoleBinding); it writes decisions and reads no key",
+                    apiportal_core::rbac::REVIEWER_ROLE
+                ),
+            );
         }
     }
     if !any_right && namespace_flag.is_none() {

@@ -1,6 +1,7 @@
 //! One module per command; each takes the parsed arguments and a session, computes, and hands printing to
 //! `output`.
 
+mod change_plan;
 mod decide;
 mod describe;
 mod doctor;
@@ -12,6 +13,8 @@ mod products;
 mod render_tests;
 mod request;
 mod requests;
+mod review;
+mod rotate;
 mod routes;
 mod uninstall;
 
@@ -60,9 +63,10 @@ async fn dispatch(command: Command, session: &Session, global: &GlobalArgs) -> R
             DescribeTarget::Key { name } => keys::show(session, global, &name, false).await,
         },
         Command::Request(args) => request::run(session, global, &args).await,
-        Command::Keys => keys::list(session, global).await,
+        Command::Keys(args) => keys::list(session, global, &args).await,
         Command::Key(KeyCommand::Show { name, reveal }) => keys::show(session, global, &name, reveal).await,
-        Command::Key(KeyCommand::Rotate(args)) => keys::rotate(session, &args).await,
+        Command::Key(KeyCommand::Rotate(args)) => rotate::rotate(session, &args).await,
+        Command::Key(KeyCommand::ChangePlan(args)) => change_plan::run(session, &args).await,
         Command::Revoke(args) => keys::revoke(session, &args).await,
         Command::Product(ProductCommand::Create(args)) => product::create(session, global, &args).await,
         Command::Product(ProductCommand::Publish { name, dry_run }) => {
@@ -74,6 +78,8 @@ async fn dispatch(command: Command, session: &Session, global: &GlobalArgs) -> R
         Command::Requests(args) => requests::list(session, global, &args).await,
         Command::Approve(args) => decide::approve(session, &args).await,
         Command::Reject(args) => decide::reject(session, &args).await,
+        Command::Suspend(args) => decide::suspend(session, &args).await,
+        Command::Resume(args) => decide::resume(session, &args).await,
         Command::Install(args) => install::install(session, global, &args).await,
         Command::Uninstall(args) => uninstall::uninstall(session, &args).await,
         Command::Routes(args) => routes::list(session, global, &args).await,

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use kube::core::Status;
 use serde_json::{Value, json};
 
-use super::{describe, keys, products, requests};
+use super::{describe, keys, products, requests, review::Seen};
 use crate::{cli::Cli, error::Error};
 
 const NOW: &str = "2026-11-26T12:00:00Z";
@@ -105,6 +105,46 @@ fn pending_key() -> APIKey {
     key("toys-bronze", "team-carol", "bronze", json!({"phase": "Pending"}))
 }
 
+/// Suspended by its owner an hour ago; its value is kept.
+fn suspended_key() -> APIKey {
+    let mut k = approved_key();
+    k.metadata.name = Some("toys-gold-suspended".into());
+    let status = k.status.as_mut().unwrap();
+    status.phase = Some(apiportal_core::KeyPhase::Suspended);
+    status.reason = Some("unpaid invoice".into());
+    status.reviewed_at = Some(serde_json::from_value(json!(at(-3600))).unwrap());
+    status.conditions = serde_json::from_value(json!([{"type": "Ready", "status": "False", "reason": "Suspended",
+        "message": "suspended by bob: the gateway refuses the key until an approver resumes it (the value is kept)",
+        "lastTransitionTime": at(-3600)}]))
+    .unwrap();
+    k
+}
+
+/// An approved gold key of the mobile application whose consumer asked to move to bronze.
+fn plan_change_key() -> APIKey {
+    let mut k = approved_key();
+    k.metadata.name = Some("mobile-toys-gold".into());
+    k.spec.application = Some("mobile".into());
+    let status = k.status.as_mut().unwrap();
+    status.plan_tier = Some("gold".into());
+    status.plan_change =
+        serde_json::from_value(json!({"tier": "bronze", "requestedBy": "alice", "requestedAt": at(-300)})).unwrap();
+    k
+}
+
+/// A key moved from gold to bronze, whose move back to gold its owner rejected.
+fn moved_key() -> APIKey {
+    let mut k = approved_key();
+    k.metadata.name = Some("toys-gold-moved".into());
+    let status = k.status.as_mut().unwrap();
+    status.plan_tier = Some("bronze".into());
+    status.limits = serde_json::from_value(json!({"daily": 10})).unwrap();
+    status.plan_change = serde_json::from_value(json!({"tier": "gold", "requestedBy": "alice",
+        "requestedAt": at(-300), "approved": false, "reviewedBy": "bob", "reviewedAt": at(-60), "reason": "gold is full"}))
+    .unwrap();
+    k
+}
+
 fn rejected_key() -> APIKey {
     key(
         "toys-silver",
@@ -179,7 +219,7 @@ fn hostile_text_is_shown_not_obeyed_and_hostile_values_never_reach_a_command() {
     let keys = [hostile_key()];
     let outputs = [
         ("products_hostile", products::table(&products, true, now()).render(true, false).to_string()),
-        ("requests_hostile", requests::table(&keys, now()).render(true, false).to_string()),
+        ("requests_hostile", requests::table(&[Seen::of_key(&keys[0])], now()).render(true, false).to_string()),
         ("describe_product_hostile", describe::render(&products[0], &["toys.example.com".into()], now()).to_string()),
         ("describe_product_oidc_hostile", describe::render(&products[1], &["*.example.com".into()], now()).to_string()),
         ("describe_key_hostile", keys::render(&keys[0], now()).to_string()),
@@ -213,10 +253,12 @@ fn products_table() {
 
 #[test]
 fn keys_and_requests_tables() {
-    let list = [approved_key(), pending_key(), rejected_key()];
+    let list = [approved_key(), pending_key(), rejected_key(), suspended_key(), plan_change_key(), moved_key()];
     insta::assert_snapshot!("keys", keys::table(&list, false, now()).render(false, false));
     insta::assert_snapshot!("keys_all_namespaces_wide", keys::table(&list, true, now()).render(true, false));
-    insta::assert_snapshot!("requests_wide_no_headers", requests::table(&list, now()).render(true, true));
+    let seen: Vec<Seen> = list.iter().map(Seen::of_key).collect();
+    insta::assert_snapshot!("requests", requests::table(&seen, now()).render(false, false));
+    insta::assert_snapshot!("requests_wide_no_headers", requests::table(&seen, now()).render(true, true));
 }
 
 #[test]
@@ -234,6 +276,14 @@ fn describe_key() {
     insta::assert_snapshot!("describe_key_approved_rotated", keys::render(&approved_key(), now()));
     insta::assert_snapshot!("describe_key_pending", keys::render(&pending_key(), now()));
     insta::assert_snapshot!("describe_key_rejected", keys::render(&rejected_key(), now()));
+    insta::assert_snapshot!("describe_key_suspended", keys::render(&suspended_key(), now()));
+    insta::assert_snapshot!("describe_key_plan_change_pending", keys::render(&plan_change_key(), now()));
+    insta::assert_snapshot!("describe_key_plan_change_rejected", keys::render(&moved_key(), now()));
+    // An owner, who reads the request's projection and not the APIKey.
+    insta::assert_snapshot!(
+        "describe_request_for_an_owner",
+        keys::render_request(&Seen::of_key(&plan_change_key()), now())
+    );
 }
 
 /// Every command's `--help`, named by its path (`help_key_rotate`).
@@ -297,6 +347,11 @@ fn usage_errors() {
         e.render().to_string()
     };
     insta::assert_snapshot!("usage_revoke_without_reference", usage(&["revoke"]));
+    insta::assert_snapshot!("usage_suspend_without_reason", usage(&["suspend", "team-alice/toys-gold"]));
+    insta::assert_snapshot!(
+        "usage_bad_application",
+        usage(&["request", "shop/toys", "--plan", "gold", "--application", "Mobile App"])
+    );
     insta::assert_snapshot!("usage_unknown_flag", usage(&["products", "--colour"]));
     insta::assert_snapshot!(
         "usage_bad_duration",

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use apiportal_core::{
     APIKey, APIKeySpec, KeyPhase,
+    reason::ConditionType,
     resources::apikey::{ProductRef, Requester},
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -50,7 +51,12 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
         )));
     }
     let user = session.username().await?;
-    let name = args.name.clone().unwrap_or_else(|| format!("{product_name}-{}", args.plan)).to_lowercase();
+    let name = match (&args.name, &args.application) {
+        (Some(name), _) => name.clone(),
+        (None, Some(application)) => format!("{application}-{product_name}-{}", args.plan),
+        (None, None) => format!("{product_name}-{}", args.plan),
+    }
+    .to_lowercase();
     let spec = APIKeySpec {
         api_product_ref: ProductRef { name: product_name.clone(), namespace: Some(product_ns.clone()) },
         plan_tier: args.plan.clone(),
@@ -67,7 +73,7 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
             )),
             None => None,
         },
-        application: None,
+        application: args.application.clone(),
     };
     let mut key = APIKey::new(&name, spec.clone());
     key.metadata.namespace = Some(session.namespace.clone());
@@ -122,7 +128,11 @@ pub async fn run(session: &Session, global: &GlobalArgs, args: &RequestArgs) -> 
 /// Waits until the request is decided, and for an approved key until its value is issued.
 async fn wait_for_decision(session: &Session, api: &Api<APIKey>, name: &str, timeout: Duration) -> Result<(), Error> {
     let decided = |k: Option<&APIKey>| {
-        k.is_none_or(|k| k.phase().is_final() || k.status.as_ref().is_some_and(|s| s.issued.is_some()))
+        k.is_none_or(|k| {
+            k.phase().is_final()
+                || k.phase() == KeyPhase::Suspended
+                || k.status.as_ref().is_some_and(|s| s.issued.is_some())
+        })
     };
     let outcome = tokio::time::timeout(timeout, await_condition(api.clone(), name, decided)).await;
     let key = match outcome {
@@ -132,11 +142,8 @@ async fn wait_for_decision(session: &Session, api: &Api<APIKey>, name: &str, tim
         }
         Ok(Err(e)) => return Err(Error::Other(format!("cannot watch {APIKEY_KIND}/{name}: {e}"))),
         Err(_) => {
-            let phase = api.get(name).await.map(|k| k.phase().to_string()).unwrap_or_else(|_| "undecided".into());
-            return Err(Error::Other(format!(
-                "{APIKEY_KIND}/{name} is still {phase} after {}; its reviewers see it with kubectl apiportal requests --pending, check it later with kubectl apiportal keys",
-                apiportal_core::duration::format(timeout)
-            )));
+            let key = api.get(name).await.map_err(|e| session.explain(e, &format!("get apikey {name}")))?;
+            return Err(Error::Other(still_waiting(&key, &session.namespace, timeout)));
         }
     };
     let status = key.status.clone().unwrap_or_default();
@@ -157,4 +164,24 @@ async fn wait_for_decision(session: &Session, api: &Api<APIKey>, name: &str, tim
             )))
         }
     }
+}
+
+/// Why a request is not decided, or an approved key has no value, after `waited`: in the words of its Ready
+/// condition, which the bridge keeps (awaiting an owner, a product that cannot take keys now and why, ...).
+fn still_waiting(key: &APIKey, namespace: &str, waited: Duration) -> String {
+    let name = key.metadata.name.clone().unwrap_or_default();
+    let waited = apiportal_core::duration::format(waited);
+    let state = match key.phase() {
+        KeyPhase::Approved => format!("is Approved, but no key is issued after {waited}"),
+        phase => format!("is still {phase} after {waited}"),
+    };
+    let ready = key
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == ConditionType::Ready.as_str() && c.status != "True"));
+    let why = match ready {
+        Some(c) => format!(": {} ({})", c.message, c.reason),
+        None => "; no bridge has looked at it yet (is it running? kubectl apiportal doctor)".to_owned(),
+    };
+    format!("{APIKEY_KIND}/{name} {state}{why}; follow it with {}", super::keys::describe_command(&name, namespace))
 }

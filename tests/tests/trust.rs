@@ -405,7 +405,8 @@ async fn a_policy_moved_to_another_route_takes_the_keys_of_the_first_off_the_gat
         &stage.shop,
         &apiportal_tests::stage::authpolicy_resource(),
     );
-    let moved = json!({"spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "games"}}});
+    let moved =
+        json!({"spec": {"targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "games"}}});
     policies.patch("toys-keys", &PatchParams::default(), &Patch::Merge(&moved)).await.unwrap();
     product_condition_with_reason(&stage, "toys", "KeysIssuable", Some("AuthPolicyNotFound")).await;
     eventually(30, "the enforcement copy to go", || async {

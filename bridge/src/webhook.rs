@@ -132,14 +132,25 @@ pub struct Webhook {
     queue: Arc<std::sync::Mutex<FairQueue>>,
     wake: Arc<Notify>,
     config: Arc<Config>,
+    /// Ids delivered lately: a key read from a cache that has not seen its outbox cleared yet is not delivered
+    /// again (a restart forgets them: at least once, rarely twice).
+    delivered: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>,
 }
+
+/// How long a delivered id is remembered.
+const REMEMBER_DELIVERED: Duration = Duration::from_secs(600);
 
 impl Webhook {
     /// The webhook of the Secret `namespace/name`; its delivery task is `run`.
     pub fn new(client: kube::Client, namespace: &str, name: &str) -> Self {
         let config =
             Config { secrets: Api::namespaced(client, namespace), name: name.to_owned(), cached: Mutex::new(None) };
-        Self { queue: Default::default(), wake: Default::default(), config: Arc::new(config) }
+        Self {
+            queue: Default::default(),
+            wake: Default::default(),
+            config: Arc::new(config),
+            delivered: Default::default(),
+        }
     }
 
     /// Offers `key` (whose outbox holds something) for delivery; never waits.
@@ -185,6 +196,15 @@ impl Webhook {
         let outbox = key.status.as_ref().map(|s| s.outbox.clone()).unwrap_or_default();
         let mut delivered = 0;
         for entry in &outbox {
+            let known = {
+                let mut recent = self.delivered.lock().expect("not poisoned");
+                recent.retain(|_, at| at.elapsed() < REMEMBER_DELIVERED);
+                recent.contains_key(&entry.id)
+            };
+            if known {
+                delivered += 1;
+                continue;
+            }
             let body = Bytes::from(cloud_event(key, entry));
             let mut backoff = FIRST_BACKOFF;
             let mut attempt = 1;
@@ -192,6 +212,7 @@ impl Webhook {
                 match deliver(client, &self.config, &body).await {
                     Ok(()) => {
                         ctx.metrics.webhook_delivered.inc();
+                        self.delivered.lock().expect("not poisoned").insert(entry.id.clone(), Instant::now());
                         break;
                     }
                     Err(e) if attempt == ATTEMPTS => {
@@ -213,21 +234,37 @@ impl Webhook {
         self.clear(ctx, key, delivered).await
     }
 
-    /// Removes the first `delivered` entries from the key's outbox, if the key is still the version read.
+    /// Removes the first `delivered` entries from the key's outbox: with a write conditioned on the version read,
+    /// read again and retried when the key changed meanwhile (its other fields are the bridge's to keep).
     async fn clear(&self, ctx: &Context, key: &APIKey, delivered: usize) -> Result<(), String> {
         if delivered == 0 {
             return Ok(());
         }
-        let remaining: Vec<OutboxEntry> =
-            key.status.as_ref().map(|s| s.outbox[delivered..].to_vec()).unwrap_or_default();
-        let patch = json!({"metadata": {"resourceVersion": key.resource_version()}, "status": {"outbox": remaining}});
+        let done: HashSet<String> =
+            key.status.iter().flat_map(|s| s.outbox[..delivered].iter().map(|e| e.id.clone())).collect();
         let api: Api<APIKey> = Api::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default());
-        match api.patch_status(&key.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-            Ok(_) => Ok(()),
-            // Changed meanwhile: its reconcile offers it again (what was delivered may be delivered once more).
-            Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => Ok(()),
-            Err(e) => Err(format!("cannot clear the delivered notifications: {e}")),
+        let mut current = key.clone();
+        for _ in 0..5 {
+            let remaining: Vec<OutboxEntry> = current
+                .status
+                .iter()
+                .flat_map(|s| s.outbox.iter().filter(|e| !done.contains(&e.id)).cloned())
+                .collect();
+            let patch =
+                json!({"metadata": {"resourceVersion": current.resource_version()}, "status": {"outbox": remaining}});
+            match api.patch_status(&current.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+                Err(kube::Error::Api(e)) if e.code == 409 => match api.get_opt(&current.name_any()).await {
+                    Ok(Some(fresh)) => current = fresh,
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(format!("cannot read the key again: {e}")),
+                },
+                Err(e) => return Err(format!("cannot clear the delivered notifications: {e}")),
+            }
         }
+        // Still changing: its reconcile offers it again (what was delivered may be delivered once more).
+        Ok(())
     }
 }
 

@@ -271,6 +271,8 @@ await_admission_policy() {
     fi
     sleep 0.2
   done
+  # The finalizer policy gave the probe the bridge's finalizer, and no bridge runs here to release it.
+  "${kubectl[@]}" patch apikey "$probe" -n default --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
   "${kubectl[@]}" delete apikey "$probe" -n default --wait=false >/dev/null
 }
 

@@ -231,6 +231,8 @@ pub struct Scope {
 /// the shape for the schema and tests.)
 #[derive(Serialize, JsonSchema)]
 pub struct ProductList {
+    /// `ProductList`: tells the whole list from the changes in it, which share its other fields.
+    pub kind: ProductListKind,
     pub items: Vec<ProductView>,
     pub scope: Scope,
     /// The list's version: ask `GET /api/v1/products?since=VERSION` (same other parameters) for what changed after
@@ -243,16 +245,27 @@ pub struct ProductList {
 /// `version`, exactly.
 #[derive(Serialize, JsonSchema)]
 pub struct ProductChanges {
+    /// `ProductChanges`: an answer of changes is never taken for the whole list, nor the list for changes.
+    pub kind: ProductChangesKind,
     /// The version asked for: an answer whose `since` is not the version the client holds is not for its list.
     pub since: String,
     /// The version the list is at after these changes: ask for changes since it next.
     pub version: String,
     /// Products added to the list, or changed, since `since`: each whole, to add or to replace.
     pub items: Vec<ProductView>,
-    /// Products that left the list since `since` (deleted, unpublished, recreated under another uid and since
-    /// deleted): only ones the list at `since` held.
+    /// Products that left the list since `since` (deleted or unpublished): only ones the list at `since` held.
     pub removed: Vec<RemovedProduct>,
     pub scope: Scope,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProductListKind {
+    ProductList,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProductChangesKind {
+    ProductChanges,
 }
 
 /// A product that left a list.

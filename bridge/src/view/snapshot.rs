@@ -124,9 +124,10 @@ fn push_array<'a>(body: &mut Vec<u8>, items: impl Iterator<Item = &'a Bytes>) {
     body.push(b']');
 }
 
-/// `{"items":[...],"scope":{...}}` (and `"version"` for products) from items serialised once.
+/// `{"items":[...],"scope":{...}}` (and `"kind"` and `"version"` for products) from items serialised once.
 fn list_body<'a>(items: impl Iterator<Item = &'a Bytes>, scope: &Scope, version: Option<Version>) -> Vec<u8> {
-    let mut body = b"{\"items\":".to_vec();
+    let mut body =
+        if version.is_some() { b"{\"kind\":\"ProductList\",\"items\":".to_vec() } else { b"{\"items\":".to_vec() };
     push_array(&mut body, items);
     body.extend_from_slice(b",\"scope\":");
     body.extend_from_slice(&serde_json::to_vec(scope).expect("a scope serialises"));
@@ -220,7 +221,9 @@ impl Snapshot {
             }
         }
         let version = Version::new(self.state, filter);
-        let mut body = format!("{{\"since\":\"{since}\",\"version\":\"{version}\",\"items\":").into_bytes();
+        let mut body =
+            format!("{{\"kind\":\"ProductChanges\",\"since\":\"{since}\",\"version\":\"{version}\",\"items\":")
+                .into_bytes();
         push_array(&mut body, items.into_iter());
         body.extend_from_slice(b",\"removed\":");
         body.extend_from_slice(&serde_json::to_vec(&removed).expect("removed products serialise"));
@@ -585,6 +588,42 @@ mod tests {
                 Version::new(State::of(std::iter::once(("x", "y", "z"))), Filter { drafts: false, namespaces: &None });
             assert!(builder.build(&[], &[]).changes(unknown, Filter { drafts: false, namespaces: &None }).is_none());
         }
+    }
+
+    /// The view writes list and change bodies by concatenating bytes; they are exactly what the contract's types
+    /// serialise to (the types the schema is generated from).
+    #[test]
+    fn the_bodies_written_by_hand_are_what_the_types_serialise() {
+        use crate::view::model::{ProductChanges, ProductChangesKind, ProductList, ProductListKind};
+        let (old, kept) = (product_at("a", "old", true, 1, "u"), product_at("a", "kept", true, 1, "u"));
+        let mut builder = Builder::default();
+        let first = builder.build(&[old.clone(), kept.clone()], &[]);
+        let list = json(&first.list(ListKey::Products { drafts: false, namespaces: None }).json);
+        let version = list["version"].as_str().unwrap().to_owned();
+        let expected = ProductList {
+            kind: ProductListKind::ProductList,
+            items: vec![ProductView::new(&kept), ProductView::new(&old)],
+            scope: scope(&None),
+            version: version.clone(),
+        };
+        assert_eq!(list, serde_json::to_value(expected).unwrap());
+
+        let new = product_at("a", "new", true, 1, "u");
+        let now = builder.build(&[kept.clone(), new.clone()], &[]);
+        let changes =
+            json(&now.changes(Version::parse(&version).unwrap(), Filter { drafts: false, namespaces: &None }).unwrap());
+        let expected = ProductChanges {
+            kind: ProductChangesKind::ProductChanges,
+            since: version,
+            version: json(&now.list(ListKey::Products { drafts: false, namespaces: None }).json)["version"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            items: vec![ProductView::new(&new)],
+            removed: vec![RemovedProduct { namespace: "a".into(), name: "old".into(), uid: Some("u-a-old".into()) }],
+            scope: scope(&None),
+        };
+        assert_eq!(changes, serde_json::to_value(expected).unwrap());
     }
 
     #[test]

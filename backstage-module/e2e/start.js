@@ -133,8 +133,11 @@ function countQueries(backendDir, file) {
   Client.prototype.query = async function countedQuery(connection, queryParam) {
     const result = await query.call(this, connection, queryParam);
     const sql = String(result?.sql ?? queryParam?.sql ?? '');
-    const verb = (/^\s*(\w+)/.exec(sql)?.[1] ?? '?').toLowerCase();
-    const table = /\b(?:into|from|update)\s+[`"']?([\w.]+)/i.exec(sql)?.[1] ?? '?';
+    // A statement that starts with a common table expression is the write it ends with, if any.
+    const first = (/^\s*(\w+)/.exec(sql)?.[1] ?? '?').toLowerCase();
+    const write = first === 'with' ? /\b(insert\s+into|update|delete\s+from)\s/i.exec(sql) : null;
+    const verb = first !== 'with' ? first : write ? write[1].split(/\s/)[0].toLowerCase() : 'select';
+    const table = /\b(?:into|from|update)\s+[`"']?([\w.]+)/i.exec(write ? sql.slice(write.index) : sql)?.[1] ?? '?';
     const rows = Array.isArray(result?.response) ? result.response.length : (result?.context?.changes ?? 0);
     fs.appendFileSync(file, `${verb} ${table} ${rows}\n`);
     return result;

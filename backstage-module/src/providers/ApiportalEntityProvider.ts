@@ -65,9 +65,14 @@ interface Catalog {
 /** The entity a product became (after location annotations), and the inputs it became it from. */
 interface Transformed {
   product: Product;
-  usage: string;
+  usage: ProductUsage | undefined;
   definition: string | undefined;
   entity: Entity | undefined;
+}
+
+/** Whether two usages are the same: the same object (keys unchanged since), or the same counts. */
+function sameUsage(a: ProductUsage | undefined, b: ProductUsage | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && JSON.stringify(a) === JSON.stringify(b));
 }
 
 /** @public */
@@ -486,24 +491,25 @@ export class ApiportalEntityProvider implements EntityProvider {
       const id = productKey(product.namespace, product.name);
       current.add(id);
       const productUsage = usage ? (usage.get(id) ?? NO_USAGE) : undefined;
-      const usageText = productUsage ? JSON.stringify(productUsage) : '';
       const definition = definitions.get(uidOf(product));
       let transformed = this.transformed.get(id);
       if (
         !transformed ||
         transformed.product !== product ||
-        transformed.usage !== usageText ||
+        !sameUsage(transformed.usage, productUsage) ||
         transformed.definition !== definition
       ) {
         const entity = await this.transformOne(product, definition, productUsage);
         transformed = {
           product,
-          usage: usageText,
+          usage: productUsage,
           definition,
           entity: entity && withLocations(entity, productLocation(this.config.baseUrl, product.namespace, product.name)),
         };
         this.transformed.set(id, transformed);
       }
+      // The same counts: compare by identity next time.
+      transformed.usage = productUsage;
       if (!transformed.entity) continue;
       const ref = stringifyEntityRef(transformed.entity);
       const first = from.get(ref);

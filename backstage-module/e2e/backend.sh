@@ -26,11 +26,12 @@
 #   `Authorization: Bearer $APIPORTAL_BACKSTAGE_TOKEN` (default apiportal-e2e-token) through a static
 #   external-access token; it listens on 127.0.0.1 on $APIPORTAL_BACKSTAGE_PORT or a free port, prints exactly one
 #   line on stdout, `listening on http://127.0.0.1:PORT`, once Backstage reports itself ready (logs go to
-#   stderr), and stops and exits 0 on SIGTERM.
+#   stderr), and stops and exits 0 on SIGTERM. With APIPORTAL_BACKSTAGE_QUERY_LOG=FILE it appends every SQL statement
+#   the backend runs to FILE as `VERB TABLE ROWS` (for the benchmark, bench.sh).
 # - Exit status 0 when DIR is ready; non-zero, with the reason on stderr, when packing or installing failed.
 #   Concurrent calls with the same DIR wait for each other (flock on DIR/.backend.sh.lock).
 set -euo pipefail
-[[ $# -eq 1 && $1 != -* ]] || { sed -n '2,31p' "$0" >&2; exit 2; }
+[[ $# -eq 1 && $1 != -* ]] || { sed -n '2,32p' "$0" >&2; exit 2; }
 module=$(cd "$(dirname "$0")/.." && pwd)
 repo=$(cd "$module/.." && pwd)
 # shellcheck source=../scripts/lib.sh

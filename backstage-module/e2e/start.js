@@ -15,6 +15,9 @@
  *   stdout, `listening on http://127.0.0.1:PORT`, once Backstage reports itself ready. Everything else (the
  *   backend's logs) goes to stderr.
  * - SIGTERM or SIGINT stops the backend and exits 0. A backend that cannot start exits 1 with the reason on stderr.
+ * - With $APIPORTAL_BACKSTAGE_QUERY_LOG set to a file, every SQL statement the backend runs (through knex) is
+ *   appended to it as one line, `VERB TABLE ROWS` (rows read by a select, rows changed by a write), e.g.
+ *   `update refresh_state 1`: what the benchmark counts the catalog's database work with.
  */
 'use strict';
 
@@ -112,10 +115,33 @@ async function main() {
   for (const config of [base, path.join(__dirname, 'app-config.yaml'), ...configPaths, listen]) {
     process.argv.push('--config', config);
   }
+  const queryLog = process.env.APIPORTAL_BACKSTAGE_QUERY_LOG;
+  if (queryLog) countQueries(backendDir, queryLog);
   // index.ts calls backend.start(); createBackend() stops the backend and exits on SIGTERM and SIGINT itself.
   await import(pathToFileURL(entry).href);
   await waitReady(`http://127.0.0.1:${port}/.backstage/health/v1/readiness`, token, Date.now() + 60_000);
   writeStdout(`listening on http://127.0.0.1:${port}\n`);
+}
+
+/**
+ * Appends `VERB TABLE ROWS` to `file` for every statement knex (the app's copy, which every plugin's database
+ * client is made by) runs, after it ran.
+ */
+function countQueries(backendDir, file) {
+  const Client = require(require.resolve('knex/lib/client', { paths: [backendDir] }));
+  const query = Client.prototype.query;
+  Client.prototype.query = async function countedQuery(connection, queryParam) {
+    const result = await query.call(this, connection, queryParam);
+    const sql = String(result?.sql ?? queryParam?.sql ?? '');
+    // A statement that starts with a common table expression is the write it ends with, if any.
+    const first = (/^\s*(\w+)/.exec(sql)?.[1] ?? '?').toLowerCase();
+    const write = first === 'with' ? /\b(insert\s+into|update|delete\s+from)\s/i.exec(sql) : null;
+    const verb = first !== 'with' ? first : write ? write[1].split(/\s/)[0].toLowerCase() : 'select';
+    const table = /\b(?:into|from|update)\s+[`"']?([\w.]+)/i.exec(write ? sql.slice(write.index) : sql)?.[1] ?? '?';
+    const rows = Array.isArray(result?.response) ? result.response.length : (result?.context?.changes ?? 0);
+    fs.appendFileSync(file, `${verb} ${table} ${rows}\n`);
+    return result;
+  };
 }
 
 main().catch(error => {

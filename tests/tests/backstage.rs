@@ -26,6 +26,8 @@ const BACKSTAGE_TOKEN: &str = "apiportal-e2e-token";
 struct Backstage {
     child: tokio::process::Child,
     http: HttpClient,
+    /// What it logged so far (also passed on to the test's stderr).
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Backstage {
@@ -44,10 +46,21 @@ impl Backstage {
             .arg(config)
             .env("APIPORTAL_BACKSTAGE_TOKEN", BACKSTAGE_TOKEN)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("start Backstage");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let kept = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                eprintln!("{line}");
+                let mut logs = kept.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let url = tokio::time::timeout(Duration::from_secs(120), async {
             while let Ok(Some(line)) = lines.next_line().await {
@@ -59,7 +72,12 @@ impl Backstage {
         })
         .await
         .expect("Backstage ready within 2 minutes");
-        Self { child, http: http_client(&url, &cluster().ca_file()) }
+        Self { child, http: http_client(&url, &cluster().ca_file()), logs }
+    }
+
+    /// The lines it logged that contain every one of `parts`.
+    fn logged(&self, parts: &[&str]) -> usize {
+        self.logs.lock().unwrap().lines().filter(|l| parts.iter().all(|p| l.contains(p))).count()
     }
 
     /// Every `kind: API` entity in the catalog, by name.
@@ -158,14 +176,15 @@ async fn one_backstage_reads_two_clusters_and_keeps_each_ones_entities() {
 
     let dir = tempfile::tempdir().unwrap();
     let token_file = |name: &str| dir.path().join(format!("{name}.token"));
-    replace_file(
-        &token_file("east"),
-        &east.bound_service_account_token("backstage", "backstage", BRIDGE_AUDIENCE, "backstage-token-a").await,
-    );
+    let old_token =
+        east.bound_service_account_token("backstage", "backstage", BRIDGE_AUDIENCE, "backstage-token-a").await;
+    replace_file(&token_file("east"), &old_token);
     replace_file(&token_file("west"), &west.backstage_token().await);
     let provider = |bridge: &Bridge, name: &str, c: &Cluster| {
         json!({"baseUrl": bridge.url, "tokenFile": token_file(name), "caFile": c.ca_file(), "cluster": name,
-               "schedule": {"frequency": {"seconds": 1}, "timeout": {"seconds": 30}}})
+               "schedule": {"frequency": {"seconds": 1}, "timeout": {"seconds": 30}},
+               // The platform's mapping of namespaces gives the owner; the system comes from the product's label.
+               "owner": {"namespaces": {NAMESPACE: "group:default/toys-team"}}, "system": {"from": ["label"]}})
     };
     let config = json!({"catalog": {"providers": {"apiportal": {
         "east": provider(&east_bridge, "east", east),
@@ -223,7 +242,7 @@ async fn one_backstage_reads_two_clusters_and_keeps_each_ones_entities() {
     assert_eq!(plans, json!([{"tier": "gold", "limits": {"daily": 100}}, {"tier": "bronze", "limits": {"daily": 10}}]));
     let spec_field = &entity["spec"];
     assert_eq!(spec_field["type"], "openapi");
-    assert_eq!(spec_field["owner"], "toys-team", "the contact team (no backstage.io/owner annotation)");
+    assert_eq!(spec_field["owner"], "group:default/toys-team", "the platform's owner of the namespace");
     assert_eq!(spec_field["lifecycle"], "experimental", "the product's lifecycle label");
     assert_eq!(spec_field["system"], "storefront", "the product's system label");
     assert_eq!(spec_field["definition"], spec, "the document the bridge fetched");
@@ -237,7 +256,10 @@ async fn one_backstage_reads_two_clusters_and_keeps_each_ones_entities() {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(east.client(Persona::Admin).await, "backstage");
     secrets.delete("backstage-token-a", &DeleteParams::default()).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await; // past the bridge's 1 s authentication cache: the old token is dead
+    eventually(30, "the old token to be refused by the east bridge", || async {
+        (east_bridge.get_as("/api/v1/products", &old_token).await.status == 401).then_some(())
+    })
+    .await;
     let out = east
         .apiportal(
             Persona::Owner,
@@ -272,4 +294,10 @@ async fn one_backstage_reads_two_clusters_and_keeps_each_ones_entities() {
     .await;
     assert!(apis.contains_key("west--shop-same--toys"), "the unreachable cluster's entities stay: {:?}", apis.keys());
     assert!(apis.contains_key("east--shop-same--toys"));
+    // It left through what the real bridge said changed since the version the module held: a delta mutation.
+    assert_eq!(
+        backstage.logged(&["applied changes to API entities from cluster east", "0 added or changed, 1 removed"]),
+        1,
+        "one delta removed the unpublished product"
+    );
 }

@@ -337,3 +337,90 @@ async fn one_caller_flooding_reviews_cannot_starve_backstage() {
     assert_eq!(flooder_waiting, 8, "the flooder's own requests are the ones waiting");
     assert_eq!(most_held, share, "one caller holds its share of the review slots, never more");
 }
+
+async fn as_owner(args: &[&str]) {
+    let out = cluster().apiportal(Persona::Owner, args).await;
+    assert!(out.success(), "{args:?}: {}", out.stderr);
+}
+
+/// Changes since a version (`GET /api/v1/products?since=`), as an attacker with the rights of one namespace
+/// meets them: while products of a namespace they may not list are deleted, unpublished and created, the changes
+/// they are told name only their own namespace's products, exactly what their full list would show; a version
+/// the bridge never built, or one of another caller's scope, is 410 and names nothing; a second replica at the
+/// same products answers from the same version.
+#[tokio::test]
+async fn changes_since_a_version_tell_a_caller_only_what_they_may_list() {
+    let _serial = SERIAL.lock().await;
+    let c = cluster();
+    let bridge = Bridge::start(c, &["--token-audience=apiportal-bridge,https://kubernetes.default.svc"]).await;
+    let mine = Stage::new(c).await;
+    let theirs = Stage::new(c).await;
+    for (stage, name) in [(&mine, "a"), (&theirs, "deleted"), (&theirs, "unpublished")] {
+        as_owner(&["-n", &stage.shop, "product", "create", name, "--route", "toys", "--publish"]).await;
+    }
+    c.bind_user(&mine.shop, rbac::CATALOG_READER_ROLE, "oidc:frank").await;
+    let token = c.oidc_token("frank", &["partners"], BRIDGE_AUDIENCE);
+    let held = eventually(30, "frank's list with his product", || async {
+        let answer = bridge.get_as("/api/v1/products", &token).await;
+        (answer.status == 200 && answer.json()["items"].as_array().is_some_and(|i| i.len() == 1)).then(|| answer.json())
+    })
+    .await;
+    let since = held["version"].as_str().unwrap().to_owned();
+    let backstage_version = eventually(30, "the cluster-wide list with every product", || async {
+        let answer = bridge.get_as("/api/v1/products", &c.backstage_token().await).await;
+        let names = answer.json()["items"].as_array().map(|i| i.len()).unwrap_or_default();
+        (answer.status == 200 && names >= 3).then(|| answer.json()["version"].as_str().unwrap().to_owned())
+    })
+    .await;
+    assert_ne!(backstage_version, since, "a version belongs to its caller's scope");
+
+    // Their namespace changes in every way; his changes too.
+    let products: Api<APIProduct> = Api::namespaced(c.client(Persona::Admin).await, &theirs.shop);
+    products.delete("deleted", &Default::default()).await.unwrap();
+    as_owner(&["-n", &theirs.shop, "product", "unpublish", "unpublished"]).await;
+    as_owner(&["-n", &theirs.shop, "product", "create", "fresh", "--route", "toys", "--publish"]).await;
+    as_owner(&["-n", &mine.shop, "product", "create", "b", "--route", "toys", "--publish"]).await;
+    as_owner(&["-n", &mine.shop, "product", "unpublish", "a"]).await;
+    let path = format!("/api/v1/products?since={since}");
+    let secrets = [theirs.shop.as_str(), "deleted", "unpublished", "fresh"];
+    let changes = eventually(30, "frank's changes to show his namespace's", || async {
+        let answer = bridge.get_as(&path, &token).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        // Every answer on the way, not only the last, names nothing of theirs.
+        for secret in secrets {
+            assert!(!answer.text().contains(secret), "frank's changes name {secret:?}: {}", answer.text());
+        }
+        let changes = answer.json();
+        (changes["items"].as_array().unwrap().len() == 1 && changes["removed"].as_array().unwrap().len() == 1)
+            .then_some(changes)
+    })
+    .await;
+    assert_eq!(changes["since"], since);
+    assert_eq!(changes["items"][0]["name"], "b");
+    assert_eq!(changes["removed"], json!([{"namespace": mine.shop, "name": "a", "uid": held["items"][0]["uid"]}]));
+    let now = bridge.get_as("/api/v1/products", &token).await.json();
+    assert_eq!(changes["version"], now["version"], "the changes bring his list to the version of his list now");
+    assert_eq!(now["items"].as_array().unwrap().iter().map(|p| &p["name"]).collect::<Vec<_>>(), ["b"]);
+
+    // Versions he cannot be answered from: 410, naming nothing; a malformed one is 400.
+    let made_up = format!("{}.{}", "0".repeat(32), &since[33..]);
+    for version in [made_up.as_str(), backstage_version.as_str()] {
+        let answer = bridge.get_as(&format!("/api/v1/products?since={version}"), &token).await;
+        assert_eq!(answer.status, 410, "{}", answer.text());
+        assert_eq!(answer.json()["error"]["code"], "Expired");
+        assert!(!answer.text().contains(&theirs.shop), "{}", answer.text());
+    }
+    let answer = bridge.get_as("/api/v1/products?since=yesterday", &token).await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("send back exactly the version"), "{}", answer.text());
+
+    // Another replica (or this one restarted) at the same products answers from the same version.
+    let current = now["version"].as_str().unwrap().to_owned();
+    let replica = Bridge::start(c, &["--token-audience=apiportal-bridge,https://kubernetes.default.svc"]).await;
+    let answer = eventually(30, "the replica to answer from the same version", || async {
+        Some(replica.get_as(&format!("/api/v1/products?since={current}"), &token).await).filter(|a| a.status == 200)
+    })
+    .await;
+    assert_eq!(answer.json()["version"], current.as_str());
+    assert_eq!((answer.json()["items"].clone(), answer.json()["removed"].clone()), (json!([]), json!([])));
+}

@@ -67,6 +67,31 @@ describe('BridgeClient against a fake bridge', () => {
     expect(stale.notModified).toBe(false);
   });
 
+  it('reads what changed since a version, and reports a version the bridge cannot answer from as expired', async () => {
+    const list = value(await client(bridge).readProducts());
+    const saved = bridge.products;
+    try {
+      bridge.products = [...saved, makeProduct({ namespace: 'shop', name: 'new' })];
+      const read = await client(bridge).readProductChanges(list.version);
+      if (read.expired) throw new Error(`expired: ${read.reason}`);
+      expect(read.value.since).toBe(list.version);
+      expect(read.value.items.map(p => p.name)).toStrictEqual(['new']);
+      expect(read.value.removed).toStrictEqual([]);
+      expect(last()).toMatchObject({ path: `/api/v1/products?since=${list.version}`, acceptEncoding: 'gzip', status: 200 });
+      bridge.forgetVersions();
+      expect(await client(bridge).readProductChanges(read.value.version)).toStrictEqual({
+        expired: true,
+        reason: `Expired: this bridge cannot tell what changed since version ${read.value.version}`,
+      });
+      bridge.mode = 'not-a-list';
+      await expect(client(bridge).readProductChanges('v')).rejects.toThrow(
+        "does not match the bridge's view schema ($defs/ProductChanges)",
+      );
+    } finally {
+      bridge.products = saved;
+    }
+  });
+
   it('reads approved keys only, with their own ETag', async () => {
     const result = await client(bridge).readApprovedKeys();
     expect(value(result).items.map(k => k.requestedBy.userId)).toStrictEqual(['alice']);
@@ -126,7 +151,7 @@ describe('BridgeClient against a fake bridge', () => {
     );
     bridge.mode = 'not-a-list';
     await expect(client(bridge).readProducts()).rejects.toThrow(
-      /with a body that does not match the bridge's view schema \(\$defs\/ProductList\): \/ must have required property 'items'/,
+      /with a body that does not match the bridge's view schema \(\$defs\/ProductList\): \/ must have required property 'kind'; \/ must have required property 'items'/,
     );
   });
 
@@ -241,11 +266,12 @@ describe('the answers as the module reads them', () => {
       openapi: { available: true, lastSyncTime: '2026-11-25T12:00:05Z' },
     });
     const scope = { allNamespaces: false, namespaces: ['shop'] };
-    const body = JSON.stringify({ items: [{ ...example, somethingNew: { x: 1 } }], scope, alsoNew: true });
+    const body = JSON.stringify({ kind: 'ProductList', items: [{ ...example, somethingNew: { x: 1 } }], scope, version: 'v1', alsoNew: true });
     const fetch = async () => new Response(body, { status: 200, headers: { 'content-type': 'application/json' } });
     const read = await new BridgeClient({ baseUrl: 'http://bridge', token: new StaticToken('t', 'x'), fetch: fetch as never }).readProducts();
     if (read.notModified) throw new Error('304 without If-None-Match');
     expect(read.value.scope).toStrictEqual(scope);
+    expect(read.value.version).toBe('v1');
     expect(read.value.items).toMatchObject([example]);
   });
 });

@@ -1,6 +1,6 @@
 /*
- * Reading one apiportal bridge's HTTP view (bridge/API.md): the product list and the approved keys, both with ETag
- * revalidation, and a product's OpenAPI document. Every JSON answer is validated against the bridge's view schema
+ * Reading one apiportal bridge's HTTP view (bridge/API.md): the product list, what changed in it since a version,
+ * the approved keys (with ETag revalidation), and a product's OpenAPI document. Every JSON answer is validated against the bridge's view schema
  * before it is used. Every failure becomes an `ApiportalReadError` whose message says which URL failed, why, and
  * what to do about it, so the entity provider can log one clear warning and keep the last good catalog.
  */
@@ -8,7 +8,7 @@ import { fetch as undiciFetch, type Dispatcher, type RequestInit, type Response 
 import type { BridgeTls, TokenSource } from './credentials';
 import { defaultViewSchema, ViewSchemaError, type ViewSchema } from './schema';
 import { cleanStrings, cleanText } from './text';
-import type { KeyList, ProductList } from './types';
+import type { KeyList, ProductChanges, ProductList } from './types';
 
 /** Default time allowed for one request to the bridge, headers and body included. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -52,6 +52,9 @@ export class ApiportalReadError extends Error {
     this.retryAfterMs = options.retryAfterMs;
   }
 }
+
+/** What changed in the product list since a version, or why the bridge cannot tell (410 Expired). */
+export type ChangesRead = { expired: true; reason: string } | { expired: false; value: ProductChanges };
 
 /** The result of a conditional read. */
 export type ConditionalRead<T> =
@@ -103,6 +106,27 @@ export class BridgeClient {
   }
 
   /**
+   * `GET /api/v1/products?since=VERSION`: what changed in the product list since `VERSION` (the `version` of an
+   * earlier list or change answer), or `expired` when the bridge answers 410 (the version is too old, from another
+   * replica or from before a restart: read the whole list). Throws `ApiportalReadError` like `readProducts`.
+   */
+  async readProductChanges(since: string, request: { signal?: AbortSignal } = {}): Promise<ChangesRead> {
+    const url = `${this.baseUrl}/api/v1/products?since=${encodeURIComponent(since)}`;
+    const answer = await this.get(url, request, 'application/json', [410]);
+    if (answer.notModified) {
+      throw new ApiportalReadError(`apiportal bridge GET ${url} answered 304 to a request without If-None-Match`, {
+        status: 304,
+      });
+    }
+    if (answer.absent) {
+      const error = parseErrorBody(answer.body, this.schema);
+      return { expired: true, reason: error ? `${error.code}: ${error.message}` : `410: ${excerpt(answer.body)}` };
+    }
+    const json = this.decode(url, answer.response, answer.body, 'ProductChanges');
+    return { expired: false, value: cleanStrings(json as ProductChanges) };
+  }
+
+  /**
    * `GET /api/v1/keys?phase=Approved`: approved API keys (metadata only). Throws `ApiportalReadError` like
    * `readProducts`; a 403 (the token may not list keys cluster-wide) has `status` 403.
    */
@@ -132,7 +156,12 @@ export class BridgeClient {
     return answer.absent ? undefined : cleanText(answer.body, { multiline: true });
   }
 
-  private decode(url: string, response: Response, body: string, definition: 'ProductList' | 'KeyList'): unknown {
+  private decode(
+    url: string,
+    response: Response,
+    body: string,
+    definition: 'ProductList' | 'ProductChanges' | 'KeyList',
+  ): unknown {
     let json: unknown;
     try {
       json = JSON.parse(body);

@@ -77,6 +77,14 @@ describe('the view schema', () => {
       expect(() => strict.check('ProductList', products)).not.toThrow();
       expect(() => strict.check('KeyList', keys)).not.toThrow();
       expect(() => strict.check('Error', error)).not.toThrow();
+      // What changed since that version: one product changed, one removed.
+      bridge.products = [{ ...product, description: 'changed' }];
+      const version = (products as { version?: string }).version ?? '';
+      const changes = (await get(`/api/v1/products?since=${version}`)) as { items?: unknown[]; removed?: unknown[] };
+      expect([changes.items?.length, changes.removed?.length]).toStrictEqual([1, 1]);
+      expect(() => strict.check('ProductChanges', changes)).not.toThrow();
+      const expired = await get('/api/v1/products?since=unknown');
+      expect(() => strict.check('Error', expired)).not.toThrow();
     } finally {
       await bridge.close();
     }
@@ -85,7 +93,14 @@ describe('the view schema', () => {
   it('names what does not match, with JSON paths', () => {
     const schema = defaultViewSchema();
     const scope = { allNamespaces: true, namespaces: [] };
-    expect(() => schema.check('ProductList', { items: [{ ...makeProduct({ namespace: 'a', name: 'b' }), name: 3 }], scope })).toThrow(
+    expect(() =>
+      schema.check('ProductList', {
+        kind: 'ProductList',
+        items: [{ ...makeProduct({ namespace: 'a', name: 'b' }), name: 3 }],
+        scope,
+        version: 'v',
+      }),
+    ).toThrow(
       "does not match the bridge's view schema ($defs/ProductList): /items/0/name must be string",
     );
     expect(() => schema.check('KeyList', {})).toThrow(
@@ -98,7 +113,19 @@ describe('the view schema', () => {
   it('tolerates fields it does not know (a newer bridge)', () => {
     const item = { ...makeProduct({ namespace: 'a', name: 'b' }), somethingNew: [1, 2] };
     const scope = { allNamespaces: true, namespaces: [], alsoNew: 1 };
-    expect(defaultViewSchema().matches('ProductList', { items: [item], scope, alsoNew: true })).toBe(true);
+    expect(defaultViewSchema().matches('ProductList', { kind: 'ProductList', items: [item], scope, version: 'v', alsoNew: true })).toBe(true);
+    const changes = {
+      kind: 'ProductChanges',
+      since: 'v',
+      version: 'w',
+      items: [item],
+      removed: [{ namespace: 'a', name: 'c', uid: null, alsoNew: 2 }],
+      scope,
+    };
+    expect(defaultViewSchema().matches('ProductChanges', changes)).toBe(true);
+    // Neither answer passes for the other.
+    expect(defaultViewSchema().matches('ProductList', changes)).toBe(false);
+    expect(defaultViewSchema().matches('ProductChanges', { ...changes, kind: 'ProductList' })).toBe(false);
   });
 
   it('compiles a schema as schemars writes it: $schema, $id, nullable references, integer formats, extensions', () => {
@@ -108,6 +135,7 @@ describe('the view schema', () => {
       title: 'View',
       $defs: {
         ProductList: { type: 'object', properties: { items: { type: 'array', items: { $ref: '#/$defs/Product' } } }, required: ['items'] },
+        ProductChanges: { type: 'object', properties: { items: { type: 'array', items: { $ref: '#/$defs/Product' } } }, required: ['items'] },
         Product: {
           type: 'object',
           properties: {
@@ -150,7 +178,7 @@ describe('the view schema', () => {
       expect(() => ViewSchema.load(path)).toThrow(`the apiportal bridge's view schema at ${path} is not JSON`);
       writeFileSync(path, JSON.stringify({ $defs: { ProductList: {} } }));
       expect(() => ViewSchema.load(path)).toThrow(
-        `the apiportal bridge's view schema at ${path} has no $defs KeyList, Error; it is not the view schema this module expects`,
+        `the apiportal bridge's view schema at ${path} has no $defs ProductChanges, KeyList, Error; it is not the view schema this module expects`,
       );
     });
   });

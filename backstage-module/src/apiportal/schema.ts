@@ -13,9 +13,9 @@ import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020'
 export const VIEW_SCHEMA_PATH = resolve(__dirname, '..', '..', 'schema', 'view.schema.json');
 
 /** The `$defs` the module validates responses against. */
-export type ViewDefinition = 'ProductList' | 'KeyList' | 'Error';
+export type ViewDefinition = 'ProductList' | 'ProductChanges' | 'KeyList' | 'Error';
 
-const DEFINITIONS: ViewDefinition[] = ['ProductList', 'KeyList', 'Error'];
+const DEFINITIONS: ViewDefinition[] = ['ProductList', 'ProductChanges', 'KeyList', 'Error'];
 /** At most this many schema violations are named in an error message. */
 const MAX_ERRORS = 5;
 

@@ -23,8 +23,10 @@ export type {
   OpenApiView as OpenApiState,
   PlanLimits,
   Product,
+  ProductChanges,
   ProductList,
   PublishStatus,
+  RemovedProduct,
   RouteView as ProductRoute,
   Scope as ProductListScope,
 } from './view.generated';

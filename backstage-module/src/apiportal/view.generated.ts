@@ -13,7 +13,17 @@ export type ApprovalMode = 'automatic' | 'manual';
  * This interface was referenced by `ApiportalBridgeView`'s JSON-Schema
  * via the `definition` "KeyAction".
  */
-export type KeyAction = 'Requested' | 'Approved' | 'Rejected' | 'Revoked' | 'Rotated' | 'Expired';
+export type KeyAction =
+  | 'Requested'
+  | 'Approved'
+  | 'Rejected'
+  | 'Revoked'
+  | 'Rotated'
+  | 'Expired'
+  | 'Suspended'
+  | 'Resumed'
+  | 'PlanChanged'
+  | 'PlanChangeRejected';
 /**
  * Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.  Wrappers are provided for many of the factory methods that the time package offers.
  *
@@ -25,12 +35,22 @@ export type IoK8SApimachineryPkgApisMetaV1Time = string;
  * This interface was referenced by `ApiportalBridgeView`'s JSON-Schema
  * via the `definition` "KeyPhase".
  */
-export type KeyPhase = 'Pending' | 'Approved' | 'Rejected' | 'Revoked' | 'Expired';
+export type KeyPhase = 'Pending' | 'Approved' | 'Suspended' | 'Rejected' | 'Revoked' | 'Expired';
 /**
  * This interface was referenced by `ApiportalBridgeView`'s JSON-Schema
  * via the `definition` "PublishStatus".
  */
 export type PublishStatus = 'Draft' | 'Published';
+/**
+ * This interface was referenced by `ApiportalBridgeView`'s JSON-Schema
+ * via the `definition` "ProductChangesKind".
+ */
+export type ProductChangesKind = 'ProductChanges';
+/**
+ * This interface was referenced by `ApiportalBridgeView`'s JSON-Schema
+ * via the `definition` "ProductListKind".
+ */
+export type ProductListKind = 'ProductList';
 
 /**
  * Responses of the apiportal bridge's read-only HTTP view (bridge/API.md). Generated from the bridge's Rust types; do not edit.
@@ -210,7 +230,9 @@ export interface Error {
  */
 export interface ErrorDetail {
   /**
-   * `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `MethodNotAllowed`, `TooManyRequests`, `Unavailable`.
+   * `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `MethodNotAllowed`, `Expired` (410: changes asked
+   * for since a version this bridge cannot answer from; read the whole list), `TooManyRequests`,
+   * `Unavailable`.
    */
   code: string;
   message: string;
@@ -237,6 +259,10 @@ export interface HistoryEntry {
  * via the `definition` "Key".
  */
 export interface Key {
+  /**
+   * The consumer's application the key is for, if named.
+   */
+  application?: string | null;
   createdAt?: IoK8SApimachineryPkgApisMetaV1Time | null;
   expiresAt?: IoK8SApimachineryPkgApisMetaV1Time | null;
   /**
@@ -249,7 +275,14 @@ export interface Key {
   keyIssuedAt?: IoK8SApimachineryPkgApisMetaV1Time | null;
   name: string;
   namespace: string;
+  /**
+   * A tier asked for by a plan change that waits for an approver.
+   */
+  pendingPlanTier?: string | null;
   phase: KeyPhase;
+  /**
+   * The tier in force (a plan change an approver granted moves it).
+   */
   planTier: string;
   /**
    * Until when the value a rotation replaced still works.
@@ -347,7 +380,7 @@ export interface Product {
    */
   maxKeyLifetime?: string | null;
   /**
-   * At most this many pending or approved keys per consumer, if limited.
+   * At most this many keys per consumer at the gateway, if limited.
    */
   maxKeysPerUser?: number | null;
   name: string;
@@ -400,6 +433,48 @@ export interface RouteView {
   name: string;
 }
 /**
+ * `GET /api/v1/products?since=VERSION`: what changed in the list since `VERSION`. Applying `items` (add or
+ * replace each, by namespace and name) and `removed` (drop each) to the list at `since` gives the list at
+ * `version`, exactly.
+ *
+ * This interface was referenced by `ApiportalBridgeView`'s JSON-Schema
+ * via the `definition` "ProductChanges".
+ */
+export interface ProductChanges {
+  /**
+   * Products added to the list, or changed, since `since`: each whole, to add or to replace.
+   */
+  items: Product[];
+  kind: ProductChangesKind;
+  /**
+   * Products that left the list since `since` (deleted or unpublished): only ones the list at `since` held.
+   */
+  removed: RemovedProduct[];
+  scope: Scope;
+  /**
+   * The version asked for: an answer whose `since` is not the version the client holds is not for its list.
+   */
+  since: string;
+  /**
+   * The version the list is at after these changes: ask for changes since it next.
+   */
+  version: string;
+}
+/**
+ * A product that left a list.
+ *
+ * This interface was referenced by `ApiportalBridgeView`'s JSON-Schema
+ * via the `definition` "RemovedProduct".
+ */
+export interface RemovedProduct {
+  name: string;
+  namespace: string;
+  /**
+   * The uid it had in the list.
+   */
+  uid?: string | null;
+}
+/**
  * `GET /api/v1/products`. (The view writes lists by concatenating items it serialised once; this type states
  * the shape for the schema and tests.)
  *
@@ -408,5 +483,11 @@ export interface RouteView {
  */
 export interface ProductList {
   items: Product[];
+  kind: ProductListKind;
   scope: Scope;
+  /**
+   * The list's version: ask `GET /api/v1/products?since=VERSION` (same other parameters) for what changed after
+   * it. Opaque; the same products under the same scope have the same version on every replica.
+   */
+  version: string;
 }

@@ -4,12 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SchedulerServiceTaskInvocationDefinition } from '@backstage/backend-plugin-api';
-import type { Entity } from '@backstage/catalog-model';
 import { ConfigReader } from '@backstage/config';
-import type { EntityProviderConnection, EntityProviderMutation } from '@backstage/plugin-catalog-node';
 import { makeTestCertificates } from '../testing/certs';
 import { makeKey, makeProduct, startFakeBridge, type FakeBridge } from '../testing/fakeBridge';
 import { captureLogger } from '../testing/logger';
+import { RecordingConnection } from '../testing/recordingConnection';
 import { defaultApiportalEntityTransformer } from '../transformers/defaultApiportalEntityTransformer';
 import { DEFAULT_OWNER_POLICY, DEFAULT_SYSTEM_POLICY } from '../transformers/ownership';
 import {
@@ -19,37 +18,6 @@ import {
   type RefreshResult,
 } from './ApiportalEntityProvider';
 import { DEFAULT_SCHEDULE, type ApiportalEntityProviderConfig } from './ApiportalEntityProviderConfig';
-
-class RecordingConnection implements EntityProviderConnection {
-  mutations: EntityProviderMutation[] = [];
-  failNext = false;
-  async applyMutation(mutation: EntityProviderMutation) {
-    if (this.failNext) {
-      this.failNext = false;
-      throw new Error('database is locked');
-    }
-    this.mutations.push(mutation);
-  }
-  async refresh() {}
-  /** The entities of mutation `index` (default: the last one), which must be a full mutation. */
-  full(index = this.mutations.length - 1) {
-    const mutation = this.mutations[index];
-    if (mutation?.type !== 'full') {
-      throw new Error(`expected mutation ${index} to be a full mutation, got ${JSON.stringify(mutation)}`);
-    }
-    return mutation.entities;
-  }
-  /** Entity names of the last full mutation. */
-  names(): string[] {
-    return this.full().map(e => e.entity.metadata.name);
-  }
-  /** The entity called `name` in the last full mutation. */
-  entity(name: string): Entity {
-    const found = this.full().find(e => e.entity.metadata.name === name);
-    if (!found) throw new Error(`no entity ${name} in the last mutation; it has ${this.names().join(', ')}`);
-    return found.entity;
-  }
-}
 
 function configFor(
   bridge: { url: string; token?: string },
@@ -75,7 +43,8 @@ async function waitUntil(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise(resolve => setImmediate(resolve));
 }
 
-const listRequests = (bridge: FakeBridge) => bridge.requests.filter(r => r.path === '/api/v1/products');
+/** Requests for the product list, or for what changed in it. */
+const listRequests = (bridge: FakeBridge) => bridge.requests.filter(r => /^\/api\/v1\/products(\?|$)/.test(r.path));
 const keyRequests = (bridge: FakeBridge) => bridge.requests.filter(r => r.path.startsWith('/api/v1/keys'));
 const openapiRequests = (bridge: FakeBridge) => bridge.requests.filter(r => r.path.endsWith('/openapi'));
 const failed = (result: RefreshResult) => {
@@ -142,7 +111,7 @@ describe('ApiportalEntityProvider', () => {
 
   it('applies every published product, with its consumers, as one full mutation under its provider name', async () => {
     const result = await provider.refresh();
-    expect(result).toStrictEqual({ status: 'applied', entities: 2, skipped: 0, consumersKnown: true });
+    expect(result).toStrictEqual({ status: 'applied', mutation: 'full', entities: 2, skipped: 0, consumersKnown: true });
     expect(connection.mutations).toHaveLength(1);
     expect(connection.full(0).map(e => [e.entity.metadata.name, e.locationKey])).toStrictEqual([
       ['games--toys', 'apiportal-provider:default'],
@@ -157,18 +126,18 @@ describe('ApiportalEntityProvider', () => {
     expect(games.metadata.annotations?.['apiportal.dev/consumers']).toBe('0');
     expect(warnings()).toStrictEqual([]);
     expect(logger.lines.filter(l => l.level === 'info').map(l => l.message)).toStrictEqual([
-      `applied 2 API entities from cluster default (${bridge.url})`,
+      expect.stringMatching(new RegExp(`^applied 2 API entities from cluster default \\(${bridge.url}\\), in full, in \\d+ ms$`)),
     ]);
   });
 
-  it('nothing changed (products and keys 304): nothing applied', async () => {
+  it('nothing changed (no product changed since the version held, keys 304): nothing applied', async () => {
     await provider.refresh();
     const result = await provider.refresh();
     expect(result).toStrictEqual({ status: 'unchanged' });
     expect(connection.mutations).toHaveLength(1);
-    expect(listRequests(bridge).map(r => [r.ifNoneMatch === undefined, r.status])).toStrictEqual([
-      [true, 200],
-      [false, 304],
+    expect(listRequests(bridge).map(r => [r.path.replace(/since=[0-9a-f]+/, 'since=V'), r.status])).toStrictEqual([
+      ['/api/v1/products', 200],
+      ['/api/v1/products?since=V', 200],
     ]);
     expect(keyRequests(bridge).map(r => [r.ifNoneMatch === undefined, r.status])).toStrictEqual([
       [true, 200],
@@ -177,35 +146,116 @@ describe('ApiportalEntityProvider', () => {
     expect(openapiRequests(bridge)).toHaveLength(1);
   });
 
-  it('a new approved consumer alone is applied, the product list answering 304', async () => {
+  it('a new approved consumer alone: its product\'s entity alone is applied, as a delta', async () => {
     await provider.refresh();
     bridge.keys = [...bridge.keys, makeKey('games/toys', 'gold', 'dave')];
-    expect((await provider.refresh()).status).toBe('applied');
-    expect(listRequests(bridge)[1].status).toBe(304);
+    expect(await provider.refresh()).toStrictEqual({
+      status: 'applied',
+      mutation: 'delta',
+      entities: 2,
+      added: 1,
+      removed: 0,
+      skipped: 0,
+      consumersKnown: true,
+    });
+    expect(connection.delta().added.map(e => e.entity.metadata.name)).toStrictEqual(['games--toys']);
+    expect(connection.delta().added[0].locationKey).toBe('apiportal-provider:default');
     expect(connection.entity('games--toys').metadata.annotations?.['apiportal.dev/consumers-by-plan']).toBe(
       '{"gold":1}',
     );
     expect(connection.names()).toStrictEqual(['games--toys', 'shop--toys']);
   });
 
-  it('after ten minutes without a change it reads everything in full and applies once, in case another replica applied', async () => {
+  it('what changed in the list is applied as a delta: changed and new products added, removed ones removed', async () => {
     await provider.refresh();
+    bridge.products = [
+      ...bridge.products.filter(p => p.namespace !== 'games'),
+      makeProduct({ namespace: 'new', name: 'one' }),
+      makeProduct({ namespace: 'new', name: 'draft', publishStatus: 'Draft' }),
+    ].map(p => (p.namespace === 'shop' ? { ...p, displayName: 'Toys API, renamed' } : p));
+    expect(await provider.refresh()).toStrictEqual({
+      status: 'applied',
+      mutation: 'delta',
+      entities: 2,
+      added: 2,
+      removed: 1,
+      skipped: 0,
+      consumersKnown: true,
+    });
+    const delta = connection.delta();
+    expect(delta.added.map(e => e.entity.metadata.name)).toStrictEqual(['new--one', 'shop--toys']);
+    expect(delta.removed).toStrictEqual([{ entityRef: 'api:default/games--toys', locationKey: 'apiportal-provider:default' }]);
+    expect(connection.entity('shop--toys').metadata.title).toBe('Toys API, renamed');
+    expect(logger.lines.filter(l => l.level === 'info').map(l => l.message).at(-1)).toMatch(
+      new RegExp(`^applied changes to API entities from cluster default \\(${bridge.url}\\): 2 added or changed, 1 removed, 2 in all, in \\d+ ms$`),
+    );
+    // Only the changed products were asked for their documents again: none of them has one.
+    expect(openapiRequests(bridge)).toHaveLength(1);
+  });
+
+  it('a version the bridge cannot answer from (410): the whole list, applied in full, in the same run', async () => {
+    await provider.refresh();
+    bridge.forgetVersions();
+    bridge.products = bridge.products.filter(p => p.namespace !== 'games');
+    expect(await provider.refresh()).toMatchObject({ status: 'applied', mutation: 'full', entities: 1 });
+    expect(listRequests(bridge).slice(1).map(r => [r.path.replace(/since=[0-9a-f]+/, 'since=V'), r.status])).toStrictEqual([
+      ['/api/v1/products?since=V', 410],
+      ['/api/v1/products', 200],
+    ]);
+    expect(connection.names()).toStrictEqual(['shop--toys']);
+    expect(logger.lines.map(l => l.message)).toContain(
+      `the bridge cannot tell what changed since the list this provider holds (Expired: this bridge cannot tell what changed since version ${
+        new URL(listRequests(bridge)[1].path, 'http://x').searchParams.get('since')
+      }); reading every product`,
+    );
+    // And changes again from the version that list carried.
+    bridge.products = [...bridge.products, makeProduct({ namespace: 'new', name: 'one' })];
+    expect(await provider.refresh()).toMatchObject({ status: 'applied', mutation: 'delta', added: 1, removed: 0 });
+  });
+
+  it('an answer about changes since another version is not applied as changes: the whole list is read', async () => {
+    await provider.refresh();
+    const { fetch: undiciFetch } = await import('undici');
+    let other: string | undefined;
+    const confused: ApiportalEntityProviderOptions['fetch'] = async (input, init) => {
+      const url = new URL(String(input));
+      // A cache in between answers every question about changes with the answer to the first one.
+      if (url.searchParams.has('since')) {
+        other ??= url.searchParams.get('since') ?? undefined;
+        url.searchParams.set('since', other!);
+      }
+      return undiciFetch(url.toString(), init);
+    };
+    const { provider: p, connection: conn } = await connected(configFor(bridge), { fetch: confused });
+    expect((await p.refresh()).status).toBe('applied');
+    bridge.products = [...bridge.products, makeProduct({ namespace: 'new', name: 'one' })];
+    expect(await p.refresh()).toMatchObject({ status: 'applied', mutation: 'delta' });
+    other = 'a-version-of-someone-else';
+    bridge.products = bridge.products.filter(q => q.namespace !== 'new');
+    expect(await p.refresh()).toMatchObject({ status: 'applied', mutation: 'full', entities: 2 });
+    expect(conn.names()).toStrictEqual(['games--toys', 'shop--toys']);
+  });
+
+  it('ten minutes after the last full mutation it reads everything and applies it in full once, in case another replica applied', async () => {
+    await provider.refresh();
+    bridge.products = [...bridge.products, makeProduct({ namespace: 'new', name: 'one' })];
+    expect(await provider.refresh()).toMatchObject({ status: 'applied', mutation: 'delta' });
     expect((await provider.refresh()).status).toBe('unchanged');
     const now = Date.now();
     jest.spyOn(Date, 'now').mockImplementation(() => now + FULL_RESYNC_INTERVAL_MS + 1_000);
-    expect((await provider.refresh()).status).toBe('applied');
-    expect(listRequests(bridge)[2].ifNoneMatch).toBeUndefined();
-    expect(keyRequests(bridge)[2].ifNoneMatch).toBeUndefined();
+    expect(await provider.refresh()).toMatchObject({ status: 'applied', mutation: 'full', entities: 3 });
+    expect(listRequests(bridge)[3].path).toBe('/api/v1/products');
+    expect(keyRequests(bridge)[3].ifNoneMatch).toBeUndefined();
     expect((await provider.refresh()).status).toBe('unchanged');
   });
 
   it('a changed list is applied again; removed products leave the catalog', async () => {
     await provider.refresh();
     bridge.products = bridge.products.filter(p => p.namespace !== 'games');
-    expect((await provider.refresh()).status).toBe('applied');
+    expect(await provider.refresh()).toMatchObject({ status: 'applied', mutation: 'delta', added: 0, removed: 1 });
     expect(connection.names()).toStrictEqual(['shop--toys']);
     bridge.products = [];
-    expect((await provider.refresh()).status).toBe('applied');
+    expect(await provider.refresh()).toMatchObject({ status: 'applied', mutation: 'delta', added: 0, removed: 1 });
     expect(connection.names()).toStrictEqual([]);
   });
 
@@ -250,10 +300,10 @@ describe('ApiportalEntityProvider', () => {
         /^apiportal catalog refresh failed, the catalog keeps its last good set of API entities from cluster default: /,
       );
       expect(warnings()[0]).toMatch(message);
-      // Recovery.
+      // Recovery: after a failure, in full.
       bridge.mode = 'ok';
       bridge.products = bridge.products.filter(p => p.namespace === 'shop');
-      expect((await provider.refresh()).status).toBe('applied');
+      expect(await provider.refresh()).toMatchObject({ status: 'applied', mutation: 'full' });
       expect(connection.names()).toStrictEqual(['shop--toys']);
     });
   }
@@ -274,7 +324,7 @@ describe('ApiportalEntityProvider', () => {
     expect(await provider.refresh()).toStrictEqual({ status: 'deferred', until: new Date(now + 30_000) });
     expect(bridge.requests).toHaveLength(requests);
     clock.mockImplementation(() => now + 30_000);
-    expect((await provider.refresh()).status).toBe('applied');
+    expect(await provider.refresh()).toMatchObject({ status: 'applied', mutation: 'full' });
     expect(connection.names()).toStrictEqual(['games--toys', 'new--one', 'shop--toys']);
   });
 
@@ -290,14 +340,16 @@ describe('ApiportalEntityProvider', () => {
     expect(warnings()[0]).toMatch(/ECONNREFUSED/);
   });
 
-  it('a failing catalog write is reported, and the next run applies again', async () => {
+  it('a failing catalog write is reported, and the next run applies everything again, in full', async () => {
+    await provider.refresh();
+    bridge.products = bridge.products.filter(p => p.namespace !== 'games');
     connection.failNext = true;
     expect(failed(await provider.refresh()).message).toBe('database is locked');
     expect(warnings()[0]).toMatch(/database is locked/);
-    expect((await provider.refresh()).status).toBe('applied');
     expect(connection.names()).toStrictEqual(['games--toys', 'shop--toys']);
-    // The list itself had not changed: the second run got a 304 and used the list it had read.
-    expect(listRequests(bridge)[1].status).toBe(304);
+    expect(await provider.refresh()).toMatchObject({ status: 'applied', mutation: 'full', entities: 1 });
+    expect(connection.names()).toStrictEqual(['shop--toys']);
+    expect(listRequests(bridge).at(-1)?.path).toBe('/api/v1/products');
   });
 
   it('an OpenAPI document that cannot be read gives a stub, and the next runs try again', async () => {
@@ -361,7 +413,8 @@ describe('ApiportalEntityProvider', () => {
     bridge.products = bridge.products.map(prod =>
       prod.uid === 'uid-toys' ? { ...prod, openapi: { available: true, lastSyncTime: 'later' } } : prod,
     );
-    expect((await p.refresh()).status).toBe('applied');
+    // The entity is what it was (only the document's sync time, which no entity shows, changed): nothing applied.
+    expect((await p.refresh()).status).toBe('unchanged');
     expect(conn.entity('shop--toys').spec?.definition).toBe(first);
     expect(warnings()[0]).toMatch(
       /could not read the OpenAPI document of apiportal product shop\/toys, using the last one read: .*ECONNRESET/,
@@ -370,11 +423,13 @@ describe('ApiportalEntityProvider', () => {
 
   it('skips products that are not Published even if the bridge lists them', async () => {
     const body = JSON.stringify({
+      kind: 'ProductList',
       items: [
         makeProduct({ namespace: 'a', name: 'published' }),
         makeProduct({ namespace: 'a', name: 'draft', publishStatus: 'Draft' }),
       ],
       scope: { allNamespaces: true, namespaces: [] },
+      version: 'v1',
     });
     const fakeFetch = (async (url: string) =>
       url.includes('/keys')
@@ -384,7 +439,13 @@ describe('ApiportalEntityProvider', () => {
           })
         : new Response(body, { status: 200, headers: { 'content-type': 'application/json', etag: '"x"' } })) as never;
     const { provider: p, connection: conn } = await connected(configFor(bridge), { fetch: fakeFetch });
-    expect(await p.refresh()).toStrictEqual({ status: 'applied', entities: 1, skipped: 1, consumersKnown: true });
+    expect(await p.refresh()).toStrictEqual({
+      status: 'applied',
+      mutation: 'full',
+      entities: 1,
+      skipped: 1,
+      consumersKnown: true,
+    });
     expect(conn.names()).toStrictEqual(['a--published']);
   });
 
@@ -419,6 +480,7 @@ describe('ApiportalEntityProvider', () => {
       bridge.keysForbidden = true;
       expect(await provider.refresh()).toStrictEqual({
         status: 'applied',
+        mutation: 'full',
         entities: 2,
         skipped: 0,
         consumersKnown: false,
@@ -546,7 +608,13 @@ describe('ApiportalEntityProvider', () => {
           return entity;
         },
       });
-      expect(await p.refresh()).toStrictEqual({ status: 'applied', entities: 1, skipped: 1, consumersKnown: true });
+      expect(await p.refresh()).toStrictEqual({
+        status: 'applied',
+        mutation: 'full',
+        entities: 1,
+        skipped: 1,
+        consumersKnown: true,
+      });
       const entity = conn.entity('eu-west--shop--toys');
       expect(entity.metadata.namespace).toBe('apis');
       expect(entity.spec?.owner).toBe('group:default/shop-owners');
@@ -563,7 +631,7 @@ describe('ApiportalEntityProvider', () => {
           allowedHosts: [],
           lifecycle: 'production',
           definition: false,
-          usage: { consumers: 0, consumersByPlan: {} },
+          usage: { consumers: 0, consumersByPlan: {}, consumersByApplication: {} },
         },
         {
           product: 'shop/toys',
@@ -577,7 +645,7 @@ describe('ApiportalEntityProvider', () => {
           allowedHosts: [],
           lifecycle: 'production',
           definition: true,
-          usage: { consumers: 2, consumersByPlan: { bronze: 1, gold: 2 } },
+          usage: { consumers: 2, consumersByPlan: { bronze: 1, gold: 2 }, consumersByApplication: {} },
         },
       ]);
     });
@@ -608,7 +676,13 @@ describe('ApiportalEntityProvider', () => {
           spec: { type: 'openapi', lifecycle: 'production', owner: 'x', definition: '{}' },
         }),
       });
-      expect(await p.refresh()).toStrictEqual({ status: 'applied', entities: 1, skipped: 1, consumersKnown: true });
+      expect(await p.refresh()).toStrictEqual({
+        status: 'applied',
+        mutation: 'full',
+        entities: 1,
+        skipped: 1,
+        consumersKnown: true,
+      });
       expect(conn.entity('toys').metadata.annotations).toStrictEqual({
         'backstage.io/managed-by-location': `apiportal:${bridge.url}/api/v1/products/games/toys`,
         'backstage.io/managed-by-origin-location': `apiportal:${bridge.url}/api/v1/products/games/toys`,

@@ -1,8 +1,10 @@
 /*
  * A stand-in for the apiportal bridge's HTTP view (bridge/API.md), for tests: Bearer token check, http or https
  * (with a certificate the test makes), gzip when asked, strong ETags (`-gzip` suffix on compressed bodies) with
- * If-None-Match -> 304, the product list with its scope, the key view, the OpenAPI endpoint, the contract's error
- * bodies, and switches to make it misbehave (slow, garbage, server errors, rate limiting, forbidding keys).
+ * If-None-Match -> 304, the product list with its scope and version, what changed since a version (a plain diff of
+ * the products it served at that version and now; 410 for a version it does not keep), the key view, the OpenAPI
+ * endpoint, the contract's error bodies, and switches to make it misbehave (slow, garbage, server errors, rate
+ * limiting, forbidding keys, forgetting versions).
  * Listens on 127.0.0.1 on a free port.
  */
 import { createHash } from 'node:crypto';
@@ -58,6 +60,10 @@ export interface FakeBridge {
   mode: FakeBridgeMode;
   slowMs: number;
   retryAfterSeconds: number;
+  /** How many versions of its list it can answer changes since (the oldest are forgotten); default 16. */
+  keepVersions: number;
+  /** Forgets every version, as a restarted bridge or another replica: changes since any of them are 410. */
+  forgetVersions(): void;
   /** Every request received, in order. */
   readonly requests: RecordedRequest[];
   close(): Promise<void>;
@@ -85,7 +91,34 @@ export async function startFakeBridge(options: FakeBridgeOptions = {}): Promise<
     mode: 'ok' as FakeBridgeMode,
     slowMs: 0,
     retryAfterSeconds: 1,
+    keepVersions: 16,
   };
+  /** The products served at each version, with the filter of the list they were served in, oldest first. */
+  const versions = new Map<string, { filter: string; products: Product[] }>();
+
+  /** Which products a list shows: the query's `all` and `namespace`, and the token's scope. */
+  function listFilter(url: URL) {
+    const ns = url.searchParams.get('namespace');
+    const all = url.searchParams.get('all') === 'true';
+    const scope = state.scope;
+    return {
+      key: JSON.stringify({ ns, all, scope }),
+      shows: (p: Product) =>
+        (all || p.publishStatus === 'Published') &&
+        (!ns || p.namespace === ns) &&
+        (scope.allNamespaces || scope.namespaces.includes(p.namespace)),
+    };
+  }
+
+  /** The version of the list the filter shows now, kept to answer changes since it. */
+  function currentVersion(filter: { key: string }): string {
+    const products = JSON.parse(JSON.stringify(state.products)) as Product[];
+    const version = createHash('sha256').update(JSON.stringify({ products, filter: filter.key })).digest('hex').slice(0, 32);
+    versions.delete(version);
+    versions.set(version, { filter: filter.key, products });
+    while (versions.size > Math.max(1, state.keepVersions)) versions.delete(versions.keys().next().value as string);
+    return version;
+  }
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -152,13 +185,29 @@ export async function startFakeBridge(options: FakeBridgeOptions = {}): Promise<
       return sendWithEtag(req, res, 'application/json', JSON.stringify({ items, scope: state.keyScope }));
     }
     if (parts.length === 3 && parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'products') {
-      const ns = url.searchParams.get('namespace');
-      const all = url.searchParams.get('all') === 'true';
-      const items = state.products
-        .filter(p => (all || p.publishStatus === 'Published') && (!ns || p.namespace === ns))
-        .filter(p => state.scope.allNamespaces || state.scope.namespaces.includes(p.namespace))
-        .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
-      return sendWithEtag(req, res, 'application/json', JSON.stringify({ items, scope: state.scope }));
+      const filter = listFilter(url);
+      const since = url.searchParams.get('since');
+      if (since !== null) {
+        const then = versions.get(since);
+        if (!then || then.filter !== filter.key) {
+          return error(req, res, 410, 'Expired', `this bridge cannot tell what changed since version ${since}`);
+        }
+        const before = new Map(then.products.filter(filter.shows).map(p => [`${p.namespace}/${p.name}`, p]));
+        const now = sorted(state.products.filter(filter.shows));
+        const items = now.filter(p => JSON.stringify(before.get(`${p.namespace}/${p.name}`)) !== JSON.stringify(p));
+        const present = new Set(now.map(p => `${p.namespace}/${p.name}`));
+        const removed = sorted([...before.values()].filter(p => !present.has(`${p.namespace}/${p.name}`))).map(p => ({
+          namespace: p.namespace,
+          name: p.name,
+          uid: p.uid ?? null,
+        }));
+        const version = currentVersion(filter);
+        const changes = { kind: 'ProductChanges', since, version, items, removed, scope: state.scope };
+        return send(req, res, 200, 'application/json', JSON.stringify(changes));
+      }
+      const items = sorted(state.products.filter(filter.shows));
+      const version = currentVersion(filter);
+      return sendWithEtag(req, res, 'application/json', JSON.stringify({ kind: 'ProductList', items, scope: state.scope, version }));
     }
     if (parts.length >= 5 && parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'products') {
       const [, , , ns, name, sub] = parts;
@@ -246,6 +295,13 @@ export async function startFakeBridge(options: FakeBridgeOptions = {}): Promise<
     set retryAfterSeconds(v) {
       state.retryAfterSeconds = v;
     },
+    get keepVersions() {
+      return state.keepVersions;
+    },
+    set keepVersions(v) {
+      state.keepVersions = v;
+    },
+    forgetVersions: () => versions.clear(),
     requests,
     close: () =>
       new Promise<void>(resolve => {
@@ -254,6 +310,13 @@ export async function startFakeBridge(options: FakeBridgeOptions = {}): Promise<
       }),
   };
   return bridge;
+}
+
+/** In the order of the bridge's lists: by namespace, then name. */
+function sorted(products: Product[]): Product[] {
+  return [...products].sort((a, b) =>
+    a.namespace !== b.namespace ? (a.namespace < b.namespace ? -1 : 1) : a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -353,6 +416,8 @@ export function makeKey(product: string, planTier: string, userId: string, overr
     name: `${name}-${planTier}-${createHash('sha256').update(`${product}/${planTier}/${userId}/${JSON.stringify(overrides)}`).digest('hex').slice(0, 6)}`,
     product: { namespace, name },
     planTier,
+    pendingPlanTier: null,
+    application: null,
     requestedBy: { userId, email: `${userId}@example.com` },
     useCase: null,
     phase,

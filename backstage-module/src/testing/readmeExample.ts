@@ -57,5 +57,5 @@ export const README_CONTEXT: ApiportalTransformContext = {
   allowedHosts: ['docs.example.com', 'toys.example.com', 'git.example.com'],
   lifecycle: 'production',
   definition: 'openapi: 3.0.3\ninfo: {title: Toys API, version: v1}\nservers: [{url: "https://toys.example.com"}]\npaths:\n  /toys: {get: {summary: List toys}}\n',
-  usage: { consumers: 3, consumersByPlan: { bronze: 1, gold: 2 } },
+  usage: { consumers: 3, consumersByPlan: { bronze: 1, gold: 2 }, consumersByApplication: { 'team-alice/stock-sync': 2 } },
 };

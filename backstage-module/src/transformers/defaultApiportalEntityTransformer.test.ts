@@ -7,6 +7,7 @@ import {
   SchemaValidEntityPolicy,
   type Entity,
 } from '@backstage/catalog-model';
+import { NO_USAGE } from '../apiportal/usage';
 import { makeProduct } from '../testing/fakeBridge';
 import {
   authSchemeOf,
@@ -94,7 +95,7 @@ describe('defaultApiportalEntityTransformer', () => {
     const entity = defaultApiportalEntityTransformer(toys, {
       ...shopMapped,
       definition: '{"openapi":"3.0.3"}',
-      usage: { consumers: 3, consumersByPlan: { bronze: 1, gold: 2 } },
+      usage: { consumers: 3, consumersByPlan: { bronze: 1, gold: 2 }, consumersByApplication: { 'team-a/web': 2 } },
     });
     const location = 'apiportal:https://apiportal-bridge.apiportal-system.svc/api/v1/products/shop/toys';
     expect(entity).toStrictEqual({
@@ -129,6 +130,7 @@ describe('defaultApiportalEntityTransformer', () => {
           'apiportal.dev/auth-scheme': 'api-key',
           'apiportal.dev/consumers': '3',
           'apiportal.dev/consumers-by-plan': '{"bronze":1,"gold":2}',
+          'apiportal.dev/consumers-by-application': '{"team-a/web":2}',
           'backstage.io/source-location': 'url:https://git.example.com/shop/toys',
           'backstage.io/view-url': 'https://git.example.com/shop/toys',
           'backstage.io/techdocs-ref': 'url:https://git.example.com/shop/toys/tree/main',
@@ -157,9 +159,10 @@ describe('defaultApiportalEntityTransformer', () => {
   it('consumers: absent when unknown, zero when nobody has an approved key', () => {
     const unknown = defaultApiportalEntityTransformer(toys, context).metadata.annotations ?? {};
     expect(Object.keys(unknown).filter(k => k.startsWith('apiportal.dev/consumers'))).toStrictEqual([]);
-    const none = defaultApiportalEntityTransformer(toys, { ...context, usage: { consumers: 0, consumersByPlan: {} } });
+    const none = defaultApiportalEntityTransformer(toys, { ...context, usage: NO_USAGE });
     expect(none.metadata.annotations?.['apiportal.dev/consumers']).toBe('0');
     expect(none.metadata.annotations?.['apiportal.dev/consumers-by-plan']).toBe('{}');
+    expect(none.metadata.annotations?.['apiportal.dev/consumers-by-application']).toBe('{}');
   });
 
   it('a bare product still maps to a valid entity (stub definition, default owner and lifecycle)', async () => {

@@ -30,6 +30,7 @@ export const ANNOTATION_AUTH_SCHEME = 'apiportal.dev/auth-scheme';
 export const ANNOTATION_OIDC_TOKEN_ENDPOINT = 'apiportal.dev/oidc-token-endpoint';
 export const ANNOTATION_CONSUMERS = 'apiportal.dev/consumers';
 export const ANNOTATION_CONSUMERS_BY_PLAN = 'apiportal.dev/consumers-by-plan';
+export const ANNOTATION_CONSUMERS_BY_APPLICATION = 'apiportal.dev/consumers-by-application';
 /** Kuadrant's Backstage plugin finds the APIProduct behind an API entity with these two. */
 export const ANNOTATION_KUADRANT_NAMESPACE = 'kuadrant.io/namespace';
 export const ANNOTATION_KUADRANT_APIPRODUCT = 'kuadrant.io/apiproduct';
@@ -74,6 +75,7 @@ export function defaultApiportalEntityTransformer(
   if (context.usage) {
     annotations[ANNOTATION_CONSUMERS] = String(context.usage.consumers);
     annotations[ANNOTATION_CONSUMERS_BY_PLAN] = JSON.stringify(context.usage.consumersByPlan);
+    annotations[ANNOTATION_CONSUMERS_BY_APPLICATION] = JSON.stringify(context.usage.consumersByApplication);
   }
   const source = sourceLocationOf(product, context.allowedHosts);
   if (source) annotations[ANNOTATION_SOURCE_LOCATION] = source;

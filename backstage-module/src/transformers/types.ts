@@ -38,7 +38,7 @@ export interface ApiportalTransformContext {
   definition?: string;
   /**
    * The product's approved consumers; undefined when they are unknown (the bridge does not let the token read
-   * keys). A product without approved keys has `{ consumers: 0, consumersByPlan: {} }`.
+   * keys). A product without approved keys has `{ consumers: 0, consumersByPlan: {}, consumersByApplication: {} }`.
    */
   usage?: ProductUsage;
 }

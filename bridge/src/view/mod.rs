@@ -4,6 +4,7 @@
 //! list), picks prepared bytes and writes them.
 
 pub mod auth;
+pub mod changes;
 pub mod model;
 pub mod server;
 pub mod snapshot;
@@ -30,6 +31,7 @@ use tower_http::{
 
 use self::{
     auth::{Access, AuthError, Authorizer, Namespaces},
+    changes::{Filter, Version},
     model::{ErrorBody, ErrorDetail},
     server::ClientAddr,
     snapshot::{ListKey, Prepared, Snapshot},
@@ -151,6 +153,17 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "NotFound", message)
     }
 
+    /// 410, as Kubernetes answers a watch from a resourceVersion it no longer has.
+    fn expired(since: Version) -> Self {
+        Self::new(
+            StatusCode::GONE,
+            "Expired",
+            format!(
+                "this bridge cannot tell what changed since version {since}: it is too old, from before the bridge restarted, from another replica, or of a list with another scope; read the whole list (the same request without since) and ask for changes since the version it carries"
+            ),
+        )
+    }
+
     fn forbidden(user: &UserInfo, access: &Access) -> Self {
         let scope = access
             .namespace
@@ -232,6 +245,8 @@ struct ProductsQuery {
     /// Include Draft products.
     #[serde(default)]
     all: bool,
+    /// Only what changed since this version of the same list.
+    since: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -241,6 +256,8 @@ struct KeysQuery {
     /// `NAMESPACE/NAME`
     product: Option<String>,
     phase: Option<KeyPhase>,
+    /// Only keys for this application (`spec.application`).
+    application: Option<String>,
 }
 
 /// A Kubernetes namespace or object name as the API server accepts it (DNS subdomain).
@@ -405,11 +422,22 @@ async fn list_products(
     Strict(query): Strict<ProductsQuery>,
 ) -> Result<Response, ApiError> {
     valid_namespace(query.namespace.as_deref())?;
+    let since = query.since.as_deref().map(Version::parse).transpose().map_err(ApiError::bad_request)?;
     let snapshot = view.snapshot()?;
     let user = view.caller(&headers, client).await?;
     let namespaces =
         view.scope(&user, "apiproducts", query.namespace.as_deref(), &snapshot.product_namespaces()).await?;
-    Ok(send_prepared(&headers, &snapshot.list(ListKey::Products { drafts: query.all, namespaces })))
+    let Some(since) = since else {
+        return Ok(send_prepared(&headers, &snapshot.list(ListKey::Products { drafts: query.all, namespaces })));
+    };
+    let changes = snapshot
+        .changes(since, Filter { drafts: query.all, namespaces: &namespaces })
+        .ok_or_else(|| ApiError::expired(since))?;
+    let mut response = changes.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept-Encoding, Authorization"));
+    Ok(response)
 }
 
 async fn get_product(
@@ -458,10 +486,18 @@ async fn list_keys(
         Some(Some((ns, name))) if valid_name(ns) && valid_name(name) => Some((ns.to_owned(), name.to_owned())),
         Some(_) => return Err(ApiError::bad_request("invalid product: use product=NAMESPACE/NAME")),
     };
+    if let Some(application) =
+        query.application.as_deref().filter(|a| !valid_name(a) || a.contains('.') || a.len() > 63)
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid application {application:?}: an application is a DNS label (lowercase letters, digits and '-', at most 63)"
+        )));
+    }
     let snapshot = view.snapshot()?;
     let user = view.caller(&headers, client).await?;
     let namespaces = view.scope(&user, "apikeys", query.namespace.as_deref(), &snapshot.key_namespaces()).await?;
-    Ok(send_prepared(&headers, &snapshot.list(ListKey::Keys { namespaces, product, phase: query.phase })))
+    let key = ListKey::Keys { namespaces, product, phase: query.phase, application: query.application };
+    Ok(send_prepared(&headers, &snapshot.list(key)))
 }
 
 async fn readyz(State(view): State<Arc<View>>) -> Response {

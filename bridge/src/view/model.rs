@@ -231,8 +231,50 @@ pub struct Scope {
 /// the shape for the schema and tests.)
 #[derive(Serialize, JsonSchema)]
 pub struct ProductList {
+    /// `ProductList`: tells the whole list from the changes in it, which share its other fields.
+    pub kind: ProductListKind,
     pub items: Vec<ProductView>,
     pub scope: Scope,
+    /// The list's version: ask `GET /api/v1/products?since=VERSION` (same other parameters) for what changed after
+    /// it. Opaque; the same products under the same scope have the same version on every replica.
+    pub version: String,
+}
+
+/// `GET /api/v1/products?since=VERSION`: what changed in the list since `VERSION`. Applying `items` (add or
+/// replace each, by namespace and name) and `removed` (drop each) to the list at `since` gives the list at
+/// `version`, exactly.
+#[derive(Serialize, JsonSchema)]
+pub struct ProductChanges {
+    /// `ProductChanges`: an answer of changes is never taken for the whole list, nor the list for changes.
+    pub kind: ProductChangesKind,
+    /// The version asked for: an answer whose `since` is not the version the client holds is not for its list.
+    pub since: String,
+    /// The version the list is at after these changes: ask for changes since it next.
+    pub version: String,
+    /// Products added to the list, or changed, since `since`: each whole, to add or to replace.
+    pub items: Vec<ProductView>,
+    /// Products that left the list since `since` (deleted or unpublished): only ones the list at `since` held.
+    pub removed: Vec<RemovedProduct>,
+    pub scope: Scope,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProductListKind {
+    ProductList,
+}
+
+#[derive(Serialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProductChangesKind {
+    ProductChanges,
+}
+
+/// A product that left a list.
+#[derive(Serialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+pub struct RemovedProduct {
+    pub namespace: String,
+    pub name: String,
+    /// The uid it had in the list.
+    pub uid: Option<String>,
 }
 
 /// `GET /api/v1/keys`.
@@ -251,16 +293,19 @@ pub struct ErrorBody {
 
 #[derive(Serialize, JsonSchema)]
 pub struct ErrorDetail {
-    /// `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `MethodNotAllowed`, `TooManyRequests`, `Unavailable`.
+    /// `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `MethodNotAllowed`, `Expired` (410: changes asked
+    /// for since a version this bridge cannot answer from; read the whole list), `TooManyRequests`,
+    /// `Unavailable`.
     pub code: String,
     pub message: String,
 }
 
-/// The JSON Schema (2020-12) of every response, each under `$defs`: `ProductList`, `Product`, `KeyList`, `Key`,
-/// `Error` and what they use.
+/// The JSON Schema (2020-12) of every response, each under `$defs`: `ProductList`, `ProductChanges`, `Product`,
+/// `KeyList`, `Key`, `Error` and what they use.
 pub fn schema() -> serde_json::Value {
     let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     generator.subschema_for::<ProductList>();
+    generator.subschema_for::<ProductChanges>();
     generator.subschema_for::<KeyList>();
     generator.subschema_for::<ErrorBody>();
     let defs: serde_json::Map<String, serde_json::Value> = generator.take_definitions(true).into_iter().collect();
@@ -298,7 +343,7 @@ mod tests {
     #[test]
     fn every_response_type_is_named_in_the_schema() {
         let schema = schema();
-        for name in ["ProductList", "Product", "KeyList", "Key", "Error", "Scope"] {
+        for name in ["ProductList", "ProductChanges", "RemovedProduct", "Product", "KeyList", "Key", "Error", "Scope"] {
             assert!(schema["$defs"][name].is_object(), "$defs/{name} missing: {}", schema["$defs"]);
         }
         assert!(schema["$defs"]["Product"]["properties"]["displayName"].is_object());

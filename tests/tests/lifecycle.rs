@@ -1,7 +1,7 @@
 //! The rest of a key's life, as its users drive it with the plugin: approvers revoke, keys rotate, products cap
 //! key lifetimes, reviewers decide in bulk, and `describe key` keeps the whole history.
 
-use apiportal_core::{APIKey, KeyPhase, admission, rbac};
+use apiportal_core::{APIKey, APIProduct, KeyPhase, admission, rbac};
 use apiportal_tests::{
     Persona, cluster, eventually,
     fixtures::{apikey, consumer_secret, enforcement_secrets, value, wait_issued},
@@ -9,7 +9,11 @@ use apiportal_tests::{
     stage::Stage,
 };
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::{Api, api::PostParams};
+use kube::{
+    Api,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
 
 async fn plugin_ok(persona: Persona, args: &[&str]) -> String {
     let out = cluster().apiportal(persona, args).await;
@@ -190,4 +194,44 @@ async fn a_request_longer_than_the_products_max_lifetime_is_refused_by_the_api_s
     assert!(lifetime.as_secs() <= 3600 && lifetime.as_secs() > 3500, "{lifetime:?}");
     let out = plugin_ok(Persona::Consumer, &["-n", &stage.team, "keys", "-o", "wide"]).await;
     assert!(out.contains("EXPIRES") && out.lines().nth(1).is_some_and(|l| !l.contains("<never>")), "{out}");
+}
+
+/// The mirror of caps the admission policy reads holds the products that have one, and only them: an entry goes
+/// when its product's cap is removed, when its product is deleted, and when no product backs it at all (one
+/// deleted while no bridge ran), so the ConfigMap does not grow towards the API server's limit on an object.
+#[tokio::test]
+async fn the_lifetime_mirror_forgets_products_gone_or_uncapped() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    let admin = c.client(Persona::Admin).await;
+    let mirror: Api<ConfigMap> = Api::namespaced(admin.clone(), apiportal_core::SYSTEM_NAMESPACE);
+    let entry = |name: &str| admission::lifetime_entry(&stage.shop, name);
+    let ghost = entry("deleted-while-no-bridge-ran");
+    mirror
+        .patch(admission::KEY_LIFETIMES, &PatchParams::default(), &Patch::Merge(json!({"data": {&ghost: "60"}})))
+        .await
+        .expect("an entry no product backs");
+    for (name, cap) in [("kept", "1h"), ("uncapped", "2h"), ("deleted", "3h")] {
+        let out = stage.create_product(c, name, &["--max-key-lifetime", cap]).await;
+        assert!(out.success(), "{}", out.stderr);
+    }
+    let mirrored = || async { mirror.get_opt(admission::KEY_LIFETIMES).await.ok()??.data };
+    eventually(30, "the bridge to mirror the three caps", || async {
+        let data = mirrored().await?;
+        ["kept", "uncapped", "deleted"].iter().all(|name| data.contains_key(&entry(name))).then_some(())
+    })
+    .await;
+
+    let products: Api<APIProduct> = Api::namespaced(admin, &stage.shop);
+    let uncap = Patch::Merge(json!({"spec": {"maxKeyLifetime": null}}));
+    products.patch("uncapped", &PatchParams::default(), &uncap).await.unwrap();
+    products.delete("deleted", &DeleteParams::default()).await.unwrap();
+    let data = eventually(30, "the bridge to prune the mirror", || async {
+        let data = mirrored().await?;
+        let gone = [entry("uncapped"), entry("deleted"), ghost.clone()].iter().all(|e| !data.contains_key(e));
+        gone.then_some(data)
+    })
+    .await;
+    assert_eq!(data.get(&entry("kept")).map(String::as_str), Some("3600"), "a product's cap stays");
 }

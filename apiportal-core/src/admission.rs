@@ -259,6 +259,11 @@ pub fn lifetime_entry(product_namespace: &str, product: &str) -> String {
     format!("{product_namespace}.{product}")
 }
 
+/// The product (namespace, name) a ConfigMap key of `lifetime_entry` names.
+pub fn lifetime_entry_product(entry: &str) -> Option<(&str, &str)> {
+    entry.split_once('.').filter(|(ns, name)| !ns.is_empty() && !name.is_empty())
+}
+
 pub fn lifetime_policy() -> ValidatingAdmissionPolicy {
     ValidatingAdmissionPolicy {
         metadata: meta(LIFETIME_POLICY_NAME),

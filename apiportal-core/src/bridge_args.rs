@@ -1,10 +1,12 @@
-//! The bridge's flags, each also settable from the environment. Defined here, not in the bridge, so that
-//! `kubectl apiportal install` writes the Deployment's arguments from the same definition (`to_args`) and the
-//! two cannot disagree: a test parses what `to_args` renders back into the same value.
+//! The bridge's flags, each also an environment variable: `APIPORTAL_` and the flag's name in capitals, `-` as
+//! `_` (`--log-format` is `APIPORTAL_LOG_FORMAT`; a repeatable flag takes a comma-separated list), the flag
+//! winning over the variable. Defined here, not in the bridge, so that `kubectl apiportal install` writes the
+//! Deployment's arguments from the same definition (`to_args`) and the two cannot disagree: a test parses what
+//! `to_args` renders back into the same value.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{ffi::OsString, net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum, parser::ValueSource};
 use ipnet::IpNet;
 use serde::{Serialize, Serializer};
 
@@ -83,11 +85,13 @@ pub struct Args {
     /// Seconds a leader holds the Lease without renewing it
     #[arg(long, env = "APIPORTAL_LEASE_DURATION", default_value_t = 15)]
     pub lease_duration: u64,
-    /// This replica's identity in the Lease (default: POD_NAME, else host name and process id)
-    #[arg(long, env = "POD_NAME")]
+    /// This replica's identity in the Lease (install sets the Pod's name; default: the host name and process id).
+    /// POD_NAME, its former variable, is still read when APIPORTAL_IDENTITY is not set
+    #[arg(long, env = "APIPORTAL_IDENTITY")]
     pub identity: Option<String>,
-    /// Largest OpenAPI document fetched into a product's status, in bytes
-    #[arg(long, env = "OPENAPI_SPEC_MAX_SIZE", default_value_t = 500 * 1024)]
+    /// Largest OpenAPI document fetched into a product's status, in bytes. OPENAPI_SPEC_MAX_SIZE, its former
+    /// variable, is still read when APIPORTAL_OPENAPI_MAX_BYTES is not set
+    #[arg(long, env = "APIPORTAL_OPENAPI_MAX_BYTES", default_value_t = 500 * 1024)]
     pub openapi_max_bytes: usize,
     /// Timeout of each outgoing fetch (OpenAPI documents, OIDC discovery)
     #[arg(long, env = "APIPORTAL_FETCH_TIMEOUT", value_parser = parse_duration, default_value = "10s")]
@@ -97,11 +101,11 @@ pub struct Args {
     #[arg(long, env = "APIPORTAL_FETCH_ALLOW_HTTP")]
     pub fetch_allow_http: bool,
     /// A range fetches may reach although it is refused by default (loopback, link-local, private); repeatable
-    #[arg(long = "fetch-allow-cidr", value_name = "CIDR", value_parser = parse_cidr)]
+    #[arg(long = "fetch-allow-cidr", env = "APIPORTAL_FETCH_ALLOW_CIDR", value_name = "CIDR", value_delimiter = ',', value_parser = parse_cidr)]
     #[serde(rename = "fetch-allow-cidr")]
     pub fetch_allow_cidrs: Vec<IpNet>,
     /// A range fetches may not reach (e.g. the cluster's service and pod ranges when they are public); repeatable
-    #[arg(long = "fetch-deny-cidr", value_name = "CIDR", value_parser = parse_cidr)]
+    #[arg(long = "fetch-deny-cidr", env = "APIPORTAL_FETCH_DENY_CIDR", value_name = "CIDR", value_delimiter = ',', value_parser = parse_cidr)]
     #[serde(rename = "fetch-deny-cidr")]
     pub fetch_deny_cidrs: Vec<IpNet>,
     /// Reconciles each controller runs at once. Bounded so that thousands of objects arriving together (a
@@ -149,10 +153,48 @@ pub enum LogFormat {
     Json,
 }
 
+/// Variables the bridge read before every flag's was named `APIPORTAL_*`, still honoured when neither the flag
+/// nor its variable is set: (the argument, its flag, the former variable).
+const FORMER_VARIABLES: &[(&str, &str, &str)] =
+    &[("identity", "identity", "POD_NAME"), ("openapi_max_bytes", "openapi-max-bytes", "OPENAPI_SPEC_MAX_SIZE")];
+
 impl Args {
-    /// The defaults, as the bridge sees them with no flags (and no environment).
+    /// The bridge's settings: its command line, then its environment; exits with clap's message on a usage error.
+    pub fn from_command_line() -> Self {
+        Self::try_from_command_line(std::env::args_os(), |name| std::env::var_os(name)).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The settings `argv` and the environment give (the `APIPORTAL_*` variables, then the former names of
+    /// `FORMER_VARIABLES`, looked up with `former`).
+    pub fn try_from_command_line(
+        argv: impl IntoIterator<Item = impl Into<OsString>>,
+        former: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Self, clap::Error> {
+        let mut argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+        let matches = Self::command().try_get_matches_from(&argv)?;
+        let mut from_former = false;
+        for (id, flag, variable) in FORMER_VARIABLES {
+            let unset = matches!(matches.value_source(id), None | Some(ValueSource::DefaultValue));
+            if let Some(value) = former(variable).filter(|_| unset) {
+                let mut arg = OsString::from(format!("--{flag}="));
+                arg.push(value);
+                argv.push(arg);
+                from_former = true;
+            }
+        }
+        match from_former {
+            true => Self::from_arg_matches(&Self::command().try_get_matches_from(&argv)?),
+            false => Self::from_arg_matches(&matches),
+        }
+    }
+
+    /// The defaults, as the bridge sees them with no flags and no environment, whatever the environment of the
+    /// process asking (`install` renders a Deployment from them: the caller's `APIPORTAL_LOG_FORMAT` must not
+    /// change it).
     pub fn defaults() -> Self {
-        Self::try_parse_from(["apiportal-bridge"]).expect("the defaults parse")
+        let command = Self::command().mut_args(|arg| arg.env(None::<&'static str>));
+        let matches = command.try_get_matches_from(["apiportal-bridge"]).expect("the defaults parse");
+        Self::from_arg_matches(&matches).expect("the defaults parse")
     }
 
     pub fn identity(&self) -> String {
@@ -242,5 +284,65 @@ mod tests {
     #[test]
     fn the_defaults_render_to_nothing() {
         assert!(Args::defaults().to_args().is_empty());
+    }
+
+    /// The flags, as `apiportal-bridge --help` lists them: (flag, its environment variable).
+    fn flags() -> Vec<(String, Option<String>)> {
+        Args::command()
+            .get_arguments()
+            .filter_map(|a| Some((a.get_long()?.to_owned(), a.get_env().map(|e| e.to_string_lossy().into_owned()))))
+            .filter(|(long, _)| long != "help" && long != "version")
+            .collect()
+    }
+
+    #[test]
+    fn every_flag_is_also_an_environment_variable_of_the_same_name() {
+        let flags = flags();
+        assert!(flags.len() > 25, "{flags:?}");
+        for (flag, env) in flags {
+            let expected = format!("APIPORTAL_{}", flag.to_uppercase().replace('-', "_"));
+            assert_eq!(env, Some(expected), "--{flag}");
+        }
+    }
+
+    /// The README's list of the bridge's flags is the list `--help` prints: none missing, none that is not one.
+    #[test]
+    fn the_readme_lists_every_flag() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("Flags (").expect("the README lists the bridge's flags");
+        let paragraph = &readme[start..start + readme[start..].find("\n\n").unwrap()];
+        let listed: std::collections::BTreeSet<String> = paragraph
+            .split("`--")
+            .skip(1)
+            .map(|rest| rest.split(|c: char| !(c.is_ascii_lowercase() || c == '-')).next().unwrap().to_owned())
+            .collect();
+        let flags: std::collections::BTreeSet<String> = flags().into_iter().map(|(flag, _)| flag).collect();
+        assert_eq!(listed, flags, "README.md's paragraph \"Flags (...)\" and `apiportal-bridge --help`");
+    }
+
+    #[test]
+    fn a_list_flag_takes_a_comma_separated_list_from_its_variable_as_from_the_command_line() {
+        let parsed = Args::try_parse_from(["apiportal-bridge", "--fetch-allow-cidr=10.1.0.0/16,127.0.0.1/32"]).unwrap();
+        let expected: Vec<IpNet> = vec!["10.1.0.0/16".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
+        assert_eq!(parsed.fetch_allow_cidrs, expected);
+    }
+
+    #[test]
+    fn the_former_variables_are_read_when_neither_the_flag_nor_its_variable_is_set() {
+        let former = |name: &str| match name {
+            "POD_NAME" => Some(OsString::from("bridge-7d9f-abcde")),
+            "OPENAPI_SPEC_MAX_SIZE" => Some(OsString::from("1024")),
+            _ => None,
+        };
+        let args = Args::try_from_command_line(["apiportal-bridge"], former).unwrap();
+        assert_eq!((args.identity.as_deref(), args.openapi_max_bytes), (Some("bridge-7d9f-abcde"), 1024));
+        let args =
+            Args::try_from_command_line(["apiportal-bridge", "--identity=mine", "--openapi-max-bytes=2048"], former)
+                .unwrap();
+        assert_eq!((args.identity.as_deref(), args.openapi_max_bytes), (Some("mine"), 2048), "the flag wins");
+        let error =
+            Args::try_from_command_line(["apiportal-bridge"], |n| (n == "OPENAPI_SPEC_MAX_SIZE").then(|| "big".into()))
+                .expect_err("a bad value is a usage error, as under the new name");
+        assert!(error.to_string().contains("--openapi-max-bytes"), "{error}");
     }
 }

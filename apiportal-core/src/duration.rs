@@ -4,8 +4,9 @@
 //!   years are refused, their length depends on the date;
 //! - what resources store (`parse_field`, `FIELD_PATTERN`): days, hours, minutes and seconds, each at most once
 //!   and in that order (`90d`, `1h30m`, `0s`), the form `format` writes. The API server validates fields with
-//!   the pattern and the bridge reads them with the parser; the two accept exactly the same texts (tested against
-//!   each other, and against the API server), so a value the API server admitted is never silently dropped.
+//!   the pattern (and a length of 2 to 28) and the bridge reads them with `parse_field`; the two accept exactly
+//!   the same texts (tested against each other below, and against a real API server in
+//!   `tests/tests/resource_model.rs`), so a value the API server admitted is never silently dropped.
 
 use std::time::Duration;
 
@@ -73,7 +74,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Duration::try_from(signed).map_err(|_| format!("invalid duration {text:?}: it must not be negative"))
 }
 
-/// `1h30m`-style text for a duration, the inverse of `parse` (whole seconds).
+/// A duration as a field holds it (`1h30m`, `7d`, `0s`; whole seconds, anything finer dropped): `parse_field`
+/// and `parse` read it back.
 pub fn format(duration: Duration) -> String {
     let mut seconds = duration.as_secs();
     if seconds == 0 {

@@ -124,7 +124,7 @@ pub fn objects(options: &InstallOptions) -> Vec<Value> {
                             "name": "bridge",
                             "image": options.image,
                             "args": bridge_args(options),
-                            "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                            "env": [{"name": "APIPORTAL_IDENTITY", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
                             "ports": [{"name": "https", "containerPort": VIEW_PORT}, {"name": "metrics", "containerPort": METRICS_PORT}],
                             "readinessProbe": {"httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 5},
                             "livenessProbe": {"httpGet": {"path": "/healthz", "port": "https", "scheme": "HTTPS"}, "periodSeconds": 10},

@@ -24,7 +24,7 @@ pub fn consumer_secret_name(apikey: &str) -> String {
 /// rotation adds one): deterministic, unique per key and generation, within Kubernetes' limits.
 pub fn enforcement_secret_name(namespace: &str, name: &str, generation: i64) -> String {
     let digest = Sha256::digest(format!("{namespace}/{name}").as_bytes());
-    let hash: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    let hash = hex::encode(&digest[..5]);
     let readable: String = format!("{namespace}-{name}").chars().take(200).collect();
     let base = format!("apikey-{}-{hash}", readable.trim_end_matches(['-', '.']));
     if generation == 0 { base } else { format!("{base}-g{generation}") }

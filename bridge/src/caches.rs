@@ -2,15 +2,17 @@
 //! Controllers subscribe to the reflectors instead of opening watches of their own.
 //!
 //! Objects are cached without what the bridge never reads (managedFields, kubectl's last-applied copy), and the
-//! enforcement copies of keys are watched as metadata only (a metadata watch: the API server never sends their
-//! data), so the bridge holds no key value it does not need at that moment.
+//! enforcement copies of keys and the projections of requests are watched as metadata only (an
+//! `Api<PartialObjectMeta<_>>` asks the API server for `PartialObjectMetadata`: it never sends a Secret's data,
+//! see the tests below), so the bridge holds no key value it does not need at that moment.
 //!
 //! Shared streams carry no deletions, so each reflector also reports them: a deleted route or policy triggers the
 //! products that used it, a deleted product or enforcement copy the keys that depend on it, and a deleted key the
 //! sweeper, which removes any copy left behind.
 //!
 //! Nothing destructive may be decided from a cache that has not listed everything once: `synced()` says when
-//! every cache has, and reconciles wait for it.
+//! every cache has, and reconciles wait for it. Each reflector runs as a supervised task (`supervise`): one that
+//! stops makes the bridge unready rather than serve a cache that no longer changes.
 
 use std::{
     fmt::Debug,
@@ -43,6 +45,8 @@ use kube::{
 };
 use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, mpsc};
+
+use crate::supervise::{Lifetime, Supervisor};
 
 /// Events buffered per subscriber before a reflector waits for its slowest subscriber.
 const BUFFER: usize = 8192;
@@ -85,6 +89,8 @@ pub struct Subscriptions {
     pub product_triggers: mpsc::UnboundedReceiver<ObjectRef<APIProduct>>,
     /// Woken when an APIKey was deleted: the sweeper looks for copies left behind.
     pub key_deleted: Arc<Notify>,
+    /// Woken when an APIProduct was deleted: its key lifetime entry goes (`controller::lifetimes::keep`).
+    pub product_deleted: Arc<Notify>,
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -117,6 +123,7 @@ fn slim_product(product: &mut APIProduct) {
 /// Starts one reflector and returns its reader and `subscribers` subscriptions; `on_event` sees each event after
 /// the cache has applied it.
 fn reflect<K>(
+    supervisor: &Supervisor,
     client: &Client,
     namespace: Option<&str>,
     subscribers: usize,
@@ -140,7 +147,7 @@ where
         .default_backoff()
         .modify(trim)
         .reflect_shared(writer);
-    tokio::spawn(drive(stream, kind, on_event));
+    supervisor.spawn(format!("watch {kind}"), Lifetime::UntilShutdown, drive(stream, kind, on_event));
     (reader, handles)
 }
 
@@ -163,6 +170,7 @@ where
 /// watch: `Api<PartialObjectMeta<Secret>>` asks the API server for `PartialObjectMetadata` only, so their values
 /// never leave it (see the test below).
 fn reflect_enforcement_secrets(
+    supervisor: &Supervisor,
     client: &Client,
     namespace: &str,
     triggers: mpsc::UnboundedSender<ObjectRef<APIKey>>,
@@ -180,7 +188,7 @@ fn reflect_enforcement_secrets(
             let _ = triggers.send(key);
         }
     };
-    tokio::spawn(drive(stream, "Secret".into(), notify));
+    supervisor.spawn("watch enforcement Secrets", Lifetime::UntilShutdown, drive(stream, "Secret".into(), notify));
     reader
 }
 
@@ -191,13 +199,13 @@ pub fn key_of_secret<K: Resource>(object: &K) -> Option<ObjectRef<APIKey>> {
 }
 
 /// The projections of requests (metadata only), wherever they are.
-fn reflect_projections(client: &Client, namespace: Option<&str>) -> Store<ProjectionMeta> {
+fn reflect_projections(supervisor: &Supervisor, client: &Client, namespace: Option<&str>) -> Store<ProjectionMeta> {
     let (reader, writer) = reflector::store::<ProjectionMeta>();
     let stream = watcher(api::<ProjectionMeta>(client, namespace), watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(slim)
         .reflect(writer);
-    tokio::spawn(drive(stream, "APIKeyRequest".into(), |_| {}));
+    supervisor.spawn("watch APIKeyRequest", Lifetime::UntilShutdown, drive(stream, "APIKeyRequest".into(), |_| {}));
     reader
 }
 
@@ -295,8 +303,13 @@ fn policy_left<P: kube::ResourceExt + 'static>(
 
 impl Caches {
     /// Starts every reflector (cluster-wide, or in one namespace), and the enforcement copies' in
-    /// `enforcement_namespace`.
-    pub fn start(client: &Client, namespace: Option<&str>, enforcement_namespace: &str) -> (Self, Subscriptions) {
+    /// `enforcement_namespace`, each a task of `supervisor`.
+    pub fn start(
+        supervisor: &Supervisor,
+        client: &Client,
+        namespace: Option<&str>,
+        enforcement_namespace: &str,
+    ) -> (Self, Subscriptions) {
         let (triggers_tx, key_triggers) = mpsc::unbounded_channel();
         let (product_tx, product_triggers) = mpsc::unbounded_channel();
         let changes = Arc::new(Notify::new());
@@ -310,19 +323,23 @@ impl Caches {
                 }
             }
         };
-        let (keys, mut key_subs) = reflect::<APIKey>(client, namespace, 1, slim, on_key);
+        let (keys, mut key_subs) = reflect::<APIKey>(supervisor, client, namespace, 1, slim, on_key);
+        let product_deleted = Arc::new(Notify::new());
         let on_product = {
             let (keys, triggers, changes) = (keys.clone(), triggers_tx.clone(), changes.clone());
+            let product_deleted = product_deleted.clone();
             move |event: &Event<APIProduct>| {
                 changes.notify_one();
                 if let Event::Delete(product) = event {
+                    product_deleted.notify_one();
                     for key in keys_of(&keys, &product.namespace().unwrap_or_default(), &product.name_any()) {
                         let _ = triggers.send(key);
                     }
                 }
             }
         };
-        let (products, mut product_subs) = reflect::<APIProduct>(client, namespace, 2, slim_product, on_product);
+        let (products, mut product_subs) =
+            reflect::<APIProduct>(supervisor, client, namespace, 2, slim_product, on_product);
         let on_route = {
             let (products, triggers) = (products.clone(), product_tx.clone());
             move |event: &Event<HTTPRoute>| {
@@ -333,13 +350,13 @@ impl Caches {
                 }
             }
         };
-        let (routes, mut route_subs) = reflect::<HTTPRoute>(client, namespace, 1, slim, on_route);
+        let (routes, mut route_subs) = reflect::<HTTPRoute>(supervisor, client, namespace, 1, slim, on_route);
         let on_auth = policy_left(&products, &routes, &product_tx, |p: &AuthPolicy| p.spec.target_ref.clone());
-        let (auth_policies, mut auth_subs) = reflect::<AuthPolicy>(client, namespace, 1, slim, on_auth);
+        let (auth_policies, mut auth_subs) = reflect::<AuthPolicy>(supervisor, client, namespace, 1, slim, on_auth);
         let on_plan = policy_left(&products, &routes, &product_tx, |p: &PlanPolicy| p.spec.target_ref.clone());
-        let (plan_policies, mut plan_subs) = reflect::<PlanPolicy>(client, namespace, 1, slim, on_plan);
-        let enforcement_secrets = reflect_enforcement_secrets(client, enforcement_namespace, triggers_tx);
-        let projections = reflect_projections(client, namespace);
+        let (plan_policies, mut plan_subs) = reflect::<PlanPolicy>(supervisor, client, namespace, 1, slim, on_plan);
+        let enforcement_secrets = reflect_enforcement_secrets(supervisor, client, enforcement_namespace, triggers_tx);
+        let projections = reflect_projections(supervisor, client, namespace);
         let subscriptions = Subscriptions {
             products_for_keys: product_subs.pop().unwrap(),
             products_for_products: product_subs.pop().unwrap(),
@@ -350,6 +367,7 @@ impl Caches {
             key_triggers,
             product_triggers,
             key_deleted,
+            product_deleted,
         };
         let caches = Self {
             products,
@@ -362,12 +380,12 @@ impl Caches {
             ready: Arc::default(),
             changes,
         };
-        tokio::spawn(caches.clone().mark_synced());
+        supervisor.spawn("first sync of the watch caches", Lifetime::ToCompletion, caches.clone().mark_synced());
         (caches, subscriptions)
     }
 
     /// Waits for every cache's first full list, then flips `synced()`.
-    async fn mark_synced(self) {
+    async fn mark_synced(self) -> Result<(), &'static str> {
         // kube-runtime's readiness signal wakes only the last task that awaited it (the controllers also await
         // it), so poll it with a short timeout: each poll registers this task again.
         loop {
@@ -382,13 +400,14 @@ impl Caches {
             };
             match tokio::time::timeout(std::time::Duration::from_millis(200), all).await {
                 Ok(true) => break,
-                Ok(false) => return,
+                Ok(false) => return Err("a watch cache stopped before its first full list"),
                 Err(_) => continue,
             }
         }
         self.ready.store(true, Ordering::Release);
         self.changes.notify_one();
         tracing::info!("watch caches synced");
+        Ok(())
     }
 
     /// Returns once products or keys changed since the last call (changes in between are one wake-up).
@@ -417,5 +436,58 @@ impl Caches {
     /// An enforcement copy by name.
     pub fn enforcement_secret(&self, namespace: &str, name: &str) -> Option<Arc<SecretMeta>> {
         self.enforcement_secrets.get(&ObjectRef::new(name).within(namespace))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Asked, fake_api_server};
+
+    async fn first_list<K: Clone + Resource<DynamicType = ()>>(store: &Store<K>) {
+        tokio::time::timeout(std::time::Duration::from_secs(60), store.wait_until_ready())
+            .await
+            .expect("the reflector lists (a hang here is a bug, not a slow machine)")
+            .expect("the reflector runs");
+    }
+
+    /// Waits for the reflector's watch (it follows the list), then checks every request asked for metadata only.
+    async fn assert_metadata_only(asked: &Asked, path: &str) {
+        let watching = || asked.lock().unwrap().iter().any(|(uri, _)| uri.contains("watch=true"));
+        tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            while !watching() {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the reflector watches after its list");
+        let asked = asked.lock().unwrap().clone();
+        for (uri, accept) in asked {
+            assert!(uri.starts_with(&format!("{path}?")), "{uri}");
+            assert!(
+                accept.contains("as=PartialObjectMetadataList") || accept.contains("as=PartialObjectMetadata;"),
+                "{uri} asks for whole objects (Accept: {accept:?}): the API server would send every key value"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn enforcement_copies_are_listed_and_watched_as_metadata_only() {
+        let (client, asked) = fake_api_server();
+        let supervisor = Supervisor::new(Arc::new(crate::metrics::Metrics::default()));
+        let (triggers, _) = mpsc::unbounded_channel();
+        let store = reflect_enforcement_secrets(&supervisor, &client, "kuadrant-system", triggers);
+        first_list(&store).await;
+        assert_metadata_only(&asked, "/api/v1/namespaces/kuadrant-system/secrets").await;
+        assert_eq!(supervisor.check(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn projections_are_listed_and_watched_as_metadata_only() {
+        let (client, asked) = fake_api_server();
+        let supervisor = Supervisor::new(Arc::new(crate::metrics::Metrics::default()));
+        let store = reflect_projections(&supervisor, &client, Some("shop"));
+        first_list(&store).await;
+        assert_metadata_only(&asked, "/apis/devportal.kuadrant.io/v1alpha1/namespaces/shop/apikeyrequests").await;
     }
 }

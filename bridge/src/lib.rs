@@ -8,7 +8,10 @@ pub mod fetch;
 pub mod leader;
 pub mod metrics;
 pub mod notify;
+pub mod supervise;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod view;
 pub mod webhook;
 

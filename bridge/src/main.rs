@@ -1,6 +1,7 @@
 //! `apiportal-bridge`: thin entry point. Parses flags, sets up logging, starts the shared caches, the
-//! controllers, leader election and the view, and shuts all of it down in order on SIGTERM: controllers stop
-//! taking work and finish what is in flight, then the Lease is released, then the servers drain.
+//! controllers, leader election and the view, each a supervised task (`supervise`), and shuts all of it down in
+//! order on SIGTERM: controllers stop taking work and finish what is in flight, then the Lease is released, then
+//! the servers drain.
 
 /// jemalloc returns the pages a snapshot rebuild frees and fragments less than glibc's allocator under the
 /// bridge's churn of small objects: RSS with 10,000 products and 50,000 keys fell from 258 to 209 MiB.
@@ -21,12 +22,12 @@ use apiportal_bridge::{
     leader,
     metrics::{self, Metrics},
     notify::Notifier,
+    supervise::{self, Lifetime, Supervisor},
     telemetry,
     view::{self, Documents, Endpoints, Limits, View, auth::Authorizer, server, snapshot, tls},
     webhook::Webhook,
 };
 use apiportal_core::bridge_args::Args;
-use clap::Parser;
 use futures::Stream;
 use kube::{
     Client,
@@ -66,7 +67,8 @@ enum StartError {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    supervise::count_panics();
+    let args = Args::from_command_line();
     telemetry::init(args.log_format);
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,11 +124,11 @@ fn fetch_policy(args: &Args) -> FetchPolicy {
 }
 
 /// The TLS acceptor for the view, reloading its certificate when the files change; none with --insecure-http.
-fn tls(args: &Args) -> Result<Option<tokio_rustls::TlsAcceptor>, StartError> {
+fn tls(args: &Args, supervisor: &Supervisor) -> Result<Option<tokio_rustls::TlsAcceptor>, StartError> {
     match (&args.tls_cert_file, &args.tls_key_file, args.insecure_http) {
         (Some(cert), Some(key), false) => {
             let reloading = tls::ReloadingCert::load(cert.clone(), key.clone()).map_err(StartError::Tls)?;
-            tokio::spawn(reloading.clone().watch());
+            supervisor.spawn("certificate reload", Lifetime::UntilShutdown, reloading.clone().watch());
             Ok(Some(tokio_rustls::TlsAcceptor::from(tls::server_config(reloading))))
         }
         (None, None, true) => {
@@ -140,7 +142,9 @@ fn tls(args: &Args) -> Result<Option<tokio_rustls::TlsAcceptor>, StartError> {
 }
 
 async fn run(args: Args) -> Result<(), StartError> {
-    let acceptor = tls(&args)?;
+    let metrics = Arc::new(Metrics::default());
+    let supervisor = Supervisor::new(metrics.clone());
+    let acceptor = tls(&args, &supervisor)?;
     let client = connect(&args).await?;
     let bridge_user = whoami(&client).await?;
     let bind = |addr| async move { tokio::net::TcpListener::bind(addr).await.map_err(|e| StartError::Listen(addr, e)) };
@@ -149,8 +153,7 @@ async fn run(args: Args) -> Result<(), StartError> {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    let (caches, subs) = Caches::start(&client, args.namespace.as_deref(), &args.enforcement_namespace);
-    let metrics = Arc::new(Metrics::default());
+    let (caches, subs) = Caches::start(&supervisor, &client, args.namespace.as_deref(), &args.enforcement_namespace);
     let leader_flag = Arc::new(AtomicBool::new(false));
     let identity = args.identity();
     let webhook = match &args.webhook_secret {
@@ -169,7 +172,12 @@ async fn run(args: Args) -> Result<(), StartError> {
             ),
             webhook,
         },
-        lifetimes: controller::lifetimes::KeyLifetimes::new(client.clone(), &args.lease_namespace),
+        lifetimes: controller::lifetimes::KeyLifetimes::new(
+            client.clone(),
+            &args.lease_namespace,
+            caches.clone(),
+            args.namespace.as_deref(),
+        ),
         caches: caches.clone(),
         metrics: metrics.clone(),
         fetcher: Fetcher::new(args.fetch_timeout, fetch_policy(&args)),
@@ -187,10 +195,19 @@ async fn run(args: Args) -> Result<(), StartError> {
         openapi_max_bytes: args.openapi_max_bytes,
         max_concurrent_reconciles: args.max_concurrent_reconciles,
     });
-    tokio::spawn(metrics::sample_caches(caches.clone(), metrics.clone(), args.expiry_warning));
+    supervisor.spawn(
+        "metrics sampler",
+        Lifetime::UntilShutdown,
+        metrics::sample_caches(caches.clone(), metrics.clone(), args.expiry_warning),
+    );
     if let Some(webhook) = ctx.notifier.webhook.clone() {
-        tokio::spawn(webhook.run(ctx.clone()));
+        supervisor.spawn("webhook delivery", Lifetime::UntilShutdown, webhook.run(ctx.clone()));
     }
+    supervisor.spawn(
+        "key lifetime mirror",
+        Lifetime::UntilShutdown,
+        controller::lifetimes::keep(ctx.clone(), subs.product_deleted),
+    );
 
     let (product_tx, product_rx) = mpsc::unbounded_channel();
     let (key_tx, key_rx) = mpsc::unbounded_channel();
@@ -200,31 +217,47 @@ async fn run(args: Args) -> Result<(), StartError> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let controllers = vec![
-        tokio::spawn(controller::product::controller(
-            ctx.clone(),
-            controller::product::Inputs {
-                products: subs.products_for_products,
-                routes: subs.routes,
-                auth_policies: subs.auth_policies,
-                plan_policies: subs.plan_policies,
-                triggers: subs.product_triggers,
-            },
-            signals(product_rx),
-            stopped(controllers_stop.clone()),
-        )),
-        tokio::spawn(controller::sweeper::run(ctx.clone(), subs.key_deleted, stopped(controllers_stop.clone()))),
-        tokio::spawn(controller::apikey::controller(
-            ctx.clone(),
-            subs.keys,
-            subs.products_for_keys,
-            subs.key_triggers,
-            signals(key_rx),
-            stopped(controllers_stop.clone()),
-        )),
+        supervisor.spawn(
+            "product controller",
+            Lifetime::UntilShutdown,
+            controller::product::controller(
+                ctx.clone(),
+                controller::product::Inputs {
+                    products: subs.products_for_products,
+                    routes: subs.routes,
+                    auth_policies: subs.auth_policies,
+                    plan_policies: subs.plan_policies,
+                    triggers: subs.product_triggers,
+                },
+                signals(product_rx),
+                stopped(controllers_stop.clone()),
+            ),
+        ),
+        supervisor.spawn(
+            "sweeper",
+            Lifetime::UntilShutdown,
+            controller::sweeper::run(ctx.clone(), subs.key_deleted, stopped(controllers_stop.clone())),
+        ),
+        supervisor.spawn(
+            "key controller",
+            Lifetime::UntilShutdown,
+            controller::apikey::controller(
+                ctx.clone(),
+                subs.keys,
+                subs.products_for_keys,
+                subs.key_triggers,
+                signals(key_rx),
+                stopped(controllers_stop.clone()),
+            ),
+        ),
     ];
 
     let current = Arc::new(snapshot::Current::default());
-    tokio::spawn(snapshot::keep_current(caches.clone(), current.clone()));
+    supervisor.spawn(
+        "snapshot builder",
+        Lifetime::UntilShutdown,
+        snapshot::keep_current(caches.clone(), current.clone()),
+    );
     let audiences: Vec<String> = args.token_audiences.iter().filter(|a| !a.is_empty()).cloned().collect();
     let view = Arc::new(View {
         caches,
@@ -242,34 +275,44 @@ async fn run(args: Args) -> Result<(), StartError> {
         metrics: metrics.clone(),
         snapshot: current,
         documents: Documents::new(client.clone()),
+        tasks: supervisor.clone(),
     });
-    tokio::spawn(view.clone().housekeeping());
+    supervisor.spawn("view housekeeping", Lifetime::UntilShutdown, view.clone().housekeeping());
     let limits =
         Limits { request_timeout: args.request_timeout, max_concurrent_requests: args.max_concurrent_requests };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tracing::info!(listen = %args.listen, metrics_listen = ?args.metrics_listen, tls = acceptor.is_some(), %identity, enforcement_namespace = %args.enforcement_namespace, "bridge starting");
-    let mut servers = vec![tokio::spawn(server::serve(
-        server::Listener { listener, tls: acceptor.clone(), max_connections: args.max_connections },
-        view::router(view.clone(), Endpoints::All, &limits),
-        shutdown_rx.clone(),
-    ))];
-    if let Some(listener) = metrics_listener {
-        servers.push(tokio::spawn(server::serve(
-            server::Listener { listener, tls: acceptor, max_connections: args.max_connections },
-            view::router(view.clone(), Endpoints::ProbesAndMetrics, &limits),
+    let mut servers = vec![supervisor.spawn(
+        "view server",
+        Lifetime::UntilShutdown,
+        server::serve(
+            server::Listener { listener, tls: acceptor.clone(), max_connections: args.max_connections },
+            view::router(view.clone(), Endpoints::All, &limits),
             shutdown_rx.clone(),
-        )));
+        ),
+    )];
+    if let Some(listener) = metrics_listener {
+        servers.push(supervisor.spawn(
+            "metrics server",
+            Lifetime::UntilShutdown,
+            server::serve(
+                server::Listener { listener, tls: acceptor, max_connections: args.max_connections },
+                view::router(view.clone(), Endpoints::ProbesAndMetrics, &limits),
+                shutdown_rx.clone(),
+            ),
+        ));
     }
     let (election_stop_tx, election_stop) = watch::channel(false);
     let election = {
         let (client, args, metrics) = (client.clone(), args.clone(), metrics.clone());
-        tokio::spawn(async move {
+        supervisor.spawn("leader election", Lifetime::UntilShutdown, async move {
             leader::run(client, &args, leader_flag, metrics, vec![product_tx, key_tx], election_stop).await
         })
     };
 
     shutdown_signal().await;
     tracing::info!("shutting down: finishing reconciles, then releasing the lease and finishing open requests");
+    supervisor.stopping();
     let _ = stop_controllers.send(true);
     for mut controller in controllers {
         // A controller whose cache never synced holds its queue until it does: do not wait for it forever.
@@ -279,9 +322,7 @@ async fn run(args: Args) -> Result<(), StartError> {
         }
     }
     let _ = election_stop_tx.send(true);
-    if let Ok(Err(e)) = election.await {
-        tracing::warn!(error = %e, "leader election ended with an error");
-    }
+    let _ = election.await;
     let _ = shutdown_tx.send(true);
     for server in servers {
         let _ = server.await;

@@ -1,5 +1,6 @@
-//! Prometheus metrics: HTTP requests and their durations, reconciles (runs, failures, durations), leadership,
-//! the review queue, keys expiring soon, and webhook deliveries.
+//! Prometheus metrics: HTTP requests and their durations, reconciles (runs, failures, durations, those put off
+//! until the caches sync), leadership, the review queue, keys expiring soon, webhook deliveries, and the
+//! bridge's own health (background tasks that stopped, panics).
 
 use std::time::Instant;
 
@@ -26,6 +27,11 @@ pub struct ControllerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    pub task: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub controller: &'static str,
     pub error: &'static str,
@@ -43,6 +49,8 @@ pub struct Metrics {
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     pub reconcile_seconds: Family<ControllerLabels, Histogram>,
+    pub reconciles_deferred: Family<ControllerLabels, Counter>,
+    pub task_failures: Family<TaskLabels, Counter>,
     pub leader: Gauge,
     pub keys_pending: Gauge,
     pub keys_expiring_soon: Gauge,
@@ -67,6 +75,8 @@ impl Default for Metrics {
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
             reconcile_seconds: Family::new_with_constructor(seconds_histogram),
+            reconciles_deferred: Family::default(),
+            task_failures: Family::default(),
             leader: Gauge::default(),
             keys_pending: Gauge::default(),
             keys_expiring_soon: Gauge::default(),
@@ -91,6 +101,17 @@ impl Default for Metrics {
         registry.register("reconciles", "Reconciles run", metrics.reconciles.clone());
         registry.register("reconcile_errors", "Reconciles that failed, by error", metrics.reconcile_errors.clone());
         registry.register("reconcile_duration_seconds", "Time a reconcile took", metrics.reconcile_seconds.clone());
+        registry.register(
+            "reconciles_deferred",
+            "Reconciles put off because a watch cache has not listed everything yet (nothing is decided from it)",
+            metrics.reconciles_deferred.clone(),
+        );
+        registry.register(
+            "task_failures",
+            "Background tasks that stopped while the bridge ran (the bridge is then unready and unhealthy)",
+            metrics.task_failures.clone(),
+        );
+        registry.register("panics", "Panics in the bridge process", crate::supervise::PANICS.clone());
         registry.register("leader", "1 while this replica holds the Lease and reconciles", metrics.leader.clone());
         registry.register(
             "apikeys_pending",
@@ -159,6 +180,11 @@ impl Metrics {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+
+    /// Counts a reconcile put off until the caches have synced.
+    pub fn defer_reconcile(&self, controller: &'static str) {
+        self.reconciles_deferred.get_or_create(&ControllerLabels { controller }).inc();
     }
 
     /// Counts a reconcile and times it until the returned guard is dropped.

@@ -301,8 +301,7 @@ pub fn signature(signing_key: &[u8], unix: i64, body: &[u8]) -> String {
     mac.update(unix.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={unix},v1={hex}")
+    format!("t={unix},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 async fn deliver<C>(client: &Client<C, Full<Bytes>>, config: &Config, body: &Bytes) -> Result<(), String>

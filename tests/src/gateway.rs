@@ -193,8 +193,7 @@ pub fn auth_config(route: &Value, policy: &Value) -> Option<GatewayRoute> {
         return None;
     }
     let spec = json!({"hosts": hosts, "authentication": authentication});
-    let digest: String =
-        Sha256::digest(spec.to_string().as_bytes()).iter().take(5).map(|b| format!("{b:02x}")).collect();
+    let digest = hex::encode(&Sha256::digest(spec.to_string().as_bytes())[..5]);
     let auth_config = json!({
         "apiVersion": "authorino.kuadrant.io/v1beta3", "kind": "AuthConfig",
         "metadata": {"name": format!("route-{namespace}-{name}-{digest}"), "namespace": AUTHCONFIG_NAMESPACE,

@@ -612,6 +612,27 @@ impl Bridge {
         answer.text().lines().find_map(|l| l.strip_prefix(&format!("{series} ")).and_then(|v| v.trim().parse().ok()))
     }
 
+    /// Asserts the bridge process is alive and well: it serves, nothing in it ever panicked (the bridge counts
+    /// every panic of the process), and none of its background tasks stopped (`/healthz` fails then).
+    pub async fn assert_healthy(&self) {
+        let tail =
+            || self.logs().lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let panics = self.metric("apiportal_bridge_panics_total").await;
+        assert_eq!(
+            panics,
+            Some(0.0),
+            "panics in the bridge (None: it no longer serves); the end of its log:\n{}",
+            tail()
+        );
+        let health = try_http_get(&self.http(), "/healthz", &[]).await;
+        assert!(
+            health.as_ref().is_ok_and(|h| h.status == 200),
+            "the bridge is unhealthy: {:?}; the end of its log:\n{}",
+            health.map(|h| (h.status, h.text())),
+            tail()
+        );
+    }
+
     /// Everything the bridge logged.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -669,33 +690,22 @@ where
     }
 }
 
-/// A tiny HTTP server on 127.0.0.1 answering GETs of the given paths with the given bodies (404 otherwise):
-/// an OIDC issuer or a documentation host for the bridge to fetch from. Returns its base URL.
-pub async fn serve_documents(documents: Vec<(String, String)>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// Serves `router` over plain HTTP on a free port of 127.0.0.1 until the test binary exits; returns its base URL.
+pub async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let documents = documents.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let n = stream.read(&mut buf).await.unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]);
-                let path = request.split_whitespace().nth(1).unwrap_or("");
-                let reply = match documents.iter().find(|(p, _)| p == path) {
-                    Some((_, body)) => {
-                        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
-                    }
-                    None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned(),
-                };
-                let _ = stream.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
+    tokio::spawn(async move { axum::serve(listener, router).await });
     url
 }
 
+/// An HTTP server on 127.0.0.1 answering GETs of the given paths with the given bodies (404 otherwise): an OIDC
+/// issuer or a documentation host for the bridge to fetch from. Returns its base URL.
+pub async fn serve_documents(documents: Vec<(String, String)>) -> String {
+    let router = documents.into_iter().fold(axum::Router::new(), |router, (path, body)| {
+        router.route(&path, axum::routing::get(move || std::future::ready(body)))
+    });
+    serve(router).await
+}
 /// The API server's message when a call failed with an API status, else the error's text.
 pub fn api_error_message(err: &kube::Error) -> String {
     match err {
@@ -721,51 +731,81 @@ pub struct Received {
     pub body: Vec<u8>,
 }
 
-/// A tiny HTTP server on 127.0.0.1 that answers every request 200 and keeps it: a webhook receiver. Returns its
-/// base URL and what it received, in order.
+/// An HTTP server on 127.0.0.1 that answers every request 200 and keeps it: a webhook receiver. Returns its base
+/// URL and what it received, in order.
 pub async fn receive_posts() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let store = received.clone();
+    let keep = move |request: axum::extract::Request| {
+        let store = store.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.map(|b| b.to_vec()).unwrap_or_default();
+            let headers = parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+                .collect();
+            let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+            store.lock().unwrap().push(Received { path, headers, body });
+        }
+    };
+    (serve(axum::Router::new().fallback(keep)).await, received)
+}
+
+/// A TCP listener on 127.0.0.1 that counts the connections made to it (and closes them): proof that nothing
+/// reached an address, whatever it would have spoken (a TLS handshake is no HTTP request). Returns its port.
+pub async fn count_connections() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let (head_end, head) = loop {
-                    let n = stream.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break (i + 4, String::from_utf8_lossy(&buf[..i]).into_owned());
-                    }
-                };
-                let mut lines = head.lines();
-                let path = lines.next().unwrap_or("").split_whitespace().nth(1).unwrap_or("").to_owned();
-                let headers: HashMap<String, String> = lines
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
-                    .collect();
-                let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-                while buf.len() < head_end + length {
-                    let n = stream.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let body = buf[head_end..(head_end + length).min(buf.len())].to_vec();
-                store.lock().unwrap().push(Received { path, headers, body });
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
-            });
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
         }
     });
-    (url, received)
+    (port, count)
+}
+
+impl Cluster {
+    /// Serves `router` over HTTPS on a free port of 127.0.0.1, with the certificate the harness's CA signed for
+    /// 127.0.0.1 (the API server trusts it given `ca_file`): e.g. an admission webhook. Returns its base URL.
+    pub async fn serve_tls(&self, router: axum::Router) -> String {
+        let read = |file: &str| std::fs::read(self.dir.join("pki").join(file)).expect("the harness's serving pair");
+        let certs = pem::parse_many(read("serving.crt"))
+            .expect("PEM")
+            .into_iter()
+            .map(|p| rustls::pki_types::CertificateDer::from(p.into_contents()))
+            .collect();
+        let key =
+            rustls::pki_types::PrivateKeyDer::try_from(pem::parse(read("serving.key")).expect("PEM").into_contents())
+                .expect("a private key");
+        let config =
+            rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .expect("the serving certificate");
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+        let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, router) = (acceptor.clone(), router.clone());
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(stream).await else { return };
+                    let service = hyper_util::service::TowerToHyperService::new(router);
+                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        url
+    }
 }
 
 /// The authorizer webhook kube-apiserver asks about ServiceAccount `flood/flooder`'s namespaced requests (see

@@ -176,9 +176,9 @@ async fn one_backstage_reads_two_clusters_and_keeps_each_ones_entities() {
 
     let dir = tempfile::tempdir().unwrap();
     let token_file = |name: &str| dir.path().join(format!("{name}.token"));
-    let old_token =
+    let first_token =
         east.bound_service_account_token("backstage", "backstage", BRIDGE_AUDIENCE, "backstage-token-a").await;
-    replace_file(&token_file("east"), &old_token);
+    replace_file(&token_file("east"), &first_token);
     replace_file(&token_file("west"), &west.backstage_token().await);
     let provider = |bridge: &Bridge, name: &str, c: &Cluster| {
         json!({"baseUrl": bridge.url, "tokenFile": token_file(name), "caFile": c.ca_file(), "cluster": name,
@@ -256,8 +256,10 @@ async fn one_backstage_reads_two_clusters_and_keeps_each_ones_entities() {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(east.client(Persona::Admin).await, "backstage");
     secrets.delete("backstage-token-a", &DeleteParams::default()).await.unwrap();
-    eventually(30, "the old token to be refused by the east bridge", || async {
-        (east_bridge.get_as("/api/v1/products", &old_token).await.status == 401).then_some(())
+    // The old token is dead once the bridge refuses it (its authentication cache lasts a second here): from then on
+    // only the new token read from the file can bring changes.
+    eventually(30, "the bridge to refuse the old token", || async {
+        (east_bridge.get_as("/api/v1/products", &first_token).await.status == 401).then_some(())
     })
     .await;
     let out = east

@@ -1,7 +1,7 @@
 //! The rest of a key's life, as its users drive it with the plugin: approvers revoke, keys rotate, products cap
 //! key lifetimes, reviewers decide in bulk, and `describe key` keeps the whole history.
 
-use apiportal_core::{APIKey, KeyPhase, admission, decision, rbac};
+use apiportal_core::{APIKey, APIProduct, KeyPhase, admission, decision, rbac};
 use apiportal_tests::{
     Persona, api_error_message, cluster, eventually,
     fixtures::{
@@ -14,8 +14,9 @@ use apiportal_tests::{
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api, ResourceExt,
-    api::{Patch, PatchParams, PostParams},
+    api::{DeleteParams, Patch, PatchParams, PostParams},
 };
+use serde_json::json;
 
 async fn plugin_ok(persona: Persona, args: &[&str]) -> String {
     let out = cluster().apiportal(persona, args).await;
@@ -468,4 +469,44 @@ async fn consumers_list_rotate_and_delete_the_keys_of_an_application() {
     assert_eq!(left, ["web-toys-gold"]);
     let out = c.apiportal(Persona::Consumer, &["-n", team, "revoke", "--application", "mobile"]).await;
     assert!(out.success() && out.stderr.contains("No keys of application \"mobile\""), "a rerun is a no-op: {out:?}");
+}
+
+/// The mirror of caps the admission policy reads holds the products that have one, and only them: an entry goes
+/// when its product's cap is removed, when its product is deleted, and when no product backs it at all (one
+/// deleted while no bridge ran), so the ConfigMap does not grow towards the API server's limit on an object.
+#[tokio::test]
+async fn the_lifetime_mirror_forgets_products_gone_or_uncapped() {
+    let c = cluster();
+    shared_bridge().await;
+    let stage = Stage::new(c).await;
+    let admin = c.client(Persona::Admin).await;
+    let mirror: Api<ConfigMap> = Api::namespaced(admin.clone(), apiportal_core::SYSTEM_NAMESPACE);
+    let entry = |name: &str| admission::lifetime_entry(&stage.shop, name);
+    let ghost = entry("deleted-while-no-bridge-ran");
+    mirror
+        .patch(admission::KEY_LIFETIMES, &PatchParams::default(), &Patch::Merge(json!({"data": {&ghost: "60"}})))
+        .await
+        .expect("an entry no product backs");
+    for (name, cap) in [("kept", "1h"), ("uncapped", "2h"), ("deleted", "3h")] {
+        let out = stage.create_product(c, name, &["--max-key-lifetime", cap]).await;
+        assert!(out.success(), "{}", out.stderr);
+    }
+    let mirrored = || async { mirror.get_opt(admission::KEY_LIFETIMES).await.ok()??.data };
+    eventually(30, "the bridge to mirror the three caps", || async {
+        let data = mirrored().await?;
+        ["kept", "uncapped", "deleted"].iter().all(|name| data.contains_key(&entry(name))).then_some(())
+    })
+    .await;
+
+    let products: Api<APIProduct> = Api::namespaced(admin, &stage.shop);
+    let uncap = Patch::Merge(json!({"spec": {"maxKeyLifetime": null}}));
+    products.patch("uncapped", &PatchParams::default(), &uncap).await.unwrap();
+    products.delete("deleted", &DeleteParams::default()).await.unwrap();
+    let data = eventually(30, "the bridge to prune the mirror", || async {
+        let data = mirrored().await?;
+        let gone = [entry("uncapped"), entry("deleted"), ghost.clone()].iter().all(|e| !data.contains_key(e));
+        gone.then_some(data)
+    })
+    .await;
+    assert_eq!(data.get(&entry("kept")).map(String::as_str), Some("3600"), "a product's cap stays");
 }

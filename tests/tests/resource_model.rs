@@ -485,3 +485,46 @@ async fn rotation_is_asked_for_the_next_value_by_the_keys_consumers_or_approvers
         .await
         .expect("an approver asks for a rotation");
 }
+
+/// A duration field the API server admits is one the bridge reads, and one it refuses is one the bridge would not
+/// read either: the CRD's pattern and `duration::parse_field` agree on a sample of valid and invalid texts.
+#[tokio::test]
+async fn the_api_server_admits_exactly_the_durations_the_bridge_reads() {
+    use rand::{RngExt, SeedableRng, rngs::StdRng, seq::IndexedRandom};
+    let c = cluster();
+    let ns = c.namespace("durations").await;
+    let client = c.client(Persona::Admin).await;
+    let products: Api<APIProduct> = Api::namespaced(client.clone(), &ns);
+    let mut texts: Vec<String> = [
+        "0s", "90d", "1h30m", "1d2h3m4s", "999999d", "1234567s", "30m1h", "1d1d", "1h 30m", "1.5h", "7", "1w", "-1d",
+        "1D", "", "d", "s0",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let alphabet = ['0', '1', '5', '9', 'd', 'h', 'm', 's', 'w', ' ', '.'];
+    let mut rng = StdRng::seed_from_u64(20261204);
+    texts.extend((0..60).map(|_| (0..rng.random_range(1..9)).map(|_| *alphabet.choose(&mut rng).unwrap()).collect()));
+    let dry_run = PostParams { dry_run: true, ..Default::default() };
+    let (mut admitted, mut refused) = (0, 0);
+    for (i, text) in texts.iter().enumerate() {
+        let spec = json!({"displayName": "Toys", "targetRef": {"name": "toys"}, "maxKeyLifetime": text});
+        let object = product(&format!("d-{i}"), spec);
+        let request = kube::core::Request::new(products.resource_url())
+            .create(&dry_run, serde_json::to_vec(&object).unwrap())
+            .unwrap();
+        let accepted = match client.request::<Value>(request).await {
+            Ok(_) => true,
+            Err(kube::Error::Api(status)) if status.code == 422 => false,
+            Err(e) => panic!("{text:?}: {e}"),
+        };
+        let reads = apiportal_core::duration::parse_field(text).is_ok();
+        assert_eq!(accepted, reads, "{text:?}: admitted by the API server {accepted}, read by the bridge {reads}");
+        if accepted {
+            admitted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    eprintln!("{admitted} durations admitted, {refused} refused, each as the bridge reads it");
+    assert!(admitted >= 5 && refused >= 5, "the sample holds both kinds: {admitted} admitted, {refused} refused");
+}

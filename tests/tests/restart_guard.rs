@@ -2,7 +2,9 @@
 //! or failing first LIST on a large cluster) must not read "product missing from the cache" as "product gone".
 //! Thousands of products and hundreds of approved keys; the bridge restarted with SIGTERM (the new process leads
 //! at once) and killed with -9 (a second replica takes over), each time with its product watch refused for a
-//! while. A watch on the enforcement namespace must see no deletion at all.
+//! while. Each time the test waits until the new leader has tried every key (and put each off, its caches not
+//! synced) while its product watch is still refused: a watch on the enforcement namespace must see no deletion,
+//! and every key must still have its enforcement copy.
 
 use std::sync::{
     Arc,
@@ -12,7 +14,7 @@ use std::sync::{
 use apiportal_core::{APIProduct, rbac};
 use apiportal_tests::{
     Bridge, Persona, cluster, eventually,
-    fixtures::{ENFORCEMENT_NAMESPACE, apikey, enforcement_secrets},
+    fixtures::{ENFORCEMENT_NAMESPACE, apikey, enforcement_secrets, team_secrets},
     stage::Stage,
 };
 use futures::{StreamExt, TryStreamExt, stream};
@@ -62,6 +64,27 @@ fn count_deletions(team: &str) -> Arc<AtomicUsize> {
         }
     });
     deleted
+}
+
+/// Waits until `bridge`, leading while its product watch is refused, has tried to reconcile every key and put it
+/// off (its caches have not synced): the moment it would have revoked them, were it to trust a product cache that
+/// has not listed anything. Each key is tried again every second, so twice as many tries as keys cover every key.
+/// Then checks that it is still unsynced, and that every key still has its enforcement copy.
+async fn wait_every_key_put_off(bridge: &Bridge, deleted: &AtomicUsize, team: &str) {
+    eventually(120, "the new leader to try every key while its product watch is refused", || async {
+        let n = bridge.metric("apiportal_bridge_reconciles_deferred_total{controller=\"apikey\"}").await?;
+        (n >= 2.0 * KEYS as f64).then_some(())
+    })
+    .await;
+    let ready = bridge.get("/readyz", &[]).await;
+    assert_eq!(
+        (ready.status, ready.text().trim()),
+        (503, "watch caches not synced yet"),
+        "the product watch was refused throughout"
+    );
+    assert_eq!(deleted.load(Ordering::SeqCst), 0, "no enforcement Secret deleted while the product cache was empty");
+    let (_, enforcement) = team_secrets(cluster(), team).await;
+    assert_eq!(enforcement.len(), KEYS, "every key still has its enforcement copy");
 }
 
 /// Waits until `bridge` leads with synced caches and has reconciled every key once since it started.
@@ -120,8 +143,7 @@ async fn restarts_with_a_refused_product_watch_take_no_valid_key_away() {
         (restarted.metric("apiportal_bridge_leader").await == Some(1.0)).then_some(())
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_secs(8)).await; // leading, unsynced, for a while on purpose
-    assert_eq!(deleted.load(Ordering::SeqCst), 0, "no enforcement Secret deleted while the product cache was empty");
+    wait_every_key_put_off(&restarted, &deleted, &stage.team).await;
     product_rights(true).await;
     wait_caught_up(&restarted).await;
 
@@ -134,9 +156,10 @@ async fn restarts_with_a_refused_product_watch_take_no_valid_key_away() {
         (standby.metric("apiportal_bridge_leader").await == Some(1.0)).then_some(())
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    wait_every_key_put_off(&standby, &deleted, &stage.team).await;
     product_rights(true).await;
     wait_caught_up(&standby).await;
+    standby.assert_healthy().await;
 
     assert_eq!(deleted.load(Ordering::SeqCst), 0, "no valid key lost its enforcement Secret");
     let mut remaining = 0;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use apiportal_core::{APIProduct, rbac};
 use apiportal_tests::{
-    BRIDGE_AUDIENCE, Bridge, FLOODER, Persona, cluster, eventually, http_client, http_get, receive_posts, run,
+    BRIDGE_AUDIENCE, Bridge, FLOODER, Persona, cluster, count_connections, eventually, http_client, http_get, run,
     stage::Stage, try_http_get,
 };
 use futures::{StreamExt, stream};
@@ -28,9 +28,8 @@ async fn fetches_cannot_be_turned_inward_and_echo_nothing() {
     let c = cluster();
     let stage = Stage::new(c).await;
     let _bridge = Bridge::start(c, &[]).await;
-    // A server on loopback that records whoever reaches it: nothing may.
-    let (listener_url, reached) = receive_posts().await;
-    let port = listener_url.rsplit(':').next().unwrap().to_owned();
+    // A listener on loopback that counts whoever connects to it, in any protocol: nothing may.
+    let (port, reached) = count_connections().await;
     let targets = [
         ("apiserver", c.server.clone() + "/api/v1/namespaces/kube-system/secrets"),
         ("metadata", "https://169.254.169.254/latest/meta-data/iam/security-credentials/".into()),
@@ -77,7 +76,7 @@ async fn fetches_cannot_be_turned_inward_and_echo_nothing() {
             );
         }
     }
-    assert!(reached.lock().unwrap().is_empty(), "nothing connected to the loopback server");
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing connected to the loopback listener");
 }
 
 #[tokio::test]
@@ -221,6 +220,17 @@ async fn a_signed_in_user_sees_exactly_what_kubectl_shows_them() {
         let out = c.apiportal(Persona::Owner, &args).await;
         assert!(out.success(), "{}", out.stderr);
     }
+    // Every product is in the bridge's snapshot first: Backstage, which reads the whole catalog, sees the last one
+    // created (one watch delivers the products in the order they were written, so the draft is in it too).
+    let backstage = c.backstage_token().await;
+    let everyone = [(mine.shop.as_str(), "a"), (mine.shop.as_str(), "b"), (theirs.shop.as_str(), "c")];
+    eventually(30, "the bridge's snapshot to hold every published product", || async {
+        let answer = bridge.get_as("/api/v1/products", &backstage).await;
+        let listed = answer.json()["items"].as_array().cloned().unwrap_or_default();
+        let holds = |(ns, name): &(&str, &str)| listed.iter().any(|p| p["namespace"] == *ns && p["name"] == *name);
+        everyone.iter().all(holds).then_some(())
+    })
+    .await;
     // frank signs in with the test identity provider; the platform lets him read the catalog of one namespace.
     c.bind_user(&mine.shop, rbac::CATALOG_READER_ROLE, "oidc:frank").await;
     let token = c.oidc_token("frank", &["partners"], BRIDGE_AUDIENCE);

@@ -78,7 +78,7 @@ pub struct LocalRef {
 /// (as upstream names it), so two keys never share one and the name stays within Kubernetes' limits.
 pub fn projection_name(key_namespace: &str, key_name: &str) -> String {
     let digest = Sha256::digest(format!("{key_namespace}/{key_name}").as_bytes());
-    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hash = hex::encode(&digest[..4]);
     let readable: String = format!("{key_namespace}-{key_name}").chars().take(200).collect();
     format!("{}-{hash}", readable.trim_end_matches(['-', '.']))
 }
@@ -112,7 +112,7 @@ impl APIKeyRequestSpec {
     /// only and compares digests to know whether one needs writing.
     pub fn digest(&self) -> String {
         let json = serde_json::to_vec(self).expect("a projection serialises");
-        Sha256::digest(&json).iter().take(12).map(|b| format!("{b:02x}")).collect()
+        hex::encode(&Sha256::digest(&json)[..12])
     }
 }
 

@@ -14,16 +14,19 @@ export type ApprovalMode = 'automatic' | 'manual';
  * via the `definition` "KeyAction".
  */
 export type KeyAction =
-  | 'Requested'
-  | 'Approved'
-  | 'Rejected'
-  | 'Revoked'
-  | 'Rotated'
-  | 'Expired'
-  | 'Suspended'
-  | 'Resumed'
-  | 'PlanChanged'
-  | 'PlanChangeRejected';
+  | (
+      | 'Requested'
+      | 'Approved'
+      | 'Rejected'
+      | 'Revoked'
+      | 'Rotated'
+      | 'Expired'
+      | 'Suspended'
+      | 'Resumed'
+      | 'PlanChanged'
+      | 'PlanChangeRejected'
+    )
+  | 'Deleted';
 /**
  * Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.  Wrappers are provided for many of the factory methods that the time package offers.
  *

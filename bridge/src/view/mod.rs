@@ -47,6 +47,8 @@ pub struct View {
     pub metrics: Arc<Metrics>,
     pub snapshot: Arc<snapshot::Current>,
     pub documents: Documents,
+    /// The bridge's background tasks: one that stopped fails both probes.
+    pub tasks: crate::supervise::Supervisor,
 }
 
 /// OpenAPI documents: kept out of the watch cache (they may be large), read from the API server when asked and
@@ -101,10 +103,8 @@ pub struct Limits {
 
 /// The view's routes and middleware.
 pub fn router(view: Arc<View>, endpoints: Endpoints, limits: &Limits) -> Router {
-    let mut routes = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics));
+    let mut routes =
+        Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics));
     if endpoints == Endpoints::All {
         routes = routes
             .route("/api/v1/products", get(list_products))
@@ -500,7 +500,23 @@ async fn list_keys(
     Ok(send_prepared(&headers, &snapshot.list(key)))
 }
 
+/// A probe's answer when a background task stopped: which one (the cause, which may quote data, is in the log).
+fn task_stopped(failure: &crate::supervise::Failure) -> Response {
+    let text = format!("background task {:?} stopped; see the bridge's log\n", failure.task);
+    (StatusCode::SERVICE_UNAVAILABLE, text).into_response()
+}
+
+async fn healthz(State(view): State<Arc<View>>) -> Response {
+    match view.tasks.check() {
+        Ok(()) => "ok\n".into_response(),
+        Err(failure) => task_stopped(&failure),
+    }
+}
+
 async fn readyz(State(view): State<Arc<View>>) -> Response {
+    if let Err(failure) = view.tasks.check() {
+        return task_stopped(&failure);
+    }
     match view.snapshot.get() {
         Some(_) => "ok\n".into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "watch caches not synced yet\n").into_response(),

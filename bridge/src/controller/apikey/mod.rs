@@ -59,6 +59,7 @@ async fn reconcile(key: Arc<APIKey>, ctx: Arc<Context>) -> Result<Action> {
     }
     if !ctx.caches.synced() {
         // Nothing is decided from a cache that has not listed everything once.
+        ctx.metrics.defer_reconcile("apikey");
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
     if ctx.own_writes.is_superseded(key.as_ref()) {

@@ -97,17 +97,12 @@ async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action
     }
     if !ctx.caches.synced() {
         // A route or policy missing from an unsynced cache would wipe the product's plans and auth scheme.
+        ctx.metrics.defer_reconcile("apiproduct");
         return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let _timer = ctx.metrics.reconcile_timer("apiproduct");
     let ns = product.namespace().ok_or_else(|| Error::MissingNamespace(product.name_any()))?;
-    let cap = product
-        .spec
-        .max_key_lifetime
-        .as_deref()
-        .and_then(|t| apiportal_core::duration::parse(t).ok())
-        .map(|d| d.as_secs());
-    ctx.lifetimes.ensure(&ns, &product.name_any(), cap).await?;
+    ctx.lifetimes.ensure(&product).await?;
     let (auth_policies, plan_policies) = (ctx.caches.auth_policies.state(), ctx.caches.plan_policies.state());
     let route = ctx.caches.route(&ns, &product.spec.target_ref.name);
     let observed = plan::Observed {

@@ -10,11 +10,9 @@ use kube::ResourceExt;
 
 use crate::resources::{
     authpolicy::AuthPolicy,
-    httproute::{HTTPRoute, PolicyTargetRef},
+    httproute::{GATEWAY_API_GROUP, HTTPRoute, PolicyTargetRef},
     planpolicy::PlanPolicy,
 };
-
-pub const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
 
 /// A policy that attaches to Gateway API objects through a `targetRef`.
 pub trait AttachedPolicy: ResourceExt {

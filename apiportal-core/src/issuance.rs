@@ -373,7 +373,7 @@ pub fn product_auth_policy(namespace: &str, route: &str, product: &str, prefix: 
         "kind": "AuthPolicy",
         "metadata": {"name": format!("{product}-keys"), "namespace": namespace},
         "spec": {
-            "targetRef": {"group": crate::attachment::GATEWAY_API_GROUP, "kind": "HTTPRoute", "name": route},
+            "targetRef": {"group": crate::resources::httproute::GATEWAY_API_GROUP, "kind": "HTTPRoute", "name": route},
             "rules": {"authentication": {"api-key": {
                 "apiKey": {
                     "selector": {"matchLabels": {labels::APIPRODUCT: product, labels::APIPRODUCT_NAMESPACE: namespace}},

@@ -11,7 +11,7 @@
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::ObjectMeta;
 
-use crate::GROUP;
+use crate::{GROUP, resources::httproute::GATEWAY_API_GROUP};
 
 pub const CONSUMER_ROLE: &str = "apiportal-consumer";
 pub const CATALOG_READER_ROLE: &str = "apiportal-catalog-reader";
@@ -50,7 +50,6 @@ fn cluster_role(name: &str, rules: Vec<PolicyRule>) -> ClusterRole {
     }
 }
 
-const GATEWAY: &str = "gateway.networking.k8s.io";
 const KUADRANT: &str = "kuadrant.io";
 const KUADRANT_EXT: &str = "extensions.kuadrant.io";
 
@@ -91,7 +90,7 @@ pub fn owner() -> ClusterRole {
             rule(&[GROUP], &["apiproducts/status"], READ),
             // The requests for this namespace's products, as the bridge projects them here.
             rule(&[GROUP], &["apikeyrequests"], READ),
-            rule(&[GATEWAY], &["httproutes"], READ),
+            rule(&[GATEWAY_API_GROUP], &["httproutes"], READ),
             rule(&[KUADRANT], &["authpolicies"], READ),
             rule(&[KUADRANT_EXT], &["planpolicies"], READ),
             rule(&[""], &["events"], READ),
@@ -117,7 +116,7 @@ pub fn admin() -> ClusterRole {
             rule(&[GROUP], &["apikeys"], WRITE),
             rule(&[GROUP], &["apikeys/status"], &["get", "update", "patch"]),
             rule(&[GROUP], &["apikeyrequests"], READ),
-            rule(&[GATEWAY], &["httproutes"], &["get", "list", "watch", "patch"]),
+            rule(&[GATEWAY_API_GROUP], &["httproutes"], &["get", "list", "watch", "patch"]),
             rule(&[KUADRANT], &["authpolicies"], READ),
             rule(&[KUADRANT_EXT], &["planpolicies"], READ),
             rule(&["apiextensions.k8s.io"], &["customresourcedefinitions"], READ),
@@ -139,7 +138,7 @@ pub fn bridge() -> ClusterRole {
             rule(&[GROUP], &["apikeys/status"], &["get", "patch", "update"]),
             // The projections of requests into products' namespaces, which owners read.
             rule(&[GROUP], &["apikeyrequests"], &["get", "list", "watch", "create", "patch", "delete"]),
-            rule(&[GATEWAY], &["httproutes"], READ),
+            rule(&[GATEWAY_API_GROUP], &["httproutes"], READ),
             rule(&[KUADRANT], &["authpolicies"], READ),
             rule(&[KUADRANT_EXT], &["planpolicies"], READ),
             // The consumer's copy is created in the consumer's namespace, read back when a create conflicts or a

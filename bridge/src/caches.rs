@@ -428,6 +428,22 @@ impl Caches {
         self.routes.get(&ObjectRef::new(name).within(namespace))
     }
 
+    /// Caches that hold nothing and never fill, for unit tests of what reads them (`testing::context`).
+    #[cfg(test)]
+    pub fn empty() -> Self {
+        Self {
+            products: reflector::store().0,
+            keys: reflector::store().0,
+            routes: reflector::store().0,
+            auth_policies: reflector::store().0,
+            plan_policies: reflector::store().0,
+            enforcement_secrets: reflector::store().0,
+            projections: reflector::store().0,
+            ready: Arc::default(),
+            changes: Arc::default(),
+        }
+    }
+
     /// The projection of a request, by namespace and name.
     pub fn projection(&self, namespace: &str, name: &str) -> Option<Arc<ProjectionMeta>> {
         self.projections.get(&ObjectRef::new(name).within(namespace))

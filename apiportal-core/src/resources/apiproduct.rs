@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::{authpolicy::AuthScheme, conditions::conditions_schema, plan::PlanLimits};
+use super::{authpolicy::AuthScheme, conditions::conditions_schema, httproute::GATEWAY_API_GROUP, plan::PlanLimits};
 
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -76,7 +76,7 @@ pub struct APIProductSpec {
 
 /// Reference to the product's HTTPRoute. Gateway API's LocalPolicyTargetReference, limited to HTTPRoutes.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[x_kube(validation = kube::core::Rule::new("self.group == 'gateway.networking.k8s.io' && self.kind == 'HTTPRoute'").message("targetRef must name a gateway.networking.k8s.io HTTPRoute in the product's namespace"))]
+#[x_kube(validation = RouteTargetRef::only_http_routes())]
 #[serde(rename_all = "camelCase")]
 pub struct RouteTargetRef {
     #[serde(default = "RouteTargetRef::default_group")]
@@ -93,8 +93,16 @@ impl RouteTargetRef {
     pub fn http_route(name: impl Into<String>) -> Self {
         Self { group: Self::default_group(), kind: Self::default_kind(), name: name.into() }
     }
+    /// What the API server admits as a product's target.
+    fn only_http_routes() -> kube::core::Rule {
+        kube::core::Rule::new(format!("self.group == '{GATEWAY_API_GROUP}' && self.kind == 'HTTPRoute'")).message(
+            kube::core::Message::Message(format!(
+                "targetRef must name a {GATEWAY_API_GROUP} HTTPRoute in the product's namespace"
+            )),
+        )
+    }
     fn default_group() -> String {
-        "gateway.networking.k8s.io".to_owned()
+        GATEWAY_API_GROUP.to_owned()
     }
     fn default_kind() -> String {
         "HTTPRoute".to_owned()

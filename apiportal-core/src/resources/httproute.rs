@@ -7,6 +7,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 
+/// Gateway API's group, for every use but the derive below, whose attribute takes only a literal (a test holds
+/// the two equal).
+pub const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
+
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default)]
 #[kube(group = "gateway.networking.k8s.io", version = "v1", kind = "HTTPRoute", namespaced, schema = "disabled")]
 #[kube(status = "HTTPRouteStatus")]
@@ -79,5 +83,17 @@ impl HTTPRoute {
             .filter(|p| p.kind.as_deref().unwrap_or("Gateway") == "Gateway")
             .map(|p| (p.namespace.clone().unwrap_or_else(|| route_namespace.to_owned()), p.name.clone()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::Resource;
+
+    use super::*;
+
+    #[test]
+    fn the_group_constant_is_the_one_the_resource_is_served_under() {
+        assert_eq!(HTTPRoute::group(&()), GATEWAY_API_GROUP);
     }
 }

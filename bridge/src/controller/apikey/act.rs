@@ -25,6 +25,9 @@ use super::plan::{
 };
 use crate::{Error, Result, controller::Context};
 
+#[cfg(test)]
+mod tests;
+
 /// How carrying out a plan ended.
 pub enum Executed {
     /// Everything done (and the status written).

@@ -7,7 +7,7 @@
 use std::{sync::Arc, time::Duration};
 
 use apiportal_core::{
-    APIProduct,
+    APIProduct, APIProductStatus,
     labels::BRIDGE_FIELD_MANAGER,
     resources::{authpolicy::AuthPolicy, httproute::HTTPRoute, planpolicy::PlanPolicy},
 };
@@ -125,21 +125,41 @@ async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action
         },
     };
     let status = plan::plan(&observed, fetched);
-    if product.status.as_ref() != Some(&status) {
-        let api: Api<APIProduct> = Api::namespaced(ctx.client.clone(), &ns);
-        let mut status = status;
-        if let Some(kept) = status.openapi.as_mut().filter(|o| o.raw.is_empty()) {
-            // The cache holds products without their documents: a kept document is read back to write it again.
-            let live = api.get_opt(&product.name_any()).await?.and_then(|p| p.status?.openapi);
-            match live.filter(|l| l.last_sync_time == kept.last_sync_time) {
-                Some(live) => kept.raw = live.raw,
-                None => return Ok(Action::requeue(Duration::from_secs(1))),
-            }
-        }
-        let patch = json!({"apiVersion": apiportal_core::API_VERSION, "kind": "APIProduct", "status": status});
-        api.patch_status(&product.name_any(), &PatchParams::apply(BRIDGE_FIELD_MANAGER).force(), &Patch::Apply(&patch))
-            .await?;
-        tracing::info!("status updated");
-    }
-    Ok(Action::requeue(RESYNC))
+    Ok(match write_status(&ctx, &product, &ns, status).await? {
+        Written::Done => Action::requeue(RESYNC),
+        Written::NotYet => Action::requeue(Duration::from_secs(1)),
+    })
 }
+
+/// How writing a product's status ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    /// Written, or nothing to write.
+    Done,
+    /// The kept OpenAPI document read back is not the one the status names (it changed meanwhile): try again.
+    NotYet,
+}
+
+/// Writes `status` with server-side apply if it differs from the product's.
+async fn write_status(ctx: &Context, product: &APIProduct, ns: &str, mut status: APIProductStatus) -> Result<Written> {
+    if product.status.as_ref() == Some(&status) {
+        return Ok(Written::Done);
+    }
+    let api: Api<APIProduct> = Api::namespaced(ctx.client.clone(), ns);
+    if let Some(kept) = status.openapi.as_mut().filter(|o| o.raw.is_empty()) {
+        // The cache holds products without their documents: a kept document is read back to write it again.
+        let live = api.get_opt(&product.name_any()).await?.and_then(|p| p.status?.openapi);
+        match live.filter(|l| l.last_sync_time == kept.last_sync_time) {
+            Some(live) => kept.raw = live.raw,
+            None => return Ok(Written::NotYet),
+        }
+    }
+    let patch = json!({"apiVersion": apiportal_core::API_VERSION, "kind": "APIProduct", "status": status});
+    api.patch_status(&product.name_any(), &PatchParams::apply(BRIDGE_FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await?;
+    tracing::info!("status updated");
+    Ok(Written::Done)
+}
+
+#[cfg(test)]
+mod tests;

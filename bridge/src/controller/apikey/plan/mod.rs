@@ -20,7 +20,7 @@ pub mod decision;
 pub mod outbox;
 pub mod record;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::{collections::BTreeMap, time::Duration};
 

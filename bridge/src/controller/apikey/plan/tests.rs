@@ -11,11 +11,11 @@ use serde_json::{Value, json};
 use super::{Action, Decision, EnforcementCopy, NoticeKind, Observed, Plan, ProductState, Settings, ValueSource, plan};
 
 const BRIDGE: &str = "system:serviceaccount:apiportal-system:apiportal-bridge";
-const KEY_UID: &str = "key-uid-1";
+pub(crate) const KEY_UID: &str = "key-uid-1";
 const PRODUCT_UID: &str = "product-uid-1";
 const VALUE_DIGEST: &str = "sha256:0123";
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     "2026-11-26T12:00:00Z".parse().unwrap()
 }
 
@@ -23,7 +23,7 @@ fn at(offset_seconds: i64) -> String {
     (now() + SignedDuration::from_secs(offset_seconds)).to_string()
 }
 
-fn settings() -> Settings {
+pub(crate) fn settings() -> Settings {
     Settings {
         bridge_user: BRIDGE.into(),
         enforcement_namespace: apiportal_core::DEFAULT_ENFORCEMENT_NAMESPACE.into(),
@@ -38,7 +38,7 @@ fn condition(type_: &str, status: bool, reason: &str, message: &str) -> Value {
 }
 
 /// A published product over an enforced, product-scoped AuthPolicy, offering gold and bronze.
-fn product(approval: &str) -> Value {
+pub(crate) fn product(approval: &str) -> Value {
     json!({
         "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
         "metadata": {"name": "toys", "namespace": "shop", "uid": PRODUCT_UID, "generation": 1},
@@ -74,11 +74,11 @@ fn not_issuable(approval: &str) -> Value {
     p
 }
 
-fn parse_product(v: Value) -> APIProduct {
+pub(crate) fn parse_product(v: Value) -> APIProduct {
     serde_json::from_value(v).unwrap()
 }
 
-fn key(status: Value) -> APIKey {
+pub(crate) fn key(status: Value) -> APIKey {
     serde_json::from_value(json!({
         "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey",
         "metadata": {"name": "toys-gold", "namespace": "team", "uid": KEY_UID, "generation": 1,
@@ -90,13 +90,13 @@ fn key(status: Value) -> APIKey {
     .unwrap()
 }
 
-fn with_finalizer(mut key: APIKey) -> APIKey {
+pub(crate) fn with_finalizer(mut key: APIKey) -> APIKey {
     key.metadata.finalizers = Some(vec![labels::APIKEY_FINALIZER.into()]);
     key
 }
 
 /// The status of a key bob approved a minute ago, plus `extra`.
-fn approved_by_bob(extra: Value) -> Value {
+pub(crate) fn approved_by_bob(extra: Value) -> Value {
     let mut status = json!({"phase": "Approved", "reviewedBy": "bob", "reviewedAt": at(-60), "reason": "fine",
                             "productUID": PRODUCT_UID, "planTier": "gold"});
     for (k, v) in extra.as_object().unwrap() {
@@ -114,7 +114,7 @@ fn issued(generation: i64, issued_at: i64) -> Value {
                        {"action": "Approved", "by": "bob", "at": at(-60), "reason": "fine"}]})
 }
 
-fn issued_key(extra: Value) -> APIKey {
+pub(crate) fn issued_key(extra: Value) -> APIKey {
     let mut status = approved_by_bob(issued(0, -60));
     for (k, v) in extra.as_object().unwrap() {
         status[k] = v.clone();
@@ -123,7 +123,7 @@ fn issued_key(extra: Value) -> APIKey {
 }
 
 /// The enforcement copy the bridge writes for value `generation` of the key.
-fn copy(generation: i64) -> EnforcementCopy {
+pub(crate) fn copy(generation: i64) -> EnforcementCopy {
     let identity = secrets::KeyIdentity {
         key_namespace: "team",
         key_name: "toys-gold",
@@ -146,7 +146,7 @@ fn copy(generation: i64) -> EnforcementCopy {
     }
 }
 
-fn run(key: &APIKey, product: Option<&APIProduct>, copies: Vec<EnforcementCopy>) -> Plan {
+pub(crate) fn run(key: &APIKey, product: Option<&APIProduct>, copies: Vec<EnforcementCopy>) -> Plan {
     run_with(key, product, copies, 0)
 }
 

@@ -7,6 +7,7 @@
 #   cluster.sh down DIR                   stop what `up` started in DIR and delete DIR
 #   cluster.sh restart-apiserver DIR [S]  stop kube-apiserver for S seconds (default 3), then start it again
 #   cluster.sh start-authorino DIR        start Kuadrant's Authorino against the cluster (AUTHORINO_URL in DIR/env)
+#   cluster.sh restart-authorino DIR      stop it and start a fresh one (empty caches; the new AUTHORINO_URL last in DIR/env)
 #
 # After `up`, DIR/kubeconfig has contexts admin (system:masters), apiportal-admin, owner, owner2, consumer,
 # consumer2, bridge, backstage and nobody (no rights at all); DIR/env has KUBECONFIG and the persona tokens as shell variables.
@@ -383,5 +384,6 @@ case "$cmd" in
   down) down "$dir" ;;
   restart-apiserver) restart_apiserver "$dir" "${3:-3}" ;;
   start-authorino) start_authorino "$dir" ;;
+  restart-authorino) stop_pid "$dir/authorino.pid"; start_authorino "$dir" ;;
   *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac

@@ -220,28 +220,28 @@ impl GatewayRoutes {
     }
 }
 
+/// One Authorino per cluster, started by the first test that asks (tests run in parallel): its check URL.
+static STARTED: tokio::sync::Mutex<Vec<(std::path::PathBuf, String)>> = tokio::sync::Mutex::const_new(Vec::new());
+
+/// Runs `cluster.sh <command> DIR` for Authorino and returns the check URL it wrote last to DIR/env.
+async fn run_authorino(dir: &std::path::Path, command: &str) -> String {
+    let mut cmd = tokio::process::Command::new(crate::repo_root().join("tests/cluster/cluster.sh"));
+    cmd.arg(command).arg(dir);
+    let out = run_async(cmd).await;
+    assert!(out.success(), "{command} failed: {}", out.stderr);
+    let env = std::fs::read_to_string(dir.join("env")).expect("the cluster's env file");
+    env.lines().filter_map(|l| l.strip_prefix("AUTHORINO_URL=")).next_back().expect("AUTHORINO_URL").to_owned()
+}
+
 impl Gateway {
     /// The gateway of `cluster`, starting Authorino on first use.
     pub async fn of(cluster: &'static Cluster) -> Self {
-        // One Authorino per cluster, started by the first test that asks (tests run in parallel).
-        static STARTED: tokio::sync::Mutex<Vec<(std::path::PathBuf, String)>> =
-            tokio::sync::Mutex::const_new(Vec::new());
         let dir = cluster.dir.clone();
         let mut started = STARTED.lock().await;
         let url = match started.iter().find(|(d, _)| *d == dir) {
             Some((_, url)) => url.clone(),
             None => {
-                let mut cmd = tokio::process::Command::new(crate::repo_root().join("tests/cluster/cluster.sh"));
-                cmd.arg("start-authorino").arg(&dir);
-                let out = run_async(cmd).await;
-                assert!(out.success(), "starting authorino failed: {}", out.stderr);
-                let env = std::fs::read_to_string(dir.join("env")).expect("the cluster's env file");
-                let url = env
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("AUTHORINO_URL="))
-                    .next_back()
-                    .expect("AUTHORINO_URL")
-                    .to_owned();
+                let url = run_authorino(&dir, "start-authorino").await;
                 started.push((dir.clone(), url.clone()));
                 url
             }
@@ -255,6 +255,26 @@ impl Gateway {
             Err(e) => panic!("create namespace {AUTHCONFIG_NAMESPACE}: {e}"),
         }
         Self { cluster, http: http_client(&url, &cluster.ca_file()) }
+    }
+
+    /// Replaces Authorino with a fresh process (empty caches, everything read again from the API server), as an
+    /// operator restarting a gateway whose index went stale would, and returns once the new one serves every host
+    /// of `routes` (a host it has not linked yet answers 404).
+    pub async fn restart_authorino(&mut self, routes: &GatewayRoutes) {
+        let dir = self.cluster.dir.clone();
+        let mut started = STARTED.lock().await;
+        let url = run_authorino(&dir, "restart-authorino").await;
+        started.retain(|(d, _)| *d != dir);
+        started.push((dir, url.clone()));
+        drop(started);
+        self.http = http_client(&url, &self.cluster.ca_file());
+        let probe = Credentials::AuthorizationHeader { prefix: "Bearer".into() };
+        for host in routes.0.iter().flat_map(|r| &r.hosts) {
+            eventually(60, &format!("the new Authorino to serve {host}"), || async {
+                (self.check_with(host, "probe", &probe).await != 404).then_some(())
+            })
+            .await;
+        }
     }
 
     /// Plays Kuadrant's operator once: derives the AuthConfig of every route from the routes and AuthPolicies in

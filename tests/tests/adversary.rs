@@ -157,6 +157,7 @@ async fn the_adversary_breaks_no_promise() {
         totals.invariant_checks += run.stats.invariant_checks;
         totals.settles += run.stats.settles;
         totals.settle_times.extend(run.stats.settle_times.iter().copied());
+        totals.stale_gateway.extend(run.stats.stale_gateway.iter().cloned());
         println!(
             "adversary: seed {seed}: {} steps, {} key values seen; {}",
             run.log.len(),

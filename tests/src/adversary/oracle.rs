@@ -88,6 +88,9 @@ pub struct Stats {
     pub settle_times: Vec<Duration>,
     /// The slowest settle, and what it waited for.
     pub slowest: Option<(Duration, String)>,
+    /// Values Authorino still accepted past the bound though no Secret held them any more (its index outlived the
+    /// Secret), each judged again by a fresh Authorino: what it accepted then, and whether the fresh one agreed.
+    pub stale_gateway: Vec<String>,
 }
 
 impl Stats {
@@ -98,8 +101,15 @@ impl Stats {
         let over = times.iter().filter(|t| **t > STATED_BOUND).count();
         let slowest =
             self.slowest.as_ref().map(|(_, why)| format!("; the slowest waited for: {why}")).unwrap_or_default();
+        let stale = match self.stale_gateway.len() {
+            0 => String::new(),
+            n => format!(
+                "; {n} times Authorino's index outlived a deleted Secret and a fresh Authorino refused the value: {}",
+                self.stale_gateway.join("; ")
+            ),
+        };
         format!(
-            "{} looks, {} gateway checks, {} invariant checks; settled {} times, {} after waiting for a change to reach the gateway: p50 {:.1}s, p99 {:.1}s, max {:.1}s ({} over the stated {}s){slowest}",
+            "{} looks, {} gateway checks, {} invariant checks; settled {} times, {} after waiting for a change to reach the gateway: p50 {:.1}s, p99 {:.1}s, max {:.1}s ({} over the stated {}s){slowest}{stale}",
             self.looks,
             self.gateway_checks,
             self.invariant_checks,
@@ -116,6 +126,10 @@ impl Stats {
 
 pub struct Oracle {
     gateway: Gateway,
+    /// The gateway's routes as of the last look.
+    routes: GatewayRoutes,
+    /// How many of the last look's pending violations are values accepted though no Secret holds them.
+    unheld_accepted: usize,
     values: HashMap<String, Known>,
     rotations: HashMap<String, Vec<Rotation>>,
     pub stats: Stats,
@@ -313,6 +327,8 @@ impl Oracle {
     pub async fn new(world: &World, bound: Duration) -> Self {
         Self {
             gateway: Gateway::of(world.cluster).await,
+            routes: GatewayRoutes::default(),
+            unheld_accepted: 0,
             values: HashMap::new(),
             rotations: HashMap::new(),
             stats: Stats::default(),
@@ -384,6 +400,8 @@ impl Oracle {
         let snapshot = Snapshot::take(world).await;
         self.learn(&snapshot);
         let routes: GatewayRoutes = self.gateway.sync().await;
+        self.routes = routes.clone();
+        self.unheld_accepted = 0;
         let hosts: Vec<(String, String, String)> = routes
             .0
             .iter()
@@ -441,6 +459,7 @@ impl Oracle {
                     _ => "its key no longer holds it".to_owned(),
                 };
                 let copies = snapshot.enforcement.iter().filter(|(.., v)| v == value).count();
+                self.unheld_accepted += usize::from(copies == 0);
                 pending.push(Violation {
                     invariant: "I2",
                     detail: format!(
@@ -554,7 +573,8 @@ impl Oracle {
     /// Looks again and again until every eventual invariant holds, or the bound passes (a violation). I1 is
     /// checked at every look and fails at once. Returns how long it took.
     pub async fn settle(&mut self, world: &World) -> Result<Duration, Violation> {
-        let start = Instant::now();
+        let mut start = Instant::now();
+        let mut judged_afresh = false;
         let mut first_wait: Option<String> = None;
         loop {
             let pending = self.look(world).await?;
@@ -571,6 +591,20 @@ impl Oracle {
             }
             first_wait.get_or_insert_with(|| pending[0].to_string());
             if start.elapsed() > self.bound {
+                // Every value still accepted is held by no Secret at all: nothing the bridge could still remove.
+                // Authorino rebuilds an AuthConfig's key index from its Secret cache on every AuthConfig event
+                // (all of them after an API server restart) while a Secret's deletion revokes it only from the
+                // index in place at that moment, so a deletion between the two is lost until the AuthConfig
+                // changes again. A fresh Authorino judges once more, within the bound again; a value it accepts
+                // too is a violation.
+                if !judged_afresh && self.unheld_accepted == pending.len() {
+                    judged_afresh = true;
+                    self.stats.stale_gateway.push(pending[0].to_string());
+                    let routes = self.routes.clone();
+                    self.gateway.restart_authorino(&routes).await;
+                    start = Instant::now();
+                    continue;
+                }
                 return Err(pending.into_iter().next().expect("a pending violation"));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

@@ -1,10 +1,14 @@
 //! `doctor`: what is missing for apiportal to work, each problem with the command that fixes it.
 
-use apiportal_core::{APIProduct, SYSTEM_NAMESPACE, admission, install::BRIDGE_DEPLOYMENT, resources::conditions};
+use apiportal_core::{
+    APIKey, APIProduct, SYSTEM_NAMESPACE, admission,
+    install::BRIDGE_DEPLOYMENT,
+    resources::{authpolicy::AuthPolicy, conditions, httproute::HTTPRoute, planpolicy::PlanPolicy},
+};
 use k8s_openapi::api::{
     admissionregistration::v1::ValidatingAdmissionPolicy, apps::v1::Deployment, coordination::v1::Lease,
 };
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 
 use super::{list_scoped, scope_text};
 use crate::{
@@ -15,6 +19,11 @@ use crate::{
 };
 
 use apiportal_core::LEASE_NAME as BRIDGE_LEASE;
+
+/// The `apiVersion` and plural of `K`, from its `Resource` impl (the one place they are defined).
+fn api_resource<K: Resource<DynamicType = ()>>() -> (String, String) {
+    (K::api_version(&()).into_owned(), K::plural(&()).into_owned())
+}
 
 #[derive(Default)]
 struct Report {
@@ -45,17 +54,17 @@ pub async fn run(session: &Session, namespace_flag: Option<&str>) -> Result<(), 
 
     // Discovery is open to every authenticated user, so this works whatever the caller's role.
     let wanted = [
-        ("devportal.kuadrant.io/v1alpha1", "apiproducts", "kubectl apiportal install"),
-        ("devportal.kuadrant.io/v1alpha1", "apikeys", "kubectl apiportal install"),
+        (api_resource::<APIProduct>(), "kubectl apiportal install"),
+        (api_resource::<APIKey>(), "kubectl apiportal install"),
         (
-            "gateway.networking.k8s.io/v1",
-            "httproutes",
+            api_resource::<HTTPRoute>(),
             "install Gateway API's CRDs (kubectl apply -f standard-install.yaml from the Gateway API release)",
         ),
-        ("kuadrant.io/v1", "authpolicies", "install Kuadrant (its operator ships the AuthPolicy CRD)"),
-        ("extensions.kuadrant.io/v1alpha1", "planpolicies", "install Kuadrant with its PlanPolicy extension"),
+        (api_resource::<AuthPolicy>(), "install Kuadrant (its operator ships the AuthPolicy CRD)"),
+        (api_resource::<PlanPolicy>(), "install Kuadrant with its PlanPolicy extension"),
     ];
-    for (group_version, resource, fix) in wanted {
+    for ((group_version, resource), fix) in wanted {
+        let (group_version, resource) = (group_version.as_str(), resource.as_str());
         let found = session
             .client
             .list_api_group_resources(group_version)

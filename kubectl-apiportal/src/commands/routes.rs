@@ -2,7 +2,7 @@
 
 use apiportal_core::{APIProduct, issuance, labels, resources::httproute::HTTPRoute};
 use kube::{
-    Api, ResourceExt,
+    Api, Resource, ResourceExt,
     api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams},
 };
 use serde_json::json;
@@ -16,7 +16,10 @@ use crate::{
     session::Session,
 };
 
-const HTTPROUTE_KIND: &str = "httproute.gateway.networking.k8s.io";
+/// How kubectl names an HTTPRoute in its output (`httproute.gateway.networking.k8s.io`).
+fn httproute_kind() -> String {
+    format!("{}.{}", HTTPRoute::kind(&()).to_lowercase(), HTTPRoute::group(&()))
+}
 
 fn is_exposed(route: &HTTPRoute) -> bool {
     route.labels().get(labels::EXPOSE).is_some_and(|v| v == "true")
@@ -60,7 +63,7 @@ pub async fn list(session: &Session, global: &GlobalArgs, args: &RoutesArgs) -> 
             }
             table
         },
-        |r| format!("{HTTPROUTE_KIND}/{}", r.name_any()),
+        |r| format!("{}/{}", httproute_kind(), r.name_any()),
         &format!(
             "{}{}",
             scope_text(session),
@@ -88,7 +91,7 @@ pub async fn expose(session: &Session, global: &GlobalArgs, args: &ExposeArgs) -
     let mut params = PatchParams { field_manager: Some(labels::PLUGIN_FIELD_MANAGER.into()), ..Default::default() };
     params.dry_run = dry_run == DryRun::Server;
     if is_exposed(&route) {
-        report(HTTPROUTE_KIND, &name, "unchanged", dry_run);
+        report(&httproute_kind(), &name, "unchanged", dry_run);
     } else {
         if dry_run != DryRun::Client {
             let patch = json!({"metadata": {"labels": {labels::EXPOSE: "true"}}});
@@ -96,7 +99,7 @@ pub async fn expose(session: &Session, global: &GlobalArgs, args: &ExposeArgs) -
                 .await
                 .map_err(|e| Error::from_kube(e, &session.server, &doing))?;
         }
-        report(HTTPROUTE_KIND, &name, "exposed", dry_run);
+        report(&httproute_kind(), &name, "exposed", dry_run);
     }
     let Some(policy) = policy else { return Ok(()) };
     let policy_name = policy["metadata"]["name"].as_str().unwrap_or_default().to_owned();

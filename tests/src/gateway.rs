@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     Cluster, HttpClient, Persona, eventually, http_client, run_async,
     stage::{authpolicy_resource, httproute_resource},
+    within,
 };
 
 /// Where Kuadrant's operator writes the AuthConfigs it derives: its own namespace, which is also where the
@@ -268,6 +269,11 @@ impl Gateway {
         started.push((dir, url.clone()));
         drop(started);
         self.http = http_client(&url, &self.cluster.ca_file());
+        self.await_hosts(routes).await;
+    }
+
+    /// Waits until Authorino serves every host of `routes` (a host it has not linked yet answers 404).
+    pub async fn await_hosts(&self, routes: &GatewayRoutes) {
         let probe = Credentials::AuthorizationHeader { prefix: "Bearer".into() };
         for host in routes.0.iter().flat_map(|r| &r.hosts) {
             eventually(60, &format!("the new Authorino to serve {host}"), || async {
@@ -281,6 +287,11 @@ impl Gateway {
     /// the cluster now, applies the new ones, deletes the ones that no longer apply, and returns once Authorino has
     /// linked every derived AuthConfig to all of its hosts (so a check made next is judged by exactly these).
     pub async fn sync(&self) -> GatewayRoutes {
+        self.try_sync(60).await.unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// Like `sync`, saying so when Authorino has not taken the change up within `seconds`.
+    pub async fn try_sync(&self, seconds: u64) -> Result<GatewayRoutes, String> {
         // One sync at a time in this process: tests run in parallel, and a sync that listed the routes before
         // another test changed them would delete the AuthConfig that test just derived.
         static SYNC: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -325,30 +336,32 @@ impl Gateway {
         for route in derived.iter().filter(|r| !existing.contains(&name_of(&r.auth_config))) {
             let name = name_of(&route.auth_config);
             let hosts: BTreeSet<&str> = route.hosts.iter().map(String::as_str).collect();
-            eventually(60, &format!("Authorino to link AuthConfig {name} to its hosts"), || async {
+            within(seconds, || async {
                 let config = configs.get_opt(&name).await.ok().flatten()?;
                 let ready = config.data["status"]["summary"]["hostsReady"].as_array().cloned().unwrap_or_default();
                 let ready: BTreeSet<&str> = ready.iter().filter_map(Value::as_str).collect();
                 (config.data["status"]["summary"]["ready"] == true && hosts.iter().all(|h| ready.contains(h)))
                     .then_some(())
             })
-            .await;
+            .await
+            .ok_or_else(|| format!("Authorino did not link AuthConfig {name} to its hosts within {seconds}s"))?;
         }
         if existing.difference(&wanted).next().is_some() {
             // A deleted AuthConfig's hosts answer 404 once Authorino has dropped it.
             let gone: Vec<String> = routes_hosts_without_config(&routes, &derived);
             for host in gone {
-                eventually(60, &format!("Authorino to drop the AuthConfig of {host}"), || async {
+                within(seconds, || async {
                     (self
                         .check_with(&host, "probe", &Credentials::AuthorizationHeader { prefix: "Bearer".into() })
                         .await
                         == 404)
                         .then_some(())
                 })
-                .await;
+                .await
+                .ok_or_else(|| format!("Authorino did not drop the AuthConfig of {host} within {seconds}s"))?;
             }
         }
-        GatewayRoutes(derived)
+        Ok(GatewayRoutes(derived))
     }
 
     /// What the gateway answers a request to `host` that carries `key` where the host's AuthConfig (from `routes`)

@@ -675,7 +675,16 @@ pub async fn shared_bridge() -> &'static Bridge {
 }
 
 /// Waits until `check` returns Some, polling for up to `seconds`.
-pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    within(seconds, check).await.unwrap_or_else(|| panic!("timed out after {seconds}s waiting for {what}"))
+}
+
+/// Like `eventually`, for a caller that copes with the time running out: `None` then.
+pub async fn within<T, F, Fut>(seconds: u64, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -683,9 +692,11 @@ where
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     loop {
         if let Some(value) = check().await {
-            return value;
+            return Some(value);
         }
-        assert!(std::time::Instant::now() < deadline, "timed out after {seconds}s waiting for {what}");
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -88,8 +88,9 @@ pub struct Stats {
     pub settle_times: Vec<Duration>,
     /// The slowest settle, and what it waited for.
     pub slowest: Option<(Duration, String)>,
-    /// Values Authorino still accepted past the bound though no Secret held them any more (its index outlived the
-    /// Secret), each judged again by a fresh Authorino: what it accepted then, and whether the fresh one agreed.
+    /// Each time Authorino was replaced by a fresh one, and why: a value it still accepted past the bound though
+    /// no Secret held it any more (its index outlived the Secret; the fresh one judges again), or a change it did
+    /// not take up in time.
     pub stale_gateway: Vec<String>,
 }
 
@@ -104,7 +105,7 @@ impl Stats {
         let stale = match self.stale_gateway.len() {
             0 => String::new(),
             n => format!(
-                "; {n} times Authorino's index outlived a deleted Secret and a fresh Authorino refused the value: {}",
+                "; Authorino was replaced by a fresh one {n} times, its own staleness, not the bridge's: {}",
                 self.stale_gateway.join("; ")
             ),
         };
@@ -399,7 +400,18 @@ impl Oracle {
         self.stats.looks += 1;
         let snapshot = Snapshot::take(world).await;
         self.learn(&snapshot);
-        let routes: GatewayRoutes = self.gateway.sync().await;
+        let routes: GatewayRoutes = match self.gateway.try_sync(60).await {
+            Ok(routes) => routes,
+            // Authorino fell behind the API server (seen after API server restarts on a loaded machine): a fresh
+            // one reads everything again. Counted and reported; it judges from then on.
+            Err(why) => {
+                self.stats.stale_gateway.push(why);
+                self.gateway.restart_authorino(&GatewayRoutes::default()).await;
+                let routes = self.gateway.sync().await;
+                self.gateway.await_hosts(&routes).await;
+                routes
+            }
+        };
         self.routes = routes.clone();
         self.unheld_accepted = 0;
         let hosts: Vec<(String, String, String)> = routes
@@ -599,7 +611,7 @@ impl Oracle {
                 // too is a violation.
                 if !judged_afresh && self.unheld_accepted == pending.len() {
                     judged_afresh = true;
-                    self.stats.stale_gateway.push(pending[0].to_string());
+                    self.stats.stale_gateway.push(format!("{} though no Secret holds it", pending[0]));
                     let routes = self.routes.clone();
                     self.gateway.restart_authorino(&routes).await;
                     start = Instant::now();

@@ -8,12 +8,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use apiportal_core::{APIKey, APIKeyStatus, labels, secrets};
+use apiportal_core::{APIKey, APIKeyStatus, APIProduct, KeyPhase, labels, secrets};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, ResourceExt,
     api::{DeleteParams, Preconditions},
+    runtime::reflector::ObjectRef,
 };
 use tokio::sync::Notify;
 
@@ -35,6 +36,9 @@ pub enum Verdict {
     Orphan,
     /// A generation its key does not record, older than `STRAY_AGE`.
     Stray,
+    /// Its key may hold no value at the gateway now, and why: the key's own reconcile should have removed it, but
+    /// a change it never heard of (its product's, seen before the key was cached) must not keep a value valid.
+    Unentitled(&'static str),
 }
 
 /// The generations a key's status accounts for: the current value, the previous one within its grace, and the
@@ -69,6 +73,50 @@ pub fn judge(copy: &SecretMeta, key: Option<&APIKey>, now: Timestamp) -> Verdict
     Verdict::Keep
 }
 
+/// Why `key` may hold no value at the gateway now, if so: the design's set is Approved, unexpired keys of an
+/// existing product (the one they were requested from) that issues keys. A copy of a Pending key younger than
+/// `STRAY_AGE` may be an automatic approval being issued (the copies are written before the status).
+pub fn unentitled(
+    key: &APIKey,
+    product: Option<&APIProduct>,
+    copy_age: Duration,
+    now: Timestamp,
+) -> Option<&'static str> {
+    match key.phase() {
+        KeyPhase::Approved => {}
+        KeyPhase::Pending if copy_age < STRAY_AGE => return None,
+        _ => return Some("its key is not Approved"),
+    }
+    if key.spec.expires_at.as_ref().is_some_and(|t| t.0 <= now) {
+        return Some("its key expired");
+    }
+    let Some(product) = product else { return Some("its product is gone") };
+    let status = key.status.as_ref();
+    let requested_of = status.and_then(|s| s.product_uid.as_deref());
+    let issued_for = status.and_then(|s| s.issued.as_ref()).map(|i| i.product_uid.as_str());
+    if [requested_of, issued_for]
+        .into_iter()
+        .flatten()
+        .filter(|uid| !uid.is_empty())
+        .any(|uid| Some(uid) != product.uid().as_deref())
+    {
+        return Some("its product was deleted and created again");
+    }
+    if product.key_issuance().is_none() {
+        return Some("its product issues no keys now");
+    }
+    None
+}
+
+/// The whole verdict on `copy`: `judge`, then whether its key may hold a value at all.
+pub fn verdict(copy: &SecretMeta, key: Option<&APIKey>, product: Option<&APIProduct>, now: Timestamp) -> Verdict {
+    let verdict = judge(copy, key, now);
+    let Some(key) = key.filter(|_| verdict == Verdict::Keep) else { return verdict };
+    let age = copy.creation_timestamp().map(|t| now.duration_since(t.0)).unwrap_or_default();
+    let age = Duration::from_secs(age.as_secs().max(0) as u64);
+    unentitled(key, product, age, now).map(Verdict::Unentitled).unwrap_or(Verdict::Keep)
+}
+
 /// Runs until `shutdown`.
 pub async fn run(ctx: Arc<Context>, key_deleted: Arc<Notify>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
@@ -96,7 +144,10 @@ pub async fn sweep(ctx: &Context) -> Result<usize, kube::Error> {
         // Judged from the cache first: only a copy that looks wrong costs a live read.
         let key_ref = key_of_secret(copy.as_ref());
         let cached = key_ref.as_ref().and_then(|r| ctx.caches.keys.get(r));
-        if judge(&copy, cached.as_deref(), now) == Verdict::Keep {
+        let cached_product = cached.as_ref().and_then(|k| {
+            ctx.caches.products.get(&ObjectRef::new(&k.spec.api_product_ref.name).within(&k.product_namespace()))
+        });
+        if verdict(&copy, cached.as_deref(), cached_product.as_deref(), now) == Verdict::Keep {
             continue;
         }
         let live = match &key_ref {
@@ -107,7 +158,15 @@ pub async fn sweep(ctx: &Context) -> Result<usize, kube::Error> {
             }
             None => None,
         };
-        let verdict = judge(&copy, live.as_ref(), now);
+        let live_product = match &live {
+            Some(k) => {
+                Api::<APIProduct>::namespaced(ctx.client.clone(), &k.product_namespace())
+                    .get_opt(&k.spec.api_product_ref.name)
+                    .await?
+            }
+            None => None,
+        };
+        let verdict = verdict(&copy, live.as_ref(), live_product.as_ref(), now);
         if verdict == Verdict::Keep {
             continue;
         }
@@ -188,6 +247,57 @@ mod tests {
     fn issued(generation: i64) -> serde_json::Value {
         serde_json::json!({"phase": "Approved", "reviewedBy": "b", "reviewedAt": "2026-01-01T00:00:00Z",
             "issued": {"generation": generation, "productUID": "p", "authPolicy": "shop/p", "issuedAt": "2026-01-01T00:00:00Z"}})
+    }
+
+    fn product(uid: &str, issuable: bool) -> APIProduct {
+        let mut status = serde_json::json!({});
+        if issuable {
+            status["keyIssuance"] = serde_json::json!({"authPolicy": "shop/p", "rule": "api-key", "matchLabels": {}});
+        }
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
+            "metadata": {"name": "toys", "namespace": "team", "uid": uid},
+            "spec": {"displayName": "Toys", "targetRef": {"name": "toys"}},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    /// Found by the adversary (seed 7401336844239412843, step 128): a key approved from a product state its route's
+    /// deletion had already changed kept its copy for over 45 s. Whatever trigger is missed, the sweep removes it.
+    #[test]
+    fn a_copy_of_a_key_that_may_hold_no_value_now_is_unentitled() {
+        let now = Timestamp::now();
+        let k = key("u1", issued(0));
+        let c = copy(0, "u1", 5);
+        assert_eq!(verdict(&c, Some(&k), Some(&product("p", true)), now), Verdict::Keep);
+        assert_eq!(
+            verdict(&c, Some(&k), Some(&product("p", false)), now),
+            Verdict::Unentitled("its product issues no keys now")
+        );
+        assert_eq!(verdict(&c, Some(&k), None, now), Verdict::Unentitled("its product is gone"));
+        assert_eq!(
+            verdict(&c, Some(&k), Some(&product("other", true)), now),
+            Verdict::Unentitled("its product was deleted and created again")
+        );
+        let mut revoked = issued(0);
+        revoked["phase"] = serde_json::json!("Revoked");
+        assert_eq!(
+            verdict(&c, Some(&key("u1", revoked)), Some(&product("p", true)), now),
+            Verdict::Unentitled("its key is not Approved")
+        );
+        let mut pending = issued(0);
+        pending["phase"] = serde_json::json!("Pending");
+        let pending = key("u1", pending);
+        assert_eq!(verdict(&c, Some(&pending), Some(&product("p", true)), now), Verdict::Keep, "maybe being issued");
+        assert_eq!(
+            verdict(&copy(0, "u1", 600), Some(&pending), Some(&product("p", true)), now),
+            Verdict::Unentitled("its key is not Approved")
+        );
+        let mut expired = key("u1", issued(0));
+        expired.spec.expires_at =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now - jiff::SignedDuration::from_secs(1)));
+        assert_eq!(verdict(&c, Some(&expired), Some(&product("p", true)), now), Verdict::Unentitled("its key expired"));
     }
 
     #[test]

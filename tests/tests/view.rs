@@ -426,11 +426,13 @@ async fn changes_since_a_version_tell_a_caller_only_what_they_may_list() {
     assert_eq!(answer.status, 400, "{}", answer.text());
     assert!(answer.text().contains("send back exactly the version"), "{}", answer.text());
 
-    // Another replica (or this one restarted) at the same products answers from the same version.
-    let current = now["version"].as_str().unwrap().to_owned();
+    // Another replica (or this one restarted) at the same products answers from the same version. The leader may
+    // still be writing the products' status, which moves the version on both: compare at a moment they agree.
     let replica = Bridge::start(c, &["--token-audience=apiportal-bridge,https://kubernetes.default.svc"]).await;
-    let answer = eventually(30, "the replica to answer from the same version", || async {
-        Some(replica.get_as(&format!("/api/v1/products?since={current}"), &token).await).filter(|a| a.status == 200)
+    let (answer, current) = eventually(30, "the replica to answer from the first bridge's version", || async {
+        let current = bridge.get_as("/api/v1/products", &token).await.json()["version"].as_str()?.to_owned();
+        let answer = replica.get_as(&format!("/api/v1/products?since={current}"), &token).await;
+        (answer.status == 200).then_some((answer, current))
     })
     .await;
     assert_eq!(answer.json()["version"], current.as_str());

@@ -40,6 +40,17 @@ fn validation(expression: &str, message_expression: &str) -> Validation {
     }
 }
 
+/// A rule matching `operations` on `resources` of apiportal's own group and version.
+fn rule(operations: &[&str], resources: &[&str]) -> NamedRuleWithOperations {
+    NamedRuleWithOperations {
+        api_groups: Some(vec![GROUP.to_owned()]),
+        api_versions: Some(vec![VERSION.to_owned()]),
+        operations: Some(operations.iter().map(|o| (*o).to_owned()).collect()),
+        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
+        ..Default::default()
+    }
+}
+
 fn meta(name: &str) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_owned()),
@@ -209,13 +220,7 @@ pub fn policy() -> ValidatingAdmissionPolicy {
         spec: Some(ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".to_owned()),
             match_constraints: Some(MatchResources {
-                resource_rules: Some(vec![NamedRuleWithOperations {
-                    api_groups: Some(vec![GROUP.to_owned()]),
-                    api_versions: Some(vec![VERSION.to_owned()]),
-                    operations: Some(vec!["CREATE".to_owned(), "UPDATE".to_owned()]),
-                    resources: Some(vec!["apikeys".to_owned(), "apikeys/status".to_owned()]),
-                    ..Default::default()
-                }]),
+                resource_rules: Some(vec![rule(&["CREATE", "UPDATE"], &["apikeys", "apikeys/status"])]),
                 ..Default::default()
             }),
             // The bridge's own status writes that move no phase are not evaluated at all: every rule they could
@@ -274,13 +279,7 @@ pub fn lifetime_policy() -> ValidatingAdmissionPolicy {
                 kind: Some("ConfigMap".to_owned()),
             }),
             match_constraints: Some(MatchResources {
-                resource_rules: Some(vec![NamedRuleWithOperations {
-                    api_groups: Some(vec![GROUP.to_owned()]),
-                    api_versions: Some(vec![VERSION.to_owned()]),
-                    operations: Some(vec!["CREATE".to_owned()]),
-                    resources: Some(vec!["apikeys".to_owned()]),
-                    ..Default::default()
-                }]),
+                resource_rules: Some(vec![rule(&["CREATE"], &["apikeys"])]),
                 ..Default::default()
             }),
             variables: Some(vec![
@@ -335,20 +334,8 @@ pub fn bridge_owned_policy() -> ValidatingAdmissionPolicy {
             failure_policy: Some("Fail".to_owned()),
             match_constraints: Some(MatchResources {
                 resource_rules: Some(vec![
-                    NamedRuleWithOperations {
-                        api_groups: Some(vec![GROUP.to_owned()]),
-                        api_versions: Some(vec![VERSION.to_owned()]),
-                        operations: Some(vec!["UPDATE".to_owned()]),
-                        resources: Some(vec!["apiproducts/status".to_owned()]),
-                        ..Default::default()
-                    },
-                    NamedRuleWithOperations {
-                        api_groups: Some(vec![GROUP.to_owned()]),
-                        api_versions: Some(vec![VERSION.to_owned()]),
-                        operations: Some(vec!["CREATE".to_owned(), "UPDATE".to_owned(), "DELETE".to_owned()]),
-                        resources: Some(vec!["apikeyrequests".to_owned(), "apikeyrequests/status".to_owned()]),
-                        ..Default::default()
-                    },
+                    rule(&["UPDATE"], &["apiproducts/status"]),
+                    rule(&["CREATE", "UPDATE", "DELETE"], &["apikeyrequests", "apikeyrequests/status"]),
                 ]),
                 ..Default::default()
             }),
@@ -400,13 +387,7 @@ pub fn finalizer_policy() -> k8s_openapi::api::admissionregistration::v1::Mutati
             failure_policy: Some("Fail".to_owned()),
             reinvocation_policy: Some("Never".to_owned()),
             match_constraints: Some(MatchResources {
-                resource_rules: Some(vec![NamedRuleWithOperations {
-                    api_groups: Some(vec![GROUP.to_owned()]),
-                    api_versions: Some(vec![VERSION.to_owned()]),
-                    operations: Some(vec!["CREATE".to_owned()]),
-                    resources: Some(vec!["apikeys".to_owned()]),
-                    ..Default::default()
-                }]),
+                resource_rules: Some(vec![rule(&["CREATE"], &["apikeys"])]),
                 ..Default::default()
             }),
             mutations: Some(vec![Mutation {

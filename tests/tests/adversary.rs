@@ -145,10 +145,13 @@ async fn the_adversary_breaks_no_promise() {
     let mut totals = adversary::oracle::Stats::default();
     loop {
         let seed = settings.seed.wrapping_add(chunk);
-        println!(
-            "adversary: seed {seed}, {} steps; replay with APIPORTAL_ADVERSARY_SEED={seed} APIPORTAL_ADVERSARY_STEPS={}",
+        // Straight to the process's stderr, past the test harness's capture: every run's seed is in the CI log,
+        // passing or not.
+        let line = format!(
+            "adversary: seed {seed}, {} steps; replay with APIPORTAL_ADVERSARY_SEED={seed} APIPORTAL_ADVERSARY_STEPS={}\n",
             settings.steps, settings.steps
         );
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
         let ops = adversary::operations(seed, settings.steps, &mix);
         let run = run(&ops, settings.bound).await;
         steps += run.log.len();
